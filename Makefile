@@ -1,0 +1,46 @@
+# One task runner. `make demo` and `make test` work on a fresh machine that has only Python.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install -q --disable-pip-version-check -c constraints.txt
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export OMP_NUM_THREADS := 1
+export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: demo test lint format bench install install-all clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+
+# Core only: what `curate filter` needs.
+$(VENV)/.core: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) -e .
+	@touch $@
+
+# Everything the test suite exercises (training, PII, toxicity, transformers backends), CPU torch.
+$(VENV)/.all: $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) -e '.[dev,train,hf,pii,toxicity]'
+	@touch $@ $(VENV)/.core
+
+install: $(VENV)/.core
+install-all: $(VENV)/.all
+
+demo: $(VENV)/.core
+	$(BIN)/curate filter sample_data/conversations.jsonl -o demo-run --force
+
+test: $(VENV)/.all
+	$(BIN)/python -m pytest
+
+lint: $(VENV)/.all
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: $(VENV)/.all
+	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
+
+bench: $(VENV)/.core
+	$(BIN)/python benchmarks/bench_curate.py
+
+clean:
+	rm -rf $(VENV) demo-run bench-out

@@ -1,0 +1,364 @@
+"""`curate`: filter, inspect and compare post-training datasets. Commands are thin: parse, call, report."""
+
+from __future__ import annotations
+
+import functools
+import sys
+
+import click
+import orjson
+import yaml
+
+from curate.io import InputError
+from curate.pipeline import StepError
+from curate.schema import DEFAULT_MAX_ROW_BYTES, FORMATS
+
+USER_ERRORS = (InputError, StepError, FileNotFoundError)
+
+
+def user_errors(fn):
+    """Turn library errors a user can fix into one-line messages and a non-zero exit."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as e:
+            raise click.ClickException(str(e).strip("'\"")) from None
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(1)
+
+    return wrapper
+
+
+def input_options(fn):
+    """Options every command that reads datasets shares."""
+    fn = click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True,
+                      help="Row format; auto-detected per row by default.")(fn)
+    fn = click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
+                      help="On a bad line: stop with its file, line and field, or set it aside in invalid.jsonl.")(fn)
+    fn = click.option("--max-row-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_ROW_BYTES, show_default=True,
+                      help="Rows larger than this are invalid.")(fn)
+    return fn
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="posttrain")
+def main():
+    """Curate LLM post-training data: filter it, and explain every row that was dropped or edited.
+
+    \b
+    Example:
+      curate filter sample_data/conversations.jsonl -o run1
+      curate why <id> run1
+      curate diff sample_data/conversations.jsonl run1
+    """
+
+
+def _parse_set(values: tuple[str, ...]) -> dict[str, dict]:
+    out: dict[str, dict] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        step, dot, option = key.partition(".")
+        if not sep or not dot or not step or not option:
+            raise click.BadParameter(f"{item!r}: expected STEP.OPTION=VALUE, e.g. near-dedup.threshold=0.85",
+                                     param_hint="--set")
+        out.setdefault(step, {})[option] = yaml.safe_load(raw)
+    return out
+
+
+def _filter_spec(filters: str | None, config: str | None, overrides: dict[str, dict]) -> list:
+    from curate.steps import DEFAULT_FILTERS, load_recipe
+
+    if filters and config:
+        raise click.UsageError("give --filters or --config, not both")
+    if config:
+        spec = load_recipe(config)
+    elif filters:
+        spec = [f.strip() for f in filters.split(",") if f.strip()]
+        if not spec:
+            raise click.BadParameter("no filter named", param_hint="--filters")
+    else:
+        spec = list(DEFAULT_FILTERS)
+    names = []
+    merged = []
+    for item in spec:
+        name, settings = (item, {}) if isinstance(item, str) else next(iter(item.items()))
+        names.append(name)
+        merged.append({name: {**(settings or {}), **overrides.get(name, {})}})
+    unused = sorted(set(overrides) - set(names))
+    if unused:
+        raise click.UsageError(f"an option is set for step {unused[0]!r}, which is not in the pipeline ({', '.join(names)})")
+    return merged
+
+
+@main.command("filter")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", default="curated", show_default=True,
+              help="Run directory: kept.jsonl, rejected.jsonl, edits.jsonl, invalid.jsonl, manifest.json. "
+                   "'-' writes kept rows to stdout (then --ledger is required).")
+@click.option("--ledger", "ledger_dir", help="With -o -: the run directory for the ledger and manifest.")
+@click.option("--filters", help="Comma-separated steps, in order (default: quality,selfid,exact-dedup,near-dedup,language).")
+@click.option("--config", type=click.Path(dir_okay=False), help="YAML recipe: `filters: [quality, {near-dedup: {threshold: 0.85}}]`.")
+@click.option("--set", "sets", multiple=True, metavar="STEP.OPTION=VALUE", help="Override a step option; repeatable.")
+@click.option("--identity", help="selfid: the target model's own name, which it may claim (e.g. Gemma).")
+@click.option("--developer", help="selfid: the target model's developer (e.g. Google).")
+@click.option("--languages", help="language: codes to keep, comma-separated (default: en).")
+@click.option("--pii-ner", help="pii: installed spaCy model name or path for PERSON/LOCATION (e.g. en_core_web_sm).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Rows per batch.")
+@click.option("-j", "--workers", type=click.IntRange(min=1), help="Worker processes for CPU-bound steps (default: one per core; 1: none).")
+@click.option("-f", "--force", is_flag=True, help="Replace the output directory if it exists.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
+@input_options
+@user_errors
+def filter_cmd(inputs, output, ledger_dir, filters, config, sets, identity, developer, languages, pii_ner,
+               batch_size, workers, force, quiet, input_format, on_error, max_row_bytes):
+    """Filter conversations; every dropped row goes to rejected.jsonl with its step, reason and detail.
+
+    INPUTS are JSONL (.jsonl, .gz, .zst), Parquet, run directories, or '-' for stdin.
+
+    \b
+    Examples:
+      curate filter data.jsonl -o run1
+      curate filter a.jsonl b.parquet --filters quality,exact-dedup --on-error skip -o run2
+      curate filter data.jsonl --identity Gemma --developer Google --languages en,fr -o run3
+      cat data.jsonl | curate filter - -o - --ledger run4 > kept.jsonl
+    """
+    from curate.run import FilterConfig, run_filter
+
+    overrides = _parse_set(sets)
+    for step, key, value in (("selfid", "identity", identity), ("selfid", "developer", developer),
+                             ("language", "languages", languages), ("pii", "ner", pii_ner)):
+        if value is not None:
+            overrides.setdefault(step, {})[key] = value
+    spec = _filter_spec(filters, config, overrides)
+    stdout = output == "-"
+    if stdout and not ledger_dir:
+        raise click.UsageError("-o - writes kept rows to stdout; give --ledger DIR for rejected rows and the manifest")
+    cfg = FilterConfig(inputs=list(inputs), output=ledger_dir if stdout else output, filters=spec,
+                       input_format=input_format, on_error=on_error, batch_size=batch_size,
+                       max_row_bytes=max_row_bytes, overwrite=force, progress=None if not quiet else False,
+                       stdout=stdout)
+    if workers:
+        cfg.workers = workers
+    manifest = run_filter(cfg)
+    if not quiet:
+        _print_summary(manifest)
+
+
+def _print_summary(m: dict) -> None:
+    echo = functools.partial(click.echo, err=True)
+    c = m["counts"]
+    echo("")
+    echo(f"{'step':<14} {'in':>9} {'dropped':>9} {'out':>9} {'rows/s':>9}  top reasons")
+    for st in m["steps"]:
+        reasons = ", ".join(f"{r} {n}" for r, n in list(st["reasons"].items())[:3])
+        if st["kind"] == "editor":
+            reasons = f"edited {st.get('edited_rows', 0)} rows" + (f"; {reasons}" if reasons else "")
+        echo(f"{st['name']:<14} {st['in']:>9} {st['dropped']:>9} {st['out']:>9} {st.get('rows_per_s', '-'):>9}  {reasons}")
+    echo("")
+    echo(f"input {c['input']} = kept {c['kept']} + rejected {c['rejected']} + invalid {c['invalid']}"
+         f"   ({m['seconds']:.1f}s, {m.get('rows_per_s') or '-'} rows/s)")
+    run = m.get("run_dir")
+    if run:
+        main = "stdout" if m["outputs"]["kept"] == "-" else f"{run}/kept.jsonl"
+        echo(f"kept:     {main}")
+        echo(f"rejected: {run}/rejected.jsonl   (curate why ID {run})")
+        if c["edits"]:
+            echo(f"edits:    {run}/edits.jsonl")
+        if c["invalid"]:
+            echo(f"invalid:  {run}/invalid.jsonl")
+        echo(f"manifest: {run}/manifest.json")
+
+
+@main.command("filters")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@user_errors
+def filters_cmd(fmt):
+    """List every step with its options and defaults.
+
+    \b
+    Example:
+      curate filters
+    """
+    from curate.steps import DEFAULT_FILTERS, REGISTRY, option_help, step_class
+
+    listing = []
+    for name in REGISTRY:
+        try:
+            cls = step_class(name)
+        except ImportError as e:
+            listing.append({"name": name, "unavailable": f"missing dependency: {e.name} (install posttrain[...] extras)"})
+            continue
+        listing.append({"name": name, "kind": cls.kind, "default": name in DEFAULT_FILTERS, "help": cls.help,
+                        "options": option_help(cls)})
+    if fmt == "json":
+        click.echo(orjson.dumps(listing, option=orjson.OPT_INDENT_2, default=str).decode())
+        return
+    for s in listing:
+        if "unavailable" in s:
+            click.echo(f"{s['name']}  ({s['unavailable']})\n")
+            continue
+        tag = " [default]" if s["default"] else ""
+        click.echo(click.style(s["name"], bold=True) + f"  ({s['kind']}){tag}  {s['help']}")
+        for o in s["options"]:
+            click.echo(f"    {o['name']:<26} {o['type']:<12} default {o['default']!r:<16} {o['help']}")
+        click.echo("")
+
+
+@main.command("why")
+@click.argument("row_id")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@user_errors
+def why_cmd(row_id, run_dir, fmt):
+    """Print one row's fate in a run: kept, rejected (step, reason, detail), edited; and the row.
+
+    \b
+    Example:
+      curate why 3f2a9c... run1
+    """
+    from curate.ledger import why
+
+    out = why(run_dir, row_id)
+    if fmt == "json":
+        click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+    else:
+        _print_why(out)
+    if out["status"] == "not found":
+        sys.exit(1)
+
+
+def _print_why(out: dict) -> None:
+    status = out["status"]
+    color = {"kept": "green", "rejected": "red", "edited": "yellow"}.get(status, "magenta")
+    click.echo(f"{out['id']}: " + click.style(status.upper(), fg=color, bold=True) + f"  in {out['run']}")
+    if status == "rejected":
+        click.echo(f"  step:   {out['step']}\n  reason: {out['reason']}\n  detail: {out['detail']}")
+        ref = out.get("refers_to")
+        if ref:
+            click.echo(f"  refers to {ref['id']} ({ref['status']})")
+    for e in out["edits"]:
+        click.echo(f"  edited by {e['step']} in {e['field']}:")
+        click.echo("    " + _render_diff(_diff(e["before"], e["after"])))
+    for link in out.get("lineage", []):
+        click.echo(f"  parent: {link['id']}" + ("" if link["found"] else " (not in this run)"))
+    row = out.get("row")
+    if row:
+        click.echo("  row:")
+        for m in row.get("messages") or [*row.get("prompt", []), *row.get("chosen", [])]:
+            text = m["content"] if len(m["content"]) <= 400 else m["content"][:400] + "…"
+            click.echo(f"    {m['role']:>9}: " + text.replace("\n", "\n" + " " * 15))
+    if status == "not found":
+        click.echo("  not in the run's kept, rejected or edited rows", err=True)
+
+
+def _diff(before, after):
+    from curate.diff import word_diff
+
+    return word_diff(before, after)
+
+
+def _render_diff(ops) -> str:
+    out = []
+    for op, text in ops:
+        if op == "=":
+            out.append(text)
+        elif op == "-":
+            out.append(click.style(f"[-{text}-]", fg="red"))
+        else:
+            out.append(click.style(f"{{+{text}+}}", fg="green"))
+    return "".join(out)
+
+
+@main.command("diff")
+@click.argument("a")
+@click.argument("b")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Rows shown per section in text output (0: all).")
+@user_errors
+def diff_cmd(a, b, fmt, limit):
+    """Compare A (before) with B (after): dropped rows with reasons, edited rows word by word, added rows.
+
+    A and B are files or run directories; rows are joined on id.
+
+    \b
+    Examples:
+      curate diff data.jsonl run1
+      curate diff run1 run2 --format json | jq '.counts'
+    """
+    from curate.diff import diff
+
+    out = diff(a, b)
+    if fmt == "json":
+        click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+        return
+    c = out["counts"]
+    click.echo(f"A {out['a']}: {c['a']} rows   B {out['b']}: {c['b']} rows")
+    click.echo(f"unchanged {c['unchanged']}   " + click.style(f"dropped {c['dropped']}", fg="red") + "   "
+               + click.style(f"edited {c['edited']}", fg="yellow") + "   " + click.style(f"added {c['added']}", fg="green"))
+    if out["dropped_by_reason"]:
+        click.echo("\ndropped, by reason:")
+        for reason, n in out["dropped_by_reason"].items():
+            click.echo(f"  {n:>7}  {reason}")
+    cap = (lambda xs: xs) if limit == 0 else (lambda xs: xs[:limit])
+    if out["dropped"]:
+        click.echo(click.style("\ndropped rows:", bold=True))
+        for d in cap(out["dropped"]):
+            click.echo(click.style(f"- {d['id']}", fg="red") + f"  {d['step']}: {d['reason']}  {d['detail'] or ''}")
+        _more(out["dropped"], limit)
+    if out["edited"]:
+        click.echo(click.style("\nedited rows:", bold=True))
+        for e in cap(out["edited"]):
+            for ch in e["changes"]:
+                click.echo(click.style(f"~ {e['id']} {ch['field']}: ", fg="yellow") + _render_diff(ch["diff"]))
+        _more(out["edited"], limit)
+    if out["added"]:
+        click.echo(click.style("\nadded rows:", bold=True))
+        for d in cap(out["added"]):
+            click.echo(click.style(f"+ {d['id']}", fg="green"))
+        _more(out["added"], limit)
+
+
+def _more(items, limit):
+    if limit and len(items) > limit:
+        click.echo(f"  … {len(items) - limit} more (--limit 0 shows all)")
+
+
+@main.command("stats")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--language-sample", type=click.IntRange(min=0), default=2000, show_default=True,
+              help="Rows read for language identification (0: skip).")
+@click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
+@user_errors
+def stats_cmd(inputs, fmt, language_sample, input_format):
+    """Rows, kinds, turns, length distribution (words) and languages of a dataset.
+
+    \b
+    Example:
+      curate stats sample_data/conversations.jsonl
+    """
+    from curate.stats import dataset_stats
+
+    out = dataset_stats(list(inputs), input_format=input_format, language_sample=language_sample)
+    if fmt == "json":
+        click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
+        return
+    click.echo(f"rows     {out['rows']}" + (f"   (invalid lines skipped: {out['invalid']})" if out["invalid"] else ""))
+    if not out["rows"]:
+        return
+    click.echo("kinds    " + ", ".join(f"{k} {v}" for k, v in out["kinds"].items()))
+    click.echo(f"system   {out['with_system_prompt']} rows with a system prompt")
+    for key in ("turns", "words", "assistant_words"):
+        d = out[key]
+        click.echo(f"{key:<16} " + "  ".join(f"{k} {v}" for k, v in d.items()))
+    if "languages" in out:
+        langs = ", ".join(f"{k} {v}" for k, v in list(out["languages"].items())[:10])
+        click.echo(f"languages ({out['languages_sampled']} sampled)  {langs}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""`exact-dedup` and `near-dedup`: stateful filters, first occurrence wins.
+
+Both read the whole conversation (every turn's role and content; for preference rows also the rejected
+turns). Both keep state across batches, decide deterministically in input order, and name the kept row in
+`reject_detail`.
+
+Near-dedup is MinHash LSH over word 5-gram shingles. MinHash signatures come from rensa (Rust), fed with
+shingle hashes computed in Polars/NumPy; `tests/test_dedup.py` checks that its Jaccard estimates agree
+with datasketch's on the same shingles. A row sharing an LSH band with an earlier kept row is a candidate,
+and is dropped only if the estimated Jaccard with that row reaches `threshold`. The band index is a few
+sorted NumPy runs (log-structured merging), so memory per kept row is `bands` x 12 bytes plus its
+signature, not a Python dict entry per band.
+
+>>> from curate.pipeline import to_frame
+>>> text = "the quick brown fox jumps over the lazy dog " * 8
+>>> rows = [{"id": i, "_kind": "conversation", "messages": [{"role": "user", "content": "Say it"},
+...         {"role": "assistant", "content": t}]} for i, t in (("a", text), ("b", text + "again"))]
+>>> NearDedupFilter().verdict(to_frame(rows))["reason"].to_list()
+[None, 'near_duplicate']
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+import xxhash
+
+from curate.pipeline import Filter, verdicts
+from curate.text import normalized, word_ngram_hashes, words
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def conversation_text(frame: pl.DataFrame) -> pl.Series:
+    """Role-tagged text of every turn (and rejected turns), the unit both dedup filters compare."""
+    turn = pl.element().struct.field("role") + pl.lit("\x1f") + pl.element().struct.field("content")
+    return frame.select(
+        pl.concat_str(
+            pl.col("messages").list.eval(turn).list.join("\x1e"),
+            pl.col("rejected").list.eval(turn).list.join("\x1e").fill_null(""),
+            separator="\x1d",
+        )
+    ).to_series()
+
+
+@dataclass
+class ExactDedupFilter(Filter):
+    name = "exact-dedup"
+    help = "Exact duplicates after normalizing case and whitespace (xxh3_128); first occurrence kept."
+
+    stateless = False
+    _seen: dict = field(default_factory=dict, init=False, repr=False)
+
+    def prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
+        texts = normalized(conversation_text(frame))
+        keys = [xxhash.xxh3_128_digest(t.encode("utf-8", "surrogatepass")) for t in texts]
+        return frame.with_columns(_exact_key=pl.Series(keys, dtype=pl.Binary))
+
+    def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:
+        if "_exact_key" not in frame.columns:
+            frame = self.prepare(frame)
+        reasons, details = [], []
+        seen = self._seen
+        for rid, key in zip(frame["id"], frame["_exact_key"], strict=True):
+            first = seen.get(key)
+            if first is None:
+                seen[key] = rid
+                reasons.append(None)
+                details.append(None)
+            else:
+                reasons.append("exact_duplicate")
+                details.append(f"duplicate of {first}")
+        return verdicts(reasons, details)
+
+    def summary(self) -> dict:
+        return {"distinct": len(self._seen)}
+
+
+class _BandIndex:
+    """Multimap from 64-bit band key to the ordinals of kept rows, as sorted NumPy runs."""
+
+    def __init__(self):
+        self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def add(self, keys: np.ndarray, ordinals: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        self.runs.append((keys[order], ordinals[order]))
+        # Merge while the newest run is at least half its predecessor: O(log n) runs, amortized O(n log n).
+        while len(self.runs) >= 2 and len(self.runs[-1][0]) * 2 >= len(self.runs[-2][0]):
+            (k2, o2), (k1, o1) = self.runs.pop(), self.runs.pop()
+            k = np.concatenate([k1, k2])
+            o = np.concatenate([o1, o2])
+            order = np.argsort(k, kind="stable")
+            self.runs.append((k[order], o[order]))
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(query position, ordinal) for every stored entry whose key equals a query key."""
+        qs, os_ = [], []
+        for k, o in self.runs:
+            lo = np.searchsorted(k, keys, side="left")
+            hi = np.searchsorted(k, keys, side="right")
+            n = hi - lo
+            hit = np.nonzero(n)[0]
+            if len(hit) == 0:
+                continue
+            reps = n[hit]
+            q = np.repeat(hit, reps)
+            starts = np.repeat(lo[hit], reps)
+            offs = np.arange(len(q)) - np.repeat(np.concatenate([[0], np.cumsum(reps)[:-1]]), reps)
+            qs.append(q)
+            os_.append(o[starts + offs])
+        if not qs:
+            return np.empty(0, np.int64), np.empty(0, np.int64)
+        return np.concatenate(qs), np.concatenate(os_)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(k.nbytes + o.nbytes for k, o in self.runs)
+
+
+def band_probability(s: float, bands: int, rows: int) -> float:
+    """Probability that two rows of Jaccard `s` share at least one band."""
+    return 1 - (1 - s**rows) ** bands
+
+
+@dataclass
+class NearDedupFilter(Filter):
+    name = "near-dedup"
+    help = "Near duplicates by MinHash LSH over word n-gram shingles; first occurrence kept."
+
+    threshold: float = field(default=0.8, metadata={"help": "estimated Jaccard at or above which a row is a duplicate"})
+    num_perm: int = field(default=128, metadata={"help": "MinHash permutations"})
+    bands: int = field(default=18, metadata={"help": "LSH bands (bands x rows <= num_perm)"})
+    rows: int = field(default=7, metadata={"help": "rows per LSH band"})
+    ngram: int = field(default=5, metadata={"help": "shingle size in words"})
+    seed: int = field(default=42, metadata={"help": "MinHash seed"})
+
+    stateless = False
+
+    def __post_init__(self):
+        if not 0 < self.threshold <= 1:
+            raise ValueError("threshold must be in (0, 1]")
+        if self.bands * self.rows > self.num_perm:
+            raise ValueError(f"bands x rows ({self.bands * self.rows}) exceeds num_perm ({self.num_perm})")
+        if min(self.bands, self.rows, self.ngram, self.num_perm) < 1:
+            raise ValueError("num_perm, bands, rows and ngram must be positive")
+        self._index = _BandIndex()
+        self._sigs: list[np.ndarray] = []  # signatures of kept rows, chunk per batch
+        self._chunk_starts: list[int] = []
+        self._ids: list[str] = []
+        self._candidates = 0
+
+    def signatures(self, texts: pl.Series) -> np.ndarray:
+        import rensa
+
+        hashes, counts = word_ngram_hashes(words(texts, strip_punctuation=True), self.ngram)
+        offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint64)
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, self.num_perm, self.seed)
+        flat = np.fromiter(itertools.chain.from_iterable(matrix.to_rows()), dtype=np.uint32,
+                           count=len(texts) * self.num_perm)
+        return flat.reshape(len(texts), self.num_perm)
+
+    def _band_keys(self, sigs: np.ndarray) -> np.ndarray:
+        n = len(sigs)
+        used = sigs[:, : self.bands * self.rows].astype(np.uint64).reshape(n, self.bands, self.rows)
+        keys = np.zeros((n, self.bands), np.uint64)
+        for j in range(self.rows):
+            keys = keys * _MIX + used[:, :, j] + np.uint64(1)
+        # Distinct key spaces per band.
+        return keys ^ (np.arange(self.bands, dtype=np.uint64) * np.uint64(0xC2B2AE3D27D4EB4F))
+
+    def _stored(self, ordinals: np.ndarray) -> np.ndarray:
+        starts = np.asarray(self._chunk_starts)
+        chunk = np.searchsorted(starts, ordinals, side="right") - 1
+        return np.stack([self._sigs[c][o - starts[c]] for c, o in zip(chunk, ordinals, strict=True)])
+
+    def prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
+        sigs = self.signatures(conversation_text(frame))
+        return frame.with_columns(_minhash=pl.Series(sigs, dtype=pl.Array(pl.UInt32, self.num_perm)))
+
+    def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:
+        n = frame.height
+        if "_minhash" not in frame.columns:
+            frame = self.prepare(frame)
+        sigs = frame["_minhash"].to_numpy().reshape(n, self.num_perm)
+        keys = self._band_keys(sigs)
+        flat = keys.ravel()
+        # Earlier batches: candidate (row, kept ordinal) pairs, verified by estimated Jaccard.
+        q, o = self._index.lookup(flat)
+        prior: dict[int, list[int]] = {}
+        if len(q):
+            rows = q // self.bands
+            pairs = np.unique(np.stack([rows, o], axis=1), axis=0)
+            for r, ordinal in pairs:
+                prior.setdefault(int(r), []).append(int(ordinal))
+        # This batch: rows sharing a band key with an earlier row of the batch.
+        order = np.argsort(flat, kind="stable")
+        sk = flat[order]
+        same = np.concatenate([[False], sk[1:] == sk[:-1]])
+        group_start = np.maximum.accumulate(np.where(~same, np.arange(len(sk)), 0))
+        shared = same | np.concatenate([same[1:], [False]])
+        key_owner: dict[int, list[int]] = {}
+        involved = set(prior)
+        for pos in np.nonzero(shared)[0]:
+            involved.add(int(order[pos] // self.bands))
+        reasons: list[str | None] = [None] * n
+        details: list[str | None] = [None] * n
+        kept = np.ones(n, bool)
+        group_of = {}
+        for pos in np.nonzero(shared)[0]:
+            group_of.setdefault(int(order[pos] // self.bands), []).append(int(group_start[pos]))
+        ids = frame["id"]
+        for r in sorted(involved):
+            best = None
+            cands = prior.get(r, [])
+            if cands:
+                self._candidates += len(cands)
+                cands = sorted(cands)
+                stored = self._stored(np.asarray(cands))
+                jac = (stored == sigs[r]).mean(axis=1)
+                hit = np.nonzero(jac >= self.threshold)[0]
+                if len(hit):
+                    best = (self._ids[cands[hit[0]]], float(jac[hit[0]]))
+            if best is None:
+                earlier = sorted({e for g in group_of.get(r, []) for e in key_owner.get(g, []) if e < r})
+                if earlier:
+                    self._candidates += len(earlier)
+                    jac = (sigs[earlier] == sigs[r]).mean(axis=1)
+                    hit = np.nonzero(jac >= self.threshold)[0]
+                    if len(hit):
+                        best = (ids[earlier[hit[0]]], float(jac[hit[0]]))
+            if best is not None:
+                kept[r] = False
+                reasons[r] = "near_duplicate"
+                details[r] = f"near duplicate of {best[0]} (estimated Jaccard {best[1]:.2f})"
+            else:
+                for g in group_of.get(r, []):
+                    key_owner.setdefault(g, []).append(r)
+        keep_idx = np.nonzero(kept)[0]
+        if len(keep_idx):
+            start = len(self._ids)
+            self._chunk_starts.append(start)
+            self._sigs.append(sigs[keep_idx])
+            self._ids.extend(ids.gather(keep_idx).to_list())
+            ordinals = np.repeat(np.arange(start, start + len(keep_idx)), self.bands)
+            self._index.add(keys[keep_idx].ravel(), ordinals)
+        return verdicts(reasons, details)
+
+    def summary(self) -> dict:
+        return {
+            "kept_rows_indexed": len(self._ids),
+            "candidate_pairs_verified": self._candidates,
+            "index_bytes": self._index.nbytes + sum(s.nbytes for s in self._sigs),
+            "recall_at_threshold": round(band_probability(self.threshold, self.bands, self.rows), 4),
+        }

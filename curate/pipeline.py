@@ -1,0 +1,495 @@
+"""The step protocol and the streaming runner.
+
+A step is a small configured object with a ``name`` and one method:
+
+- ``Filter.verdict(frame) -> DataFrame[reason, detail]`` (null reason = keep), same height as ``frame``;
+- ``Editor.edit(frame) -> frame`` rewriting the columns in ``fields`` (``messages``, ``rejected``);
+- ``Annotator.annotate(frame) -> frame`` adding columns and keeping every row.
+
+The runner streams rows in batches, builds one Polars frame per batch, applies the steps in order and is
+the only place that drops rows. It hands kept rows, rejected rows and edits to a sink (the run directory's
+ledger), and keeps per-step counts and timings for the manifest.
+
+Frame columns every step may read: ``_i`` (row position in the batch), ``id``, ``kind``
+(conversation | prompt | preference), ``messages`` (list of {role, content}; for preference rows, prompt +
+chosen) and ``rejected`` (preference rows: the rejected continuation; otherwise null).
+
+>>> import polars as pl
+>>> class Short(Filter):
+...     name = "short"
+...     def verdict(self, frame):
+...         n = frame["messages"].list.len()
+...         return pl.DataFrame({"reason": pl.Series([("too_few_turns" if k < 2 else None) for k in n], dtype=pl.String),
+...                              "detail": pl.Series([None] * len(n), dtype=pl.String)})
+>>> rows = [{"id": "a", "messages": [{"role": "user", "content": "hi"}], "_kind": "prompt"}]
+>>> sink = MemorySink(); stats = Pipeline([Short()]).run(rows, sink)
+>>> [r["reject_reason"] for r in sink.rejected_rows]
+['too_few_turns']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from typing import ClassVar
+
+import polars as pl
+
+from curate.schema import public
+
+MSG = pl.Struct({"role": pl.String, "content": pl.String})
+FRAME_SCHEMA = {"_i": pl.UInt32, "id": pl.String, "kind": pl.String, "messages": pl.List(MSG), "rejected": pl.List(MSG)}
+VERDICT_SCHEMA = {"reason": pl.String, "detail": pl.String}
+BASE_COLUMNS = frozenset(FRAME_SCHEMA)
+
+
+class StepError(Exception):
+    """A step misbehaved or was misconfigured; the message names the step."""
+
+
+class Step:
+    """Base of all steps. Subclasses are dataclasses: their fields are the step's settings."""
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""
+    help: ClassVar[str] = ""
+    # Stateless steps decide each row on its own and may run in worker processes. A stateful step (dedup)
+    # decides in input order in the main process; its per-row work goes in `prepare`, which workers run.
+    stateless: ClassVar[bool] = True
+
+    def prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """Per-row work of a stateful step, done ahead in a worker: add `_`-prefixed columns, same rows."""
+        return frame
+
+    def settings(self) -> dict:
+        if dataclasses.is_dataclass(self):
+            return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
+        return {}
+
+    def summary(self) -> dict:
+        """Extra facts for the manifest (models used, what was not detected, state sizes)."""
+        return {}
+
+
+class Filter(Step):
+    kind = "filter"
+
+    def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Editor(Step):
+    kind = "editor"
+    fields: ClassVar[tuple[str, ...]] = ("messages", "rejected")
+
+    def edit(self, frame: pl.DataFrame) -> pl.DataFrame:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class Annotator(Step):
+    kind = "annotator"
+
+    def annotate(self, frame: pl.DataFrame) -> pl.DataFrame:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclasses.dataclass
+class FunctionStep(Step):
+    """A plain function used as a step: ``as_step(fn, kind="filter")``."""
+
+    fn: Callable
+    step_kind: str
+    step_name: str
+
+    def __post_init__(self):
+        self.kind = self.step_kind  # type: ignore[misc]
+        self.name = self.step_name  # type: ignore[misc]
+        method = {"filter": "verdict", "editor": "edit", "annotator": "annotate"}[self.step_kind]
+        setattr(self, method, self.fn)
+        if self.step_kind == "editor":
+            self.fields = Editor.fields  # type: ignore[misc]
+
+    def settings(self) -> dict:
+        return {"function": getattr(self.fn, "__qualname__", repr(self.fn))}
+
+
+def as_step(fn: Callable, *, kind: str, name: str | None = None) -> FunctionStep:
+    if kind not in ("filter", "editor", "annotator"):
+        raise ValueError(f"kind must be filter, editor or annotator, not {kind!r}")
+    return FunctionStep(fn=fn, step_kind=kind, step_name=name or fn.__name__)
+
+
+def verdicts(reasons: list, details: list) -> pl.DataFrame:
+    """Build a verdict frame from two Python lists (None = keep)."""
+    return pl.DataFrame({"reason": reasons, "detail": details}, schema=VERDICT_SCHEMA)
+
+
+def to_frame(rows: list[dict]) -> pl.DataFrame:
+    # Flat turn columns grouped back into lists: Polars builds these far faster than nested Python values.
+    ti, roles, contents = [], [], []
+    ri, rroles, rcontents = [], [], []
+    for i, r in enumerate(rows):
+        if r["_kind"] == "preference":
+            msgs = r["prompt"] + r["chosen"]
+            for m in r["rejected"]:
+                ri.append(i)
+                rroles.append(m["role"])
+                rcontents.append(m["content"])
+        else:
+            msgs = r["messages"]
+        for m in msgs:
+            ti.append(i)
+            roles.append(m["role"])
+            contents.append(m["content"])
+    frame = pl.DataFrame(
+        {"_i": range(len(rows)), "id": [r["id"] for r in rows], "kind": [r["_kind"] for r in rows]},
+        schema={"_i": pl.UInt32, "id": pl.String, "kind": pl.String},
+    )
+    frame = frame.join(_lists(ti, roles, contents, "messages"), on="_i", how="left", maintain_order="left")
+    if ri:
+        frame = frame.join(_lists(ri, rroles, rcontents, "rejected"), on="_i", how="left", maintain_order="left")
+    else:
+        frame = frame.with_columns(rejected=pl.lit(None, dtype=pl.List(MSG)))
+    return frame.select(list(FRAME_SCHEMA))
+
+
+def _lists(index: list[int], roles: list[str], contents: list[str], name: str) -> pl.DataFrame:
+    turns = pl.DataFrame({"_i": index, "role": roles, "content": contents},
+                         schema={"_i": pl.UInt32, "role": pl.String, "content": pl.String})
+    return turns.group_by("_i", maintain_order=True).agg(pl.struct("role", "content").alias(name))
+
+
+def _plain(msgs: list[dict]) -> list[dict]:
+    return [{"role": m["role"], "content": m["content"]} for m in msgs]
+
+
+# Text views shared by steps, so every filter reads a conversation the same way.
+def content_text(col: str = "messages", *, roles: Iterable[str] | None = None, sep: str = "\n") -> pl.Expr:
+    """All turn contents of `col` joined by `sep`; restricted to `roles` when given."""
+    el = pl.element()
+    if roles is not None:
+        roles = list(roles)
+        return (
+            pl.col(col)
+            .list.eval(el.filter(el.struct.field("role").is_in(roles)).struct.field("content"))
+            .list.join(sep)
+            .fill_null("")
+        )
+    return pl.col(col).list.eval(el.struct.field("content")).list.join(sep).fill_null("")
+
+
+class Sink:
+    """Where the runner puts its results; the run directory's ledger is one, tests use MemorySink."""
+
+    def kept(self, rows: list[dict]) -> None: ...
+    def rejected(self, rows: list[dict]) -> None: ...
+    def edits(self, records: list[dict]) -> None: ...
+
+
+class MemorySink(Sink):
+    def __init__(self):
+        self.kept_rows: list[dict] = []
+        self.rejected_rows: list[dict] = []
+        self.edit_records: list[dict] = []
+
+    def kept(self, rows):
+        self.kept_rows.extend(rows)
+
+    def rejected(self, rows):
+        self.rejected_rows.extend(rows)
+
+    def edits(self, records):
+        self.edit_records.extend(records)
+
+
+@dataclasses.dataclass
+class StepStats:
+    name: str
+    kind: str
+    rows_in: int = 0
+    dropped: int = 0
+    edited_rows: int = 0
+    seconds: float = 0.0
+    reasons: Counter = dataclasses.field(default_factory=Counter)
+
+    def as_dict(self) -> dict:
+        d = {
+            "name": self.name,
+            "kind": self.kind,
+            "in": self.rows_in,
+            "dropped": self.dropped,
+            "out": self.rows_in - self.dropped,
+            "seconds": round(self.seconds, 3),
+            "reasons": dict(self.reasons.most_common()),
+        }
+        if self.kind == "editor":
+            d["edited_rows"] = self.edited_rows
+        if self.seconds > 0 and self.rows_in:
+            d["rows_per_s"] = round(self.rows_in / self.seconds)
+        return d
+
+
+class Pipeline:
+    """Applies steps to a stream of normalized rows, batch by batch."""
+
+    def __init__(self, steps: list[Step], *, batch_size: int = 10_000, progress: bool | None = None):
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        names = [s.name for s in steps]
+        dup = [n for n, c in Counter(names).items() if c > 1]
+        if dup:
+            raise StepError(f"step {dup[0]!r} appears twice; give each step once")
+        self.steps = steps
+        self.batch_size = batch_size
+        self.progress = sys.stderr.isatty() if progress is None else progress
+        self.stats = [StepStats(s.name, s.kind) for s in steps]
+        self.rows_in = 0
+        self.rows_kept = 0
+
+    def run(self, rows: Iterable[dict], sink: Sink) -> list[StepStats]:
+        bar = self._bar()
+        try:
+            for batch in _batches(rows, self.batch_size):
+                self.run_batch(batch, sink)
+                if bar is not None:
+                    bar.update(len(batch))
+                    bar.set_postfix(kept=self.rows_kept, refresh=False)
+        finally:
+            if bar is not None:
+                bar.close()
+        return self.stats
+
+    def run_batch(self, rows: list[dict], sink: Sink) -> None:
+        self.rows_in += len(rows)
+        frame = apply_steps(to_frame(rows), rows, self.steps, self.stats, sink)
+        kept = _with_annotations(frame, rows)
+        self.rows_kept += len(kept)
+        sink.kept(kept)
+
+    def run_parallel(self, reader, sink: Sink, *, workers: int) -> list[StepStats]:
+        """Like `run`, with decoding, the leading stateless steps and every `prepare` in worker processes.
+
+        Batches come back in input order, so stateful steps decide exactly as in one process.
+        """
+        import concurrent.futures as cf
+        import multiprocessing as mp
+
+        k = next((i for i, s in enumerate(self.steps) if not s.stateless), len(self.steps))
+        head, tail = self.steps[:k], self.steps[k:]
+        batches = _batches(reader.lines(), self.batch_size)
+        first = next(batches, None)
+        if first is None:
+            return self.stats
+        second = next(batches, None)
+        if second is None or workers < 2:  # one batch (or no pool wanted): not worth starting processes
+            for batch in (first, second, *batches):
+                if batch is not None:
+                    rows, invalid = reader.decode_batch(batch)
+                    reader.invalid.extend(invalid)
+                    self.run_batch(rows, sink)
+            return self.stats
+        bar = self._bar()
+        ctx = mp.get_context("spawn")  # never fork a process that has started Polars' thread pool
+        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                    initargs=(reader, head, tail)) as pool:
+            pending = []
+            for batch in _chain([first, second], batches):
+                pending.append(pool.submit(_worker_run, batch))
+                while len(pending) > 2 * workers:
+                    self._merge(pending.pop(0).result(), head, tail, sink, reader, bar)
+            for fut in pending:
+                self._merge(fut.result(), head, tail, sink, reader, bar)
+        if bar is not None:
+            bar.close()
+        return self.stats
+
+    def _merge(self, result, head, tail, sink, reader, bar) -> None:
+        rows, prepared, rejected, edits, invalid, head_stats, n_in = result
+        reader.invalid.extend(invalid)
+        self.rows_in += n_in
+        for mine, theirs in zip(self.stats, head_stats, strict=False):
+            mine.rows_in += theirs.rows_in
+            mine.dropped += theirs.dropped
+            mine.edited_rows += theirs.edited_rows
+            mine.seconds += theirs.seconds
+            mine.reasons.update(theirs.reasons)
+        if rejected:
+            sink.rejected(rejected)
+        if edits:
+            sink.edits(edits)
+        if rows:
+            frame = to_frame(rows)
+            if prepared is not None and prepared.width:
+                frame = frame.hstack(prepared)
+            frame = apply_steps(frame, rows, tail, self.stats[len(head):], sink)
+            kept = _with_annotations(frame, rows)
+            self.rows_kept += len(kept)
+            sink.kept(kept)
+        if bar is not None:
+            bar.update(n_in)
+            bar.set_postfix(kept=self.rows_kept, refresh=False)
+
+    def _bar(self):
+        if not self.progress:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(unit=" rows", unit_scale=True, file=sys.stderr, dynamic_ncols=True, desc="curate")
+
+
+
+def apply_steps(frame, rows, steps, stats, sink) -> pl.DataFrame:
+    """Apply `steps` to one batch; the only place rows are dropped. Returns the surviving frame."""
+    for step, st in zip(steps, stats, strict=True):
+        if frame.height == 0:
+            break
+        st.rows_in += frame.height
+        t0 = time.perf_counter()
+        if step.kind == "filter":
+            frame = _apply_filter(step, st, frame, rows, sink)
+        elif step.kind == "editor":
+            frame = _apply_editor(step, st, frame, rows, sink)
+        elif step.kind == "annotator":
+            out = step.annotate(frame)
+            _check_height(step, frame, out)
+            frame = out
+        else:
+            raise StepError(f"step {step.name!r} has unknown kind {step.kind!r}")
+        st.seconds += time.perf_counter() - t0
+    return frame
+
+
+def _apply_filter(step, st, frame, rows, sink) -> pl.DataFrame:
+    v = step.verdict(frame)
+    _check_height(step, frame, v)
+    if "reason" not in v.columns:
+        raise StepError(f"step {step.name!r}: verdict has no 'reason' column")
+    drop = v["reason"].is_not_null()
+    n_drop = int(drop.sum())
+    if n_drop == 0:
+        return frame
+    detail = v["detail"] if "detail" in v.columns else pl.Series([None] * v.height, dtype=pl.String)
+    gone = frame.filter(drop)
+    out = []
+    for ann, reason, det in zip(
+        _with_annotations(gone, rows), v["reason"].filter(drop), detail.filter(drop), strict=True
+    ):
+        ann["reject_step"] = step.name
+        ann["reject_reason"] = reason
+        ann["reject_detail"] = det
+        out.append(ann)
+        st.reasons[reason] += 1
+    st.dropped += n_drop
+    sink.rejected(out)
+    return frame.filter(~drop)
+
+
+def _apply_editor(step, st, frame, rows, sink) -> pl.DataFrame:
+    new = step.edit(frame)
+    _check_height(step, frame, new)
+    if not new["_i"].equals(frame["_i"]):
+        raise StepError(f"step {step.name!r}: an editor must keep row order")
+    records = []
+    edited = set()
+    for fld in step.fields:
+        if fld not in frame.columns:
+            continue
+        changed = (new[fld] != frame[fld]).fill_null(True) & ~(new[fld].is_null() & frame[fld].is_null())
+        if not changed.any():
+            continue
+        for i, before, after in zip(
+            frame["_i"].filter(changed).to_list(), frame[fld].filter(changed).to_list(),
+            new[fld].filter(changed).to_list(), strict=True
+        ):
+            row = rows[i]
+            for path, b, a in _write_back(row, fld, before or [], after or []):
+                records.append({"id": row["id"], "step": step.name, "field": path, "before": b, "after": a})
+                edited.add(i)
+    st.edited_rows += len(edited)
+    if records:
+        sink.edits(records)
+    return new
+
+
+def _write_back(row: dict, fld: str, before: list[dict], after: list[dict]) -> Iterator[tuple[str, str, str]]:
+    """Apply changed turn contents of a frame column to the row dict; yield (path, before, after)."""
+    if len(before) != len(after):
+        raise StepError(f"an editor changed the number of turns in '{fld}' of row {row['id']}")
+    if row["_kind"] == "preference":
+        targets = [("prompt", j, m) for j, m in enumerate(row["prompt"])] + [
+            ("chosen", j, m) for j, m in enumerate(row["chosen"])
+        ]
+        if fld == "rejected":
+            targets = [("rejected", j, m) for j, m in enumerate(row["rejected"])]
+    else:
+        targets = [("messages", j, m) for j, m in enumerate(row["messages"])]
+    for (name, j, msg), b, a in zip(targets, before, after, strict=True):
+        if b["content"] != a["content"]:
+            msg["content"] = a["content"]
+            yield f"{name}[{j}].content", b["content"], a["content"]
+
+
+def _check_height(step, frame, out) -> None:
+    if not isinstance(out, pl.DataFrame):
+        raise StepError(f"step {step.name!r} returned {type(out).__name__}, expected a polars DataFrame")
+    if out.height != frame.height:
+        raise StepError(f"step {step.name!r} returned {out.height} rows for {frame.height}")
+
+
+def _with_annotations(frame: pl.DataFrame, rows: list[dict]) -> list[dict]:
+    extra = [c for c in frame.columns if c not in BASE_COLUMNS and not c.startswith("_")]
+    idx = frame["_i"].to_list()
+    if not extra:
+        return [public(rows[i]) for i in idx]
+    values = frame.select(extra).to_dicts()
+    return [{**public(rows[i]), **v} for i, v in zip(idx, values, strict=True)]
+
+
+def _batches(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
+    batch = []
+    for r in rows:
+        batch.append(r)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _chain(first: list, rest: Iterator) -> Iterator:
+    for item in first:
+        if item is not None:
+            yield item
+    yield from rest
+
+
+# --- worker processes -------------------------------------------------------------------------------
+_WORKER: dict = {}
+
+
+def _worker_init(reader, head: list[Step], tail: list[Step]) -> None:
+    _WORKER.update(reader=reader, head=head, tail=tail)
+
+
+def _worker_run(batch: list):
+    """Decode a batch, run the stateless head steps and the tail's `prepare`; return what the main needs."""
+    reader, head, tail = _WORKER["reader"], _WORKER["head"], _WORKER["tail"]
+    rows, invalid = reader.decode_batch(batch)
+    sink = MemorySink()
+    stats = [StepStats(s.name, s.kind) for s in head]
+    frame = apply_steps(to_frame(rows), rows, head, stats, sink) if rows else None
+    kept_rows, prepared = [], None
+    if frame is not None and frame.height:
+        idx = frame["_i"].to_list()
+        extra = [c for c in frame.columns if c not in BASE_COLUMNS]
+        # Keep annotations of the head steps on the rows themselves; renumber for the main process.
+        kept_rows = [{**rows[i], **v} for i, v in zip(idx, frame.select(extra).to_dicts(), strict=True)] if extra \
+            else [rows[i] for i in idx]
+        frame = frame.with_columns(_i=pl.int_range(frame.height, dtype=pl.UInt32))
+        for step in tail:
+            frame = step.prepare(frame)
+        prepared = frame.select([c for c in frame.columns if c.startswith("_") and c != "_i"])
+    return kept_rows, prepared, sink.rejected_rows, sink.edit_records, invalid, stats, len(batch)

