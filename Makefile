@@ -9,7 +9,7 @@ export OMP_NUM_THREADS := 1
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint format bench install install-all clean
+.PHONY: demo test lint format bench install install-all system-deps clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -30,7 +30,11 @@ install-all: $(VENV)/.all
 demo: $(VENV)/.core
 	$(BIN)/curate filter sample_data/conversations.jsonl -o demo-run --force
 
-test: $(VENV)/.all
+# Debian packages some tests use (listed in .ci/apt-packages); skipped with a message when not root.
+system-deps:
+	@scripts/system-deps
+
+test: $(VENV)/.all system-deps
 	$(BIN)/python -m pytest
 
 lint: $(VENV)/.all

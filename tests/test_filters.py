@@ -221,8 +221,16 @@ def test_language_keeps_english_and_drops_others_with_detail():
 
 
 def test_language_uncertain_below_min_confidence():
-    res = verdict(LanguageFilter(min_confidence=0.999), row(("user", "ok"), ("assistant", "ok ok")))
+    r = row(("user", "ok then"), ("assistant", "ok ok sure thing, fine by me"))
+    res = verdict(LanguageFilter(min_confidence=0.9999), r)
     assert res[0][0] in ("language_uncertain", "language_not_allowed")
+
+
+def test_language_short_text_and_code_are_not_judged():
+    assert verdict(LanguageFilter(), row(("user", "Hi"), ("assistant", "Hello?"))) == [(None, None)]
+    code = "```python\ndef f(x):\n    return sorted(x, key=len)\n```"
+    r = row(("user", "Write a function that sorts words by length."), ("assistant", code))
+    assert verdict(LanguageFilter(), r) == [(None, None)]
 
 
 def test_filters_return_frames_of_the_right_shape():

@@ -36,7 +36,7 @@ def test_several_inputs_and_line_numbers(tmp_path):
     b = tmp_path / "b.jsonl"
     b.write_bytes(b"\n" + orjson.dumps(ROWS[0]) + b"\n")
     recs = list(iter_lines([a, b]))
-    assert [(r.source.endswith(n), r.line) for r, n in zip(recs, ["a.jsonl", "a.jsonl", "b.jsonl"])] == [
+    assert [(r.source.endswith(n), r.line) for r, n in zip(recs, ["a.jsonl", "a.jsonl", "b.jsonl"], strict=True)] == [
         (True, 1), (True, 2), (True, 2)]
 
 

