@@ -1,0 +1,321 @@
+"""`synth`: make training data with an LLM. Commands are thin: parse options, call the library, report."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from curate.cli import input_options, user_errors
+
+BACKEND_CHOICES = ("hf", "openai", "vllm")
+
+
+def backend_options(fn):
+    """The options every LLM-calling command shares: which model, how to sample, where to cache."""
+    options = [
+        click.option(
+            "--backend",
+            type=click.Choice(BACKEND_CHOICES),
+            default="hf",
+            show_default=True,
+            help="hf: transformers in this process; openai: an OpenAI-compatible server; vllm: in-process vLLM.",
+        ),
+        click.option(
+            "--model",
+            "-m",
+            required=True,
+            help="hf/vllm: a local model directory or .gguf file (or a cached hub id); openai: the served model name.",
+        ),
+        click.option(
+            "--temperature",
+            type=click.FloatRange(min=0),
+            default=0.7,
+            show_default=True,
+            help="Sampling temperature; 0 is greedy.",
+        ),
+        click.option(
+            "--top-p",
+            type=click.FloatRange(0, 1, min_open=True),
+            default=0.95,
+            show_default=True,
+            help="Nucleus sampling.",
+        ),
+        click.option(
+            "--max-tokens",
+            type=click.IntRange(min=1),
+            default=1024,
+            show_default=True,
+            help="Longest answer, in tokens.",
+        ),
+        click.option(
+            "--seed", type=int, default=None, help="Sampling seed (hf, vllm, and servers that honour it)."
+        ),
+        click.option(
+            "--stop", multiple=True, help="A string that ends an answer (repeatable); not part of the text."
+        ),
+        click.option(
+            "--cache",
+            "cache_path",
+            type=click.Path(dir_okay=False),
+            default=None,
+            help="SQLite response cache [default: $POSTTRAIN_CACHE_DIR or ~/.cache/posttrain/synth.sqlite].",
+        ),
+        click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache."),
+        click.option("--device", default="auto", show_default=True, help="hf: cpu, cuda, cuda:1, mps."),
+        click.option(
+            "--dtype", default="auto", show_default=True, help="hf/vllm: float32, bfloat16, float16."
+        ),
+        click.option(
+            "--base-url",
+            default="https://api.openai.com/v1",
+            show_default=True,
+            help="openai: the server's base URL, e.g. http://127.0.0.1:8000/v1 for `vllm serve`.",
+        ),
+        click.option(
+            "--api-key-env",
+            default="OPENAI_API_KEY",
+            show_default=True,
+            help="openai: the environment variable that holds the API key (unset: no key is sent).",
+        ),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(min=1),
+            default=16,
+            show_default=True,
+            help="openai: requests in flight at once.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=120.0,
+            show_default=True,
+            help="openai: seconds to wait for one answer before retrying.",
+        ),
+        click.option(
+            "--max-retries",
+            type=click.IntRange(min=0),
+            default=6,
+            show_default=True,
+            help="openai: retries on 429/5xx/timeouts/malformed answers, with exponential backoff.",
+        ),
+        click.option(
+            "--n-mode",
+            type=click.Choice(["auto", "emulate"]),
+            default="auto",
+            show_default=True,
+            help="openai: send n to the server (auto; emulated if it ignores n) or always one sample per request.",
+        ),
+        click.option(
+            "--tensor-parallel-size",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="vllm: GPUs per model.",
+        ),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def backend_settings(backend: str, kw: dict) -> dict:
+    """The keyword arguments of the chosen backend, from the shared options (the others are not passed)."""
+    if backend == "hf":
+        return {"device": kw["device"], "dtype": kw["dtype"]}
+    if backend == "openai":
+        return {
+            k: kw[k] for k in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "n_mode")
+        }
+    return {"dtype": kw["dtype"], "tensor_parallel_size": kw["tensor_parallel_size"]}
+
+
+def synth_errors(fn):
+    """`curate`'s user errors, plus backends that cannot start: one line, no traceback."""
+    from synth.backends import BackendError
+
+    @user_errors
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except BackendError as e:
+            raise click.ClickException(str(e)) from None
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.version_option(package_name="posttrain")
+def main():
+    """Synthesize post-training data with an LLM: a local transformers model, an OpenAI-compatible server
+    or vLLM, with every answer cached so that interrupted runs resume.
+
+    \b
+    Example:
+      synth generate prompts.jsonl -o gen1 --backend hf --model ./my-model --n 4
+    """
+
+
+@main.command("generate")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False),
+    help="Run directory to write (required unless --dry-run).",
+)
+@backend_options
+@click.option(
+    "-n",
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Answers per prompt; each becomes its own row.",
+)
+@click.option(
+    "--system-prompt",
+    default=None,
+    help="System message for rows that have none (kept in the output conversation).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=64,
+    show_default=True,
+    help="Rows per backend call; each finished batch is committed to the cache.",
+)
+@click.option(
+    "--hf-batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="hf: sequences (prompts x n) per forward pass.",
+)
+@click.option(
+    "--keep-truncated", is_flag=True, help="Keep answers cut off at --max-tokens (rejected by default)."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the number of requests and prompt tokens; generate nothing."
+)
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal]."
+)
+@input_options
+@synth_errors
+def generate_cmd(
+    inputs,
+    output,
+    n,
+    system_prompt,
+    batch_size,
+    hf_batch_size,
+    keep_truncated,
+    dry_run,
+    force,
+    progress,
+    input_format,
+    on_error,
+    max_row_bytes,
+    **kw,
+):
+    """Answer prompts with a teacher model (SFT distillation), n samples each.
+
+    INPUT is JSONL (.gz/.zst), Parquet, `-` or a run directory, in any format `curate` reads. Rows that end
+    in a user turn are answered; a conversation ending in an assistant turn is answered afresh (the old
+    answer is kept as previous_response). Writes OUTPUT/generated.jsonl (the conversation with the new
+    assistant turn, model, finish_reason, token counts), OUTPUT/rejected.jsonl (failed, truncated or empty
+    answers, with the reason) and OUTPUT/manifest.json (token totals, throughput, cache hits and path).
+
+    \b
+    Examples:
+      synth generate prompts.jsonl -o gen --backend hf --model ./SmolLM2-135M-Instruct.Q4_1.gguf --max-tokens 256
+      synth generate prompts.jsonl -o gen --backend openai --base-url http://127.0.0.1:8000/v1 \\
+          --model Qwen/Qwen2.5-7B-Instruct --n 4 --temperature 0.8 --concurrency 64
+      synth generate prompts.jsonl -o gen --backend vllm --model Qwen/Qwen2.5-7B-Instruct --dry-run
+    """
+    from synth.generate import GenerateConfig, plan_generate, run_generate
+
+    backend = kw["backend"]
+    options = backend_settings(backend, kw)
+    if backend == "hf":
+        options["batch_size"] = hf_batch_size
+    cfg = GenerateConfig(
+        inputs=list(inputs),
+        output=output or "",
+        model=kw["model"],
+        backend=backend,
+        n=n,
+        system_prompt=system_prompt,
+        temperature=kw["temperature"],
+        top_p=kw["top_p"],
+        max_tokens=kw["max_tokens"],
+        seed=kw["seed"],
+        stop=list(kw["stop"]),
+        batch_size=batch_size,
+        cache=kw["cache_path"],
+        use_cache=not kw["no_cache"],
+        keep_truncated=keep_truncated,
+        input_format=input_format,
+        on_error=on_error,
+        max_row_bytes=max_row_bytes,
+        overwrite=force,
+        progress=progress,
+        backend_options=options,
+    )
+    if dry_run:
+        plan = plan_generate(cfg)
+        click.echo(
+            f"rows:           {plan['rows']}" + (f" ({plan['invalid']} invalid)" if plan["invalid"] else "")
+        )
+        if plan["not_a_prompt"]:
+            click.echo(f"not prompts:    {plan['not_a_prompt']} (would go to rejected.jsonl)")
+        click.echo(
+            f"requests:       {plan['requests']} x n={n} = {plan['samples']} samples "
+            f"({plan['cached']} cached, {plan['to_generate']} to generate)"
+        )
+        click.echo(f"prompt tokens:  {plan['prompt_tokens']:,} ({plan['prompt_tokens_method']})")
+        click.echo(f"cache:          {plan['cache'] or 'off'}")
+        return
+    if not output:
+        raise click.UsageError("missing option '-o' / '--output' (or pass --dry-run)")
+    _print_summary(run_generate(cfg))
+
+
+def _print_summary(m: dict) -> None:
+    echo = functools.partial(click.echo, err=True)
+    c, tok, thr, cache = m["counts"], m["tokens"], m["throughput"], m["cache"]
+    reasons = ", ".join(f"{k} {v}" for k, v in m["reasons"].items())
+    echo(
+        f"rows {c['input']} = prompts {c['requests']} + not prompts {c['not_a_prompt']} + invalid {c['invalid']}"
+    )
+    echo(
+        f"samples {c['samples']} = generated {c['generated']} + rejected {c['rejected_samples']}"
+        + (f"   (rejected.jsonl: {reasons})" if reasons else "")
+    )
+    rate = thr["generated_tokens_per_s"]
+    echo(
+        f"tokens: prompt {tok['prompt']:,}, completion {tok['completion']:,} ({tok['generated_now']:,} generated now"
+        + (f" at {rate:,.0f} tok/s" if rate else "")
+        + ")"
+    )
+    echo(
+        f"cache: {cache['hits']} hits, {cache['misses']} misses"
+        + (f" ({cache['path']})" if cache["path"] else " (off)")
+    )
+    run = m["run_dir"]
+    echo(f"generated: {run}/generated.jsonl")
+    echo(f"rejected:  {run}/rejected.jsonl")
+    echo(f"manifest:  {run}/manifest.json")
+
+
+# Commands that live in their own modules (each keeps heavy imports inside its function, so --help is
+# instant). One line per command, in the order `synth --help` lists them.
+# (registered commands go here)
+
+
+if __name__ == "__main__":
+    main()
