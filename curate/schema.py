@@ -135,11 +135,17 @@ def _rest(row: dict, consumed: tuple[str, ...]) -> dict:
     return {k: v for k, v in row.items() if k not in consumed and k != "id"}
 
 
+def _kind_of(msgs: list[dict]) -> str:
+    # A prompt has no answer yet. A conversation with answers that ends on a user turn is a conversation
+    # (for SFT, a broken one: `quality` says `wrong_final_turn`).
+    return "conversation" if any(m["role"] == "assistant" for m in msgs) else "prompt"
+
+
 def adapt_messages(row: dict) -> tuple[str, dict]:
     if "messages" not in row:
         raise RowError("messages", "missing")
     msgs = _messages(row["messages"], "messages")
-    kind = "prompt" if msgs[-1]["role"] == "user" else "conversation"
+    kind = _kind_of(msgs)
     return kind, {"messages": msgs, **_rest(row, ("messages",))}
 
 
@@ -149,8 +155,7 @@ def adapt_sharegpt(row: dict) -> tuple[str, dict]:
     msgs = _messages(row["conversations"], "conversations", role_map=SHAREGPT_ROLES)
     if isinstance(row.get("system"), str) and row["system"].strip() and msgs[0]["role"] != "system":
         msgs.insert(0, {"role": "system", "content": row["system"]})
-    kind = "prompt" if msgs[-1]["role"] == "user" else "conversation"
-    return kind, {"messages": msgs, **_rest(row, ("conversations", "system"))}
+    return _kind_of(msgs), {"messages": msgs, **_rest(row, ("conversations", "system"))}
 
 
 def adapt_alpaca(row: dict) -> tuple[str, dict]:

