@@ -1,0 +1,66 @@
+"""`train dpo`: direct preference optimisation with TRL's `DPOTrainer` on explicit-prompt preference rows.
+
+TRL tokenizes the conversations itself (prompt with the generation prompt, then prompt + chosen / rejected); the
+preflight has already proved that the prompt tokens are a prefix of both and that the completion ends with the
+end-of-turn token. The reference model is a frozen copy of the starting model (with LoRA: the adapter disabled).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from train.common import Method, Prepared, generate_samples, prompts_for, run_training, save_causal_lm
+from train.config import DPORunConfig
+
+DPO_METRICS = ("rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected")
+
+
+def _build_trainer(p: Prepared):
+    from trl import DPOTrainer
+
+    from train.data import preference_dataset
+
+    return DPOTrainer(
+        model=p.cfg.model,
+        args=p.trl_args,
+        train_dataset=preference_dataset(p.train_rows),
+        eval_dataset=preference_dataset(p.eval_rows) if p.eval_rows else None,
+        processing_class=p.tokenizer,
+        peft_config=p.peft_config,
+    )
+
+
+def last_logged(history: list[dict], keys, prefix: str = "") -> dict:
+    out = {}
+    for key in keys:
+        vals = [h[prefix + key] for h in history if prefix + key in h]
+        if vals:
+            out[(prefix + key).replace("/", "_")] = vals[-1]
+    return out
+
+
+def _final_metrics(trainer, p: Prepared) -> dict:
+    out = last_logged(trainer.state.log_history, DPO_METRICS)
+    if p.eval_rows:
+        ev = trainer.evaluate()
+        out["eval_loss"] = ev.get("eval_loss")
+        out.update(last_logged([ev], DPO_METRICS, prefix="eval_"))
+    return out
+
+
+def _sanity(model, p: Prepared) -> list[dict]:
+    return generate_samples(model, p, prompts_for(p.eval_rows + p.train_rows))
+
+
+DPO = Method(
+    name="dpo",
+    kind="preference",
+    build_trainer=_build_trainer,
+    final_metrics=_final_metrics,
+    save_model=save_causal_lm,
+    sanity=_sanity,
+)
+
+
+def run_dpo(cfg: DPORunConfig, *, echo=print, callbacks=None) -> Path:
+    return run_training(cfg, DPO, echo=echo, callbacks=callbacks)

@@ -1,0 +1,386 @@
+"""`train merge`: weighted averaging of checkpoints (Gemma 2's averaging of runs, WARM for reward models) and
+interpolation towards an initial model (the last step of WARP).
+
+    merged = sum_i w_i * theta_i / sum_i w_i                        (accumulated in fp32)
+    out    = base + alpha * (merged - base)    with --base, --alpha  (alpha=1: the merge, alpha=0: the base)
+
+Every checkpoint is inspected first, from `config.json`, the tokenizer's vocabulary and the safetensors headers
+alone: architectures, tensor names, shapes and vocabularies must match, or nothing is read and nothing is written.
+Then the tensors are streamed one at a time, so memory holds one output shard, not N models.
+
+>>> merge_checkpoints(["run-a", "run-b"], "merged", weights=[0.5, 0.5])          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import shutil
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from curate.io import InputError, RunDir, write_json
+
+# Config keys that do not change what the weights mean.
+_CONFIG_IGNORED = {
+    "_name_or_path",
+    "transformers_version",
+    "torch_dtype",
+    "dtype",
+    "use_cache",
+    "output_attentions",
+    "output_hidden_states",
+    "return_dict",
+    "architectures",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "id2label",
+    "label2id",
+    "problem_type",
+}
+# Files of a training run that are not part of the model.
+_NOT_COPIED_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".ckpt", ".gguf")
+_NOT_COPIED = {
+    "manifest.json",
+    "samples.jsonl",
+    "log_history.jsonl",
+    "check.json",
+    "trainer_state.json",
+    "model.safetensors.index.json",
+    "pytorch_model.bin.index.json",
+    "adapter_config.json",
+    "README.md",
+}
+_DTYPES = {
+    "F64": "float64",
+    "F32": "float32",
+    "F16": "float16",
+    "BF16": "bfloat16",
+    "I64": "int64",
+    "I32": "int32",
+    "I16": "int16",
+    "I8": "int8",
+    "U8": "uint8",
+    "BOOL": "bool",
+    "F8_E4M3": "float8_e4m3fn",
+    "F8_E5M2": "float8_e5m2",
+}
+_BYTES = {
+    "float64": 8,
+    "float32": 4,
+    "float16": 2,
+    "bfloat16": 2,
+    "int64": 8,
+    "int32": 4,
+    "int16": 2,
+    "int8": 1,
+    "uint8": 1,
+    "bool": 1,
+    "float8_e4m3fn": 1,
+    "float8_e5m2": 1,
+}
+OUT_DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+class MergeError(InputError):
+    """Checkpoints that cannot be merged; raised before any tensor is read or any file written."""
+
+
+@dataclass
+class TensorInfo:
+    dtype: str
+    shape: tuple[int, ...]
+    file: Path
+
+
+@dataclass
+class Checkpoint:
+    path: Path
+    config: dict
+    tensors: dict[str, TensorInfo] = field(default_factory=dict)
+    vocab_hash: str | None = None
+
+    @property
+    def architecture(self) -> str:
+        archs = self.config.get("architectures") or ["?"]
+        return f"{archs[0]} ({self.config.get('model_type', '?')})"
+
+    def header_hash(self) -> str:
+        h = hashlib.sha256()
+        for name in sorted(self.tensors):
+            t = self.tensors[name]
+            h.update(f"{name}:{t.dtype}:{t.shape}\n".encode())
+        return h.hexdigest()
+
+
+def read_safetensors_header(path: Path) -> dict:
+    """The JSON header of a safetensors file: names, dtypes, shapes and offsets. No tensor data is read."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) != 8:
+            raise MergeError(f"{path}: not a safetensors file (too short)")
+        (n,) = struct.unpack("<Q", head)
+        if n > 100 * 2**20:
+            raise MergeError(f"{path}: not a safetensors file (header of {n} bytes)")
+        try:
+            header = json.loads(fh.read(n))
+        except ValueError:
+            raise MergeError(f"{path}: not a safetensors file (unreadable header)") from None
+    header.pop("__metadata__", None)
+    return header
+
+
+def _weight_files(path: Path) -> list[Path]:
+    index = path / "model.safetensors.index.json"
+    if index.is_file():
+        weight_map = json.loads(index.read_text())["weight_map"]
+        return sorted({path / f for f in weight_map.values()})
+    single = path / "model.safetensors"
+    if single.is_file():
+        return [single]
+    if (path / "adapter_config.json").is_file():
+        raise MergeError(
+            f"{path}: a LoRA adapter, not a model; merge the full models (train writes them at the "
+            "top of its output directory)"
+        )
+    if list(path.glob("*.bin")):
+        raise MergeError(
+            f"{path}: only PyTorch .bin weights; merge reads safetensors (re-save the model with "
+            "save_pretrained(safe_serialization=True))"
+        )
+    raise MergeError(f"{path}: no model.safetensors (or sharded index) found")
+
+
+def _vocab_hash(path: Path) -> str | None:
+    tj = path / "tokenizer.json"
+    if not tj.is_file():
+        return None
+    data = json.loads(tj.read_text(encoding="utf-8"))
+    vocab = (data.get("model") or {}).get("vocab")
+    added = sorted((t["id"], t["content"]) for t in data.get("added_tokens") or [])
+    payload = json.dumps(
+        [sorted(vocab.items()) if isinstance(vocab, dict) else vocab, added], ensure_ascii=False
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def inspect_checkpoint(path: str | Path) -> Checkpoint:
+    p = Path(path)
+    if not p.is_dir():
+        raise MergeError(f"{p}: not a model directory")
+    cfg_path = p / "config.json"
+    if not cfg_path.is_file():
+        raise MergeError(f"{p}: no config.json")
+    ck = Checkpoint(p, json.loads(cfg_path.read_text()), vocab_hash=_vocab_hash(p))
+    for f in _weight_files(p):
+        for name, meta in read_safetensors_header(f).items():
+            ck.tensors[name] = TensorInfo(_DTYPES.get(meta["dtype"], meta["dtype"]), tuple(meta["shape"]), f)
+    return ck
+
+
+def check_compatible(first: Checkpoint, other: Checkpoint) -> None:
+    """Same architecture, same configuration, same tensors and shapes, same vocabulary; else `MergeError`."""
+    what = f"{other.path} vs {first.path}"
+    if first.architecture != other.architecture:
+        raise MergeError(f"architectures differ: {other.architecture} vs {first.architecture} ({what})")
+    a = {k: v for k, v in first.config.items() if k not in _CONFIG_IGNORED}
+    b = {k: v for k, v in other.config.items() if k not in _CONFIG_IGNORED}
+    diff = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    if diff:
+        k = diff[0]
+        raise MergeError(
+            f"configs differ in {', '.join(diff[:5])} ({k}: {b.get(k)!r} vs {a.get(k)!r}; {what})"
+        )
+    missing = sorted(first.tensors.keys() - other.tensors.keys())
+    extra = sorted(other.tensors.keys() - first.tensors.keys())
+    if missing or extra:
+        raise MergeError(f"tensor names differ ({what}): missing {missing[:3]}, extra {extra[:3]}")
+    for name, t in first.tensors.items():
+        o = other.tensors[name]
+        if o.shape != t.shape:
+            raise MergeError(f"shapes differ for {name}: {list(o.shape)} vs {list(t.shape)} ({what})")
+    if first.vocab_hash and other.vocab_hash and first.vocab_hash != other.vocab_hash:
+        raise MergeError(f"tokenizer vocabularies differ ({what}): token ids would not mean the same thing")
+
+
+def _normalized(weights: list[float] | None, n: int) -> list[float]:
+    if weights is None:
+        return [1.0 / n] * n
+    if len(weights) != n:
+        raise MergeError(f"{len(weights)} weights for {n} models")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise MergeError(f"weights must be non-negative with a positive sum, got {weights}")
+    total = float(sum(weights))
+    return [w / total for w in weights]
+
+
+def _plan_shards(names: list[str], sizes: dict[str, int], max_bytes: int) -> list[list[str]]:
+    shards, cur, size = [], [], 0
+    for name in names:
+        if cur and size + sizes[name] > max_bytes:
+            shards.append(cur)
+            cur, size = [], 0
+        cur.append(name)
+        size += sizes[name]
+    if cur:
+        shards.append(cur)
+    return shards
+
+
+def merge_checkpoints(
+    models: list[str | Path],
+    output: str | Path,
+    *,
+    weights: list[float] | None = None,
+    base: str | Path | None = None,
+    alpha: float | None = None,
+    dtype: str = "auto",
+    force: bool = False,
+    max_shard_bytes: int = 5 * 2**30,
+    echo=print,
+) -> Path:
+    """Average `models` (weighted) and optionally interpolate from `base`; write safetensors + config + tokenizer."""
+    if not models:
+        raise MergeError("no models to merge")
+    if (base is None) != (alpha is None):
+        raise MergeError("--base and --alpha go together (WARP: out = base + alpha * (merge - base))")
+    if alpha is not None and not 0.0 <= alpha <= 1.0:
+        raise MergeError(f"--alpha must be in [0, 1], got {alpha}")
+    if dtype not in OUT_DTYPES:
+        raise MergeError(f"--dtype must be one of {', '.join(OUT_DTYPES)}")
+    if len(models) == 1 and base is None:
+        raise MergeError("one model and no --base: nothing to merge")
+    w = _normalized(weights, len(models))
+
+    cks = [inspect_checkpoint(m) for m in models]
+    base_ck = inspect_checkpoint(base) if base is not None else None
+    for ck in cks[1:] + ([base_ck] if base_ck else []):
+        check_compatible(cks[0], ck)
+    run = RunDir(output, overwrite=force, inputs=[*models, *([base] if base else [])])
+    try:
+        _write_merge(cks, w, base_ck, alpha, dtype, run.path, max_shard_bytes)
+        manifest = {
+            "command": "train merge",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "method": "interpolation towards base (WARP)" if base_ck else "weighted average",
+            "models": [
+                {
+                    "path": str(ck.path),
+                    "weight": wi,
+                    "given_weight": (weights[i] if weights else None),
+                    "header_sha256": ck.header_hash(),
+                }
+                for i, (ck, wi) in enumerate(zip(cks, w, strict=True))
+            ],
+            "base": {"path": str(base_ck.path), "header_sha256": base_ck.header_hash()} if base_ck else None,
+            "alpha": alpha,
+            "dtype": dtype,
+            "accumulation": "float32",
+            "tensors": len(cks[0].tensors),
+            "architecture": cks[0].architecture,
+            "versions": _versions(),
+        }
+        write_json(run.path / "manifest.json", manifest)
+        return run.commit()
+    except BaseException:
+        run.abort()
+        raise
+
+
+def _versions() -> dict:
+    from train.common import versions
+
+    return versions()
+
+
+def _write_merge(cks, w, base_ck, alpha, dtype, out: Path, max_shard_bytes: int) -> None:
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    first = cks[0]
+    names = sorted(first.tensors)
+
+    def out_dtype(name: str) -> str:
+        src = first.tensors[name].dtype
+        if dtype == "auto" or not src.startswith(("float", "bfloat")):
+            return src
+        return dtype
+
+    sizes = {}
+    for name in names:
+        n = 1
+        for d in first.tensors[name].shape:
+            n *= d
+        sizes[name] = n * _BYTES.get(out_dtype(name), 4)
+    shards = _plan_shards(names, sizes, max_shard_bytes)
+    files = (
+        ["model.safetensors"]
+        if len(shards) == 1
+        else [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+    )
+
+    with contextlib.ExitStack() as stack:
+        handles: dict[Path, object] = {}
+
+        def tensor(ck: Checkpoint, name: str):
+            f = ck.tensors[name].file
+            if f not in handles:
+                handles[f] = stack.enter_context(safe_open(str(f), framework="pt"))
+            return handles[f].get_tensor(name)
+
+        weight_map = {}
+        for fname, shard in zip(files, shards, strict=True):
+            result = {}
+            for name in shard:
+                first_t = tensor(first, name)
+                if not (first_t.is_floating_point()):
+                    for ck in cks[1:] + ([base_ck] if base_ck else []):
+                        if not torch.equal(first_t, tensor(ck, name)):
+                            raise MergeError(
+                                f"non-float tensor {name} differs between {first.path} and {ck.path}"
+                            )
+                    result[name] = first_t
+                    continue
+                acc = first_t.to(torch.float32) * w[0]
+                for ck, wi in zip(cks[1:], w[1:], strict=True):
+                    acc.add_(tensor(ck, name).to(torch.float32), alpha=wi)
+                if base_ck is not None:
+                    b = tensor(base_ck, name).to(torch.float32)
+                    acc = b.add_(acc - b, alpha=alpha)
+                result[name] = acc.to(getattr(torch, out_dtype(name))).contiguous()
+                weight_map[name] = fname
+            save_file(result, str(out / fname), metadata={"format": "pt"})
+            weight_map.update({name: fname for name in shard})
+        if len(files) > 1:
+            total = sum(sizes.values())
+            write_json(
+                out / "model.safetensors.index.json",
+                {"metadata": {"total_size": total}, "weight_map": weight_map},
+            )
+    _copy_model_files(first.path, out, dtype)
+
+
+def _copy_model_files(src: Path, out: Path, dtype: str) -> None:
+    for f in sorted(src.iterdir()):
+        if not f.is_file() or f.name in _NOT_COPIED or f.name.endswith(_NOT_COPIED_SUFFIXES):
+            continue
+        shutil.copy2(f, out / f.name)
+    if dtype != "auto":
+        cfg = json.loads((out / "config.json").read_text())
+        cfg["dtype"] = dtype
+        cfg.pop("torch_dtype", None)
+        (out / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+
+
+def parse_weights(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise MergeError(f"--weights {text!r}: expected comma-separated numbers, e.g. 0.5,0.3,0.2") from None
