@@ -29,6 +29,7 @@ install-all: $(VENV)/.all
 
 demo: $(VENV)/.core
 	$(BIN)/curate filter sample_data/conversations.jsonl -o demo-run --force
+	$(BIN)/curate report demo-run -o demo-run/report.html
 
 # Debian packages some tests use (listed in .ci/apt-packages); skipped with a message when not root.
 system-deps:
