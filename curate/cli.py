@@ -68,7 +68,8 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, dict]:
     return out
 
 
-def _filter_spec(filters: str | None, config: str | None, overrides: dict[str, dict]) -> list:
+def _filter_spec(filters: str | None, config: str | None, overrides: dict[str, dict], shortcuts: list = ()) -> list:
+    """The pipeline as a recipe list, with --set overrides and shortcut flags applied to the steps they name."""
     from curate.steps import DEFAULT_FILTERS, load_recipe
 
     if filters and config:
@@ -81,11 +82,21 @@ def _filter_spec(filters: str | None, config: str | None, overrides: dict[str, d
             raise click.BadParameter("no filter named", param_hint="--filters")
     else:
         spec = list(DEFAULT_FILTERS)
-    names = []
+    for item in spec:
+        if not (isinstance(item, str) or (isinstance(item, dict) and len(item) == 1)):
+            raise StepError(f"a recipe step must be a name or {{name: {{options}}}}, got {item!r}")
+    names = [item if isinstance(item, str) else next(iter(item)) for item in spec]
+    overrides = {k: dict(v) for k, v in overrides.items()}
+    for flag, key, value, targets in shortcuts:
+        present = [t for t in targets if t in names]
+        if not present:
+            raise click.UsageError(f"{flag} sets an option of {' or '.join(targets)}, which is not in the pipeline "
+                                   f"({', '.join(names)})")
+        for t in present:
+            overrides.setdefault(t, {})[key] = value
     merged = []
     for item in spec:
         name, settings = (item, {}) if isinstance(item, str) else next(iter(item.items()))
-        names.append(name)
         merged.append({name: {**(settings or {}), **overrides.get(name, {})}})
     unused = sorted(set(overrides) - set(names))
     if unused:
@@ -127,12 +138,10 @@ def filter_cmd(inputs, output, ledger_dir, filters, config, sets, identity, deve
     """
     from curate.run import FilterConfig, run_filter
 
-    overrides = _parse_set(sets)
-    for step, key, value in (("selfid", "identity", identity), ("selfid", "developer", developer),
-                             ("language", "languages", languages), ("pii", "ner", pii_ner)):
-        if value is not None:
-            overrides.setdefault(step, {})[key] = value
-    spec = _filter_spec(filters, config, overrides)
+    shortcuts = [("--identity", "identity", identity, ("selfid",)), ("--developer", "developer", developer, ("selfid",)),
+                 ("--languages", "languages", languages, ("language",)),
+                 ("--pii-ner", "ner", pii_ner, ("pii", "pii-redact"))]
+    spec = _filter_spec(filters, config, _parse_set(sets), [s for s in shortcuts if s[2] is not None])
     stdout = output == "-"
     if stdout and not ledger_dir:
         raise click.UsageError("-o - writes kept rows to stdout; give --ledger DIR for rejected rows and the manifest")
@@ -215,6 +224,8 @@ def filters_cmd(fmt):
 def why_cmd(row_id, run_dir, fmt):
     """Print one row's fate in a run: kept, rejected (step, reason, detail), edited; and the row.
 
+    In a `curate tags normalize` run, ROW_ID may be a tag: how it was merged, and what was merged into it.
+
     \b
     Example:
       curate why 3f2a9c... run1
@@ -234,6 +245,9 @@ def _print_why(out: dict) -> None:
     status = out["status"]
     color = {"kept": "green", "rejected": "red", "edited": "yellow"}.get(status, "magenta")
     click.echo(f"{out['id']}: " + click.style(status.upper(), fg=color, bold=True) + f"  in {out['run']}")
+    if status == "tag":
+        _print_tag(out["tag"])
+        return
     if status == "rejected":
         click.echo(f"  step:   {out['step']}\n  reason: {out['reason']}\n  detail: {out['detail']}")
         ref = out.get("refers_to")
@@ -242,9 +256,12 @@ def _print_why(out: dict) -> None:
     for e in out["edits"]:
         click.echo(f"  edited by {e['step']} in {e['field']}:")
         click.echo("    " + _render_diff(_diff(e["before"], e["after"])))
-    for link in out.get("lineage", []):
-        click.echo(f"  parent: {link['id']}" + ("" if link["found"] else " (not in this run)"))
     row = out.get("row")
+    if row and isinstance(row.get("evolution"), dict):
+        click.echo(f"  evolution: {_evolution(row['evolution'])}, root {row.get('root_id')}")
+    for link in out.get("lineage", []):
+        evo = f" ({_evolution(link['evolution'])})" if isinstance(link.get("evolution"), dict) else ""
+        click.echo(f"  parent: {link['id']}" + evo + ("" if link["found"] else " (not in this run)"))
     if row:
         click.echo("  row:")
         for m in row.get("messages") or [*row.get("prompt", []), *row.get("chosen", [])]:
@@ -252,6 +269,27 @@ def _print_why(out: dict) -> None:
             click.echo(f"    {m['role']:>9}: " + text.replace("\n", "\n" + " " * 15))
     if status == "not found":
         click.echo("  not in the run's kept, rejected or edited rows", err=True)
+
+
+def _evolution(evo: dict) -> str:
+    return f"{evo.get('operation')}, round {evo.get('round')}"
+
+
+def _print_tag(t: dict) -> None:
+    raw = t["as_raw"]
+    if raw:
+        fate = ("dropped" if raw["canonical"] is None else "kept as it is" if raw["canonical"] == raw["raw"]
+                else f"now {raw['canonical']!r}")
+        click.echo(f"  raw tag in {raw['rows']} rows: {fate}")
+        for hop in raw["steps"]:
+            click.echo(f"    {hop['step']}: {hop['from']!r} -> {hop['to']!r}  ({hop['detail']})")
+    merged = t["merged_into_it"]
+    if merged:
+        click.echo(f"  canonical tag of {len(merged)} other raw tags:")
+        for r in merged[:20]:
+            click.echo(f"    {r['raw']!r} ({r['rows']} rows), {r['step']}: {r['steps'][-1]['detail']}")
+        if len(merged) > 20:
+            click.echo(f"    … {len(merged) - 20} more (--format json shows all)")
 
 
 def _diff(before, after):
@@ -358,6 +396,129 @@ def stats_cmd(inputs, fmt, language_sample, input_format):
     if "languages" in out:
         langs = ", ".join(f"{k} {v}" for k, v in list(out["languages"].items())[:10])
         click.echo(f"languages ({out['languages_sampled']} sampled)  {langs}")
+    if "tags" in out:
+        t = out["tags"]
+        click.echo(f"tags     {t['tagged_rows']} tagged rows, {t['distinct_tags']} distinct tags, "
+                   f"{t['mean_tags_per_row']} per row")
+        click.echo("tags per row     " + "  ".join(f"{k}: {v}" for k, v in t["tags_per_row"].items()))
+        click.echo("top tags         " + ", ".join(f"{tag} {n}" for tag, n in t["top_tags"]))
+
+
+@main.group("tags")
+def tags_group():
+    """InsTag tags: normalize the open-set tags `synth tag` wrote.
+
+    \b
+    Example:
+      curate tags normalize tagged-run -o norm-run
+    """
+
+
+@tags_group.command("normalize")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Run directory: tagged.jsonl, tag_map.jsonl, manifest.json.")
+@click.option("--steps", help="Comma-separated steps, in order (default: frequency,rule,association; "
+                              "semantic with --embedding-model).")
+@click.option("--config", type=click.Path(dir_okay=False), help="YAML recipe with a `normalize:` list "
+              "(rules/instag.yaml is one).")
+@click.option("--set", "sets", multiple=True, metavar="STEP.OPTION=VALUE",
+              help="Override a step option, e.g. frequency.alpha=5; repeatable.")
+@click.option("--embedding-model", type=click.Path(exists=True, file_okay=False),
+              help="Local sentence-embedding model directory: switches semantic aggregation on.")
+@click.option("-f", "--force", is_flag=True, help="Replace the output directory if it exists.")
+@input_options
+@user_errors
+def tags_normalize_cmd(inputs, output, steps, config, sets, embedding_model, force, input_format, on_error,
+                       max_row_bytes):
+    """Normalize InsTag tags: frequency filter, rule, semantic and association aggregation. No LLM.
+
+    Rows keep every field; `tags` becomes the canonical tags and `raw_tags` keeps the tags read.
+    OUTPUT/tag_map.jsonl maps each raw tag to its canonical tag (null: dropped) with the step and reason;
+    `curate why TAG OUTPUT` explains one.
+
+    \b
+    Examples:
+      curate tags normalize tagged-run -o norm-run
+      curate tags normalize tagged.jsonl -o norm-run --set frequency.alpha=5 --embedding-model ./all-MiniLM-L6-v2
+      curate tags normalize tagged.jsonl -o norm-run --steps rule,association
+    """
+    from curate.tags import NormalizeConfig, normalize_spec, run_normalize
+
+    spec = normalize_spec(steps=steps, config=config, overrides=_parse_set(sets), embedding_model=embedding_model)
+    m = run_normalize(NormalizeConfig(inputs=list(inputs), output=output, steps=spec, input_format=input_format,
+                                      on_error=on_error, max_row_bytes=max_row_bytes, overwrite=force))
+    echo = functools.partial(click.echo, err=True)
+    for st in m["steps"]:
+        extra = "  ".join(f"{k} {v}" for k, v in st.get("summary", {}).items() if k != "model")
+        echo(f"{st['name']:<12} tags {st['tags_in']:>6} -> {st['tags_out']:>6}   merged {st['merged']:>5}  "
+             f"dropped {st['dropped']:>5}  {extra}")
+    b, a, c = m["before"], m["after"], m["counts"]
+    echo(f"rows {c['rows']} ({c['untagged']} without tags, {c['invalid']} invalid); tags per row "
+         f"{b['mean_tags_per_row']} -> {a['mean_tags_per_row']}; distinct {b['distinct_tags']} -> {a['distinct_tags']}")
+    run = m["run_dir"]
+    echo(f"tagged:   {run}/tagged.jsonl   (next: curate select {run} -o ... --n N)")
+    echo(f"tag map:  {run}/tag_map.jsonl  (curate why TAG {run})")
+    echo(f"manifest: {run}/manifest.json")
+
+
+@main.command("select")
+@click.argument("inputs", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Run directory: selected.jsonl, rejected.jsonl, manifest.json.")
+@click.option("-n", "--n", "n", type=click.IntRange(min=1), required=True, help="Rows to select (exactly).")
+@click.option("--strategy", type=click.Choice(["instag", "random", "complexity", "diversity"]), default="instag",
+              show_default=True, help="instag: most tags first, each pass takes rows that add an uncovered tag; "
+              "diversity: the same passes in random order; complexity: most tags; random.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Tie-breaks and random orders.")
+@click.option("-f", "--force", is_flag=True, help="Replace the output directory if it exists.")
+@input_options
+@user_errors
+def select_cmd(inputs, output, n, strategy, seed, force, input_format, on_error, max_row_bytes):
+    """Select N rows for tag diversity and complexity (InsTag); the others go to rejected.jsonl
+    (reason not-selected, with why). The manifest compares tag coverage of selection and pool.
+
+    \b
+    Examples:
+      curate select norm-run -o selected --n 6000
+      curate select norm-run -o baseline --n 6000 --strategy random --seed 1
+    """
+    from curate.select import SelectConfig, run_select
+
+    m = run_select(SelectConfig(inputs=list(inputs), output=output, n=n, strategy=strategy, seed=seed,
+                                input_format=input_format, on_error=on_error, max_row_bytes=max_row_bytes,
+                                overwrite=force))
+    echo = functools.partial(click.echo, err=True)
+    sel, pool, c = m["selection"], m["pool"], m["counts"]
+    echo(f"selected {c['selected']} of {c['selected'] + c['not_selected']} rows ({strategy}, seed {seed})"
+         + (f" in {m['strategy']['passes']} passes" if "passes" in m["strategy"] else ""))
+    echo(f"tags: {sel['distinct_tags']} of {pool['distinct_tags']} covered ({sel['tag_coverage']}); "
+         f"tags per row {sel['mean_tags_per_row']} (pool {pool['mean_tags_per_row']})")
+    run = m["run_dir"]
+    echo(f"selected: {run}/selected.jsonl")
+    echo(f"rejected: {run}/rejected.jsonl   (not-selected; curate why ID {run})")
+    echo(f"manifest: {run}/manifest.json")
+
+
+@main.command("report")
+@click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("-o", "--output", default="report.html", show_default=True, help="HTML file to write.")
+@click.option("--table-rows", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Rejected, edited and invalid rows in the page's table (sampled per step and reason).")
+@click.option("--language-sample", type=click.IntRange(min=0), default=2000, show_default=True,
+              help="Rows sampled across the run for language identification (0: skip).")
+@user_errors
+def report_cmd(run_dir, output, table_rows, language_sample):
+    """Write a run as one self-contained HTML page: funnel, reasons, distributions before and after, and a
+    table of rejected and edited rows to filter and search. Needs no network to view.
+
+    \b
+    Example:
+      curate filter sample_data/conversations.jsonl -o run1
+      curate report run1 -o run1.html
+    """
+    from curate.report import write_report
+
+    out = write_report(run_dir, output, table_rows=table_rows, language_sample=language_sample)
+    click.echo(f"{out['path']}  ({out['bytes'] / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":

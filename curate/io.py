@@ -25,7 +25,8 @@ from pathlib import Path
 import orjson
 
 # Files a run directory may hold as its main output, in the order a reader looks for them.
-MAIN_OUTPUTS = ("kept.jsonl", "sft.jsonl", "preference.jsonl", "tagged.jsonl", "generated.jsonl", "output.jsonl")
+MAIN_OUTPUTS = ("kept.jsonl", "sft.jsonl", "preference.jsonl", "tagged.jsonl", "selected.jsonl", "generated.jsonl",
+                "evolved.jsonl", "output.jsonl")
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

@@ -115,10 +115,26 @@ def why(run_path: str | Path, row_id: str) -> dict:
         pid = row["parent_id"]
         seen.add(pid)
         row = by_id_kept.get(pid) or by_id_rej.get(pid)
-        lineage.append({"id": pid, "found": row is not None})
+        evolution = {"evolution": row["evolution"]} if row and row.get("evolution") else {}  # synth evolve
+        lineage.append({"id": pid, "found": row is not None, **evolution})
     if lineage:
         out["lineage"] = lineage
+    if out["status"] == "not found" and (run.path / "tag_map.jsonl").is_file():  # curate tags normalize
+        tag = _tag_fate(run.path / "tag_map.jsonl", row_id)
+        if tag:
+            out.update(status="tag", tag=tag)
     return out
+
+
+def _tag_fate(tag_map: Path, tag: str) -> dict | None:
+    """A raw tag's way to its canonical tag (each hop with its step and reason), and the raw tags merged
+    into `tag` when it is a canonical one."""
+    records = _load(tag_map)
+    raw = next((r for r in records if r.get("raw") == tag), None)
+    merged = [r for r in records if r.get("canonical") == tag and r.get("raw") != tag]
+    if raw is None and not merged:
+        return None
+    return {"tag": tag, "as_raw": raw, "merged_into_it": merged}
 
 
 def _referenced_id(detail: str) -> str | None:

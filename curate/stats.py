@@ -1,4 +1,4 @@
-"""`curate stats FILE`: rows, kinds, turns, length distribution and languages of a dataset.
+"""`curate stats FILE`: rows, kinds, turns, length distribution, languages and (tagged rows) InsTag tags.
 
 >>> s = dataset_stats(["sample_data/conversations.jsonl"], language_sample=0)
 >>> s["rows"] > 0 and s["kinds"]["conversation"] > 0
@@ -27,8 +27,11 @@ def dataset_stats(paths: list, *, input_format: str = "auto", language_sample: i
     frames = []
     reader = Reader(paths, input_format=input_format, on_error="skip")
     batch = []
+    tag_lists = []  # InsTag `tags` of each row (None: untagged)
     for row in reader:
         batch.append(row)
+        tags = row.get("tags")
+        tag_lists.append([t for t in tags if isinstance(t, str)] if isinstance(tags, list) else None)
         if len(batch) >= 20_000:
             frames.append(_summarize(batch))
             batch = []
@@ -43,6 +46,10 @@ def dataset_stats(paths: list, *, input_format: str = "auto", language_sample: i
     out["words"] = _distribution(df["words"])
     out["assistant_words"] = _distribution(df["assistant_words"])
     out["with_system_prompt"] = int(df["has_system"].sum())
+    if any(t is not None for t in tag_lists):
+        from curate.tags import tag_distribution
+
+        out["tags"] = tag_distribution(tag_lists)
     if language_sample:
         from curate.filters.language import LanguageFilter
 

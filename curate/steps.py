@@ -23,6 +23,9 @@ REGISTRY: dict[str, str] = {
     "exact-dedup": "curate.filters.dedup:ExactDedupFilter",
     "near-dedup": "curate.filters.dedup:NearDedupFilter",
     "language": "curate.filters.language:LanguageFilter",
+    "pii": "curate.filters.pii:PIIFilter",
+    "pii-redact": "curate.filters.pii:PIIRedactor",
+    "toxicity": "curate.filters.toxicity:ToxicityFilter",
 }
 DEFAULT_FILTERS = ("quality", "selfid", "exact-dedup", "near-dedup", "language")
 

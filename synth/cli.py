@@ -6,143 +6,12 @@ import functools
 
 import click
 
-from curate.cli import input_options, user_errors
-
-BACKEND_CHOICES = ("hf", "openai", "vllm")
-
-
-def backend_options(fn):
-    """The options every LLM-calling command shares: which model, how to sample, where to cache."""
-    options = [
-        click.option(
-            "--backend",
-            type=click.Choice(BACKEND_CHOICES),
-            default="hf",
-            show_default=True,
-            help="hf: transformers in this process; openai: an OpenAI-compatible server; vllm: in-process vLLM.",
-        ),
-        click.option(
-            "--model",
-            "-m",
-            required=True,
-            help="hf/vllm: a local model directory or .gguf file (or a cached hub id); openai: the served model name.",
-        ),
-        click.option(
-            "--temperature",
-            type=click.FloatRange(min=0),
-            default=0.7,
-            show_default=True,
-            help="Sampling temperature; 0 is greedy.",
-        ),
-        click.option(
-            "--top-p",
-            type=click.FloatRange(0, 1, min_open=True),
-            default=0.95,
-            show_default=True,
-            help="Nucleus sampling.",
-        ),
-        click.option(
-            "--max-tokens",
-            type=click.IntRange(min=1),
-            default=1024,
-            show_default=True,
-            help="Longest answer, in tokens.",
-        ),
-        click.option(
-            "--seed", type=int, default=None, help="Sampling seed (hf, vllm, and servers that honour it)."
-        ),
-        click.option(
-            "--stop", multiple=True, help="A string that ends an answer (repeatable); not part of the text."
-        ),
-        click.option(
-            "--cache",
-            "cache_path",
-            type=click.Path(dir_okay=False),
-            default=None,
-            help="SQLite response cache [default: $POSTTRAIN_CACHE_DIR or ~/.cache/posttrain/synth.sqlite].",
-        ),
-        click.option("--no-cache", is_flag=True, help="Neither read nor write the response cache."),
-        click.option("--device", default="auto", show_default=True, help="hf: cpu, cuda, cuda:1, mps."),
-        click.option(
-            "--dtype", default="auto", show_default=True, help="hf/vllm: float32, bfloat16, float16."
-        ),
-        click.option(
-            "--base-url",
-            default="https://api.openai.com/v1",
-            show_default=True,
-            help="openai: the server's base URL, e.g. http://127.0.0.1:8000/v1 for `vllm serve`.",
-        ),
-        click.option(
-            "--api-key-env",
-            default="OPENAI_API_KEY",
-            show_default=True,
-            help="openai: the environment variable that holds the API key (unset: no key is sent).",
-        ),
-        click.option(
-            "--concurrency",
-            type=click.IntRange(min=1),
-            default=16,
-            show_default=True,
-            help="openai: requests in flight at once.",
-        ),
-        click.option(
-            "--timeout",
-            type=click.FloatRange(min=0, min_open=True),
-            default=120.0,
-            show_default=True,
-            help="openai: seconds to wait for one answer before retrying.",
-        ),
-        click.option(
-            "--max-retries",
-            type=click.IntRange(min=0),
-            default=6,
-            show_default=True,
-            help="openai: retries on 429/5xx/timeouts/malformed answers, with exponential backoff.",
-        ),
-        click.option(
-            "--n-mode",
-            type=click.Choice(["auto", "emulate"]),
-            default="auto",
-            show_default=True,
-            help="openai: send n to the server (auto; emulated if it ignores n) or always one sample per request.",
-        ),
-        click.option(
-            "--tensor-parallel-size",
-            type=click.IntRange(min=1),
-            default=1,
-            show_default=True,
-            help="vllm: GPUs per model.",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def backend_settings(backend: str, kw: dict) -> dict:
-    """The keyword arguments of the chosen backend, from the shared options (the others are not passed)."""
-    if backend == "hf":
-        return {"device": kw["device"], "dtype": kw["dtype"]}
-    if backend == "openai":
-        return {
-            k: kw[k] for k in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "n_mode")
-        }
-    return {"dtype": kw["dtype"], "tensor_parallel_size": kw["tensor_parallel_size"]}
-
-
-def synth_errors(fn):
-    """`curate`'s user errors, plus backends that cannot start: one line, no traceback."""
-    from synth.backends import BackendError
-
-    @user_errors
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except BackendError as e:
-            raise click.ClickException(str(e)) from None
-
-    return wrapper
+from curate.cli import input_options
+from synth.constitution_cli import constitution_cmd
+from synth.evolve_cli import evolve_cmd
+from synth.options import BACKEND_CHOICES, backend_options, backend_settings, synth_errors  # noqa: F401
+from synth.reject_cli import reject_sample_cmd
+from synth.tag_cli import tag_cmd
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -313,8 +182,11 @@ def _print_summary(m: dict) -> None:
 
 
 # Commands that live in their own modules (each keeps heavy imports inside its function, so --help is
-# instant). One line per command, in the order `synth --help` lists them.
-# (registered commands go here)
+# instant), in the order `synth --help` lists them.
+main.add_command(tag_cmd)
+main.add_command(evolve_cmd)
+main.add_command(constitution_cmd)
+main.add_command(reject_sample_cmd)
 
 
 if __name__ == "__main__":

@@ -139,7 +139,7 @@ def model_identity(backend: str, model: str) -> str:
     return f"{model}@{xxhash.xxh3_64_hexdigest(orjson.dumps(stamp))}"
 
 
-def _batched(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
+def batched(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
     batch: list[dict] = []
     for row in rows:
         batch.append(row)
@@ -269,7 +269,7 @@ class _Generator:
         self.ledger.rejected(rejected)
 
 
-def _open_cache(cfg: GenerateConfig):
+def open_cache(cfg: GenerateConfig):
     path = cfg.cache_path()
     if path is None:
         return NullCache()
@@ -279,14 +279,12 @@ def _open_cache(cfg: GenerateConfig):
         raise InputError(f"--cache: {e}") from None
 
 
-def _progress(cfg: GenerateConfig):
+def progress_bar(cfg: GenerateConfig, *, desc: str = STEP):
     from tqdm import tqdm
 
     enabled = sys.stderr.isatty() if cfg.progress is None else cfg.progress
     total = _count_lines(cfg.inputs) if enabled else None  # a second, cheap pass over the raw lines
-    return tqdm(
-        total=total, unit="row", desc="generate", file=sys.stderr, disable=not enabled, dynamic_ncols=True
-    )
+    return tqdm(total=total, unit="row", desc=desc, file=sys.stderr, disable=not enabled, dynamic_ncols=True)
 
 
 def run_generate(cfg: GenerateConfig, backend: Backend | None = None) -> dict:
@@ -305,15 +303,15 @@ def run_generate(cfg: GenerateConfig, backend: Backend | None = None) -> dict:
         reader = Reader(
             cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
         )
-        cache = _open_cache(cfg)
+        cache = open_cache(cfg)
         if backend is None:
             backend = get_backend(cfg.backend, model=cfg.model, **cfg.backend_options)
         load_seconds = time.perf_counter() - t0
         ledger = RunLedger(run, main=OUTPUT)
         gen = _Generator(cfg, backend, cache, ledger)
         try:
-            with _progress(cfg) as bar:
-                for batch in _batched(reader, cfg.batch_size):
+            with progress_bar(cfg) as bar:
+                for batch in batched(reader, cfg.batch_size):
                     gen.run_batch(batch)
                     bar.update(reader.count - bar.n)  # lines read, invalid ones included
                     if gen.llm.stats.backend_seconds > 0:
@@ -401,7 +399,7 @@ def plan_generate(cfg: GenerateConfig) -> dict:
     identity = model_identity(cfg.backend, cfg.model)
     requests = not_a_prompt = cached = prompt_tokens = 0
     try:
-        for batch in _batched(reader, 1000):
+        for batch in batched(reader, 1000):
             keys = []
             for row in batch:
                 try:

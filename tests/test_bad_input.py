@@ -89,6 +89,9 @@ def test_recipe_errors_name_the_file(tmp_path, cli):
     bad.write_text("filters: [quality\n")
     res = cli(main, "filter", good, "--config", bad, "-o", tmp_path / "o")
     assert res.exit_code != 0 and f"{bad}: not valid YAML" in res.output
+    bad.write_text("filters: [5]\n")
+    res = cli(main, "filter", good, "--config", bad, "-o", tmp_path / "o")
+    assert res.exit_code != 0 and "a recipe step must be a name" in res.output
     bad.write_text("steps: [quality]\n")
     res = cli(main, "filter", good, "--config", bad, "-o", tmp_path / "o")
     assert res.exit_code != 0 and "top-level 'filters:'" in res.output

@@ -116,7 +116,7 @@ def test_recipe_and_set_and_identity(tmp_path, cli, data):
     res = cli(main, "filter", data, "--filters", "near-dedup", "--set", "near-dedup.threshold=0.99", "-o", out, "--force", "-q")
     assert res.exit_code == 0 and [r["reject_reason"] for r in read_jsonl(out / "rejected.jsonl")] == ["near_duplicate"]
     res = cli(main, "filter", data, "--filters", "quality", "--languages", "fr", "-o", out, "--force")
-    assert res.exit_code != 0 and "not in the pipeline" in res.output
+    assert res.exit_code != 0 and "--languages sets an option of language, which is not in the pipeline" in res.output
 
 
 def test_existing_output_needs_force(tmp_path, cli, data):
@@ -182,3 +182,10 @@ def test_sample_data_end_to_end(tmp_path, cli):
     assert {r["source"] for r in kept} >= {"control:selfid"}
     m = orjson.loads((out / "manifest.json").read_bytes())
     assert m["counts"]["input"] == len(kept) + len(rejected) and len(kept) + len(rejected) >= 300
+
+
+def test_shortcut_flags_reach_every_step_that_takes_them():
+    from curate.cli import _filter_spec
+
+    spec = _filter_spec("pii,pii-redact,toxicity", None, {}, [("--pii-ner", "ner", "my_model", ("pii", "pii-redact"))])
+    assert spec == [{"pii": {"ner": "my_model"}}, {"pii-redact": {"ner": "my_model"}}, {"toxicity": {}}]

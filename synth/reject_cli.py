@@ -1,0 +1,283 @@
+"""`synth reject-sample`: the Click command over `synth.reject.run_reject_sample` (options from
+`synth.options`; registered in `synth.cli`)."""
+
+from __future__ import annotations
+
+import functools
+
+import click
+
+from curate.cli import input_options
+from synth.options import BACKEND_CHOICES, backend_options, backend_settings, synth_errors
+
+
+@click.command("reject-sample")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(file_okay=False), help="Run directory to write."
+)
+@backend_options
+@click.option(
+    "-n", "--n", "n", type=click.IntRange(min=1), default=16, show_default=True, help="Samples per prompt."
+)
+@click.option(
+    "--verifier",
+    type=click.Choice(["math", "code", "reward-model", "judge"]),
+    default="math",
+    show_default=True,
+    help="math: final answer against the row's gold answer; reward-model: best-of-N with a local reward model; "
+    "judge: an LLM rates each sample against rules/judge.yaml; code: needs the sandbox (not built yet).",
+)
+@click.option(
+    "--keep-per-prompt",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Demonstrations per prompt in sft.jsonl, distinct reasoning paths only [default: 4 for math, "
+    "1 (the best) for reward-model and judge].",
+)
+@click.option(
+    "--pairs-per-prompt",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Preference pairs per prompt: correct vs incorrect, or best vs worst (then 2nd best vs 2nd worst...).",
+)
+@click.option(
+    "--min-margin",
+    type=click.FloatRange(min=0),
+    default=1.0,
+    show_default=True,
+    help="reward-model/judge: the score gap a pair needs (reward-model logits, or judge points on the rubric's scale).",
+)
+@click.option(
+    "--min-score",
+    type=float,
+    default=None,
+    help="reward-model/judge: the score a demonstration needs [default: none, the best is kept].",
+)
+@click.option(
+    "--answer-field",
+    default="answer",
+    show_default=True,
+    help="Column with the gold answer: GSM8K's '... #### 42', MATH's \\boxed{...} or a bare value.",
+)
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=1e-4,
+    show_default=True,
+    help="math: relative tolerance for non-integer answers (integers must be equal).",
+)
+@click.option(
+    "--symbolic",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    show_default=True,
+    help="math: also accept symbolically equal answers with sympy (auto: when sympy is installed).",
+)
+@click.option(
+    "--near-duplicate-threshold",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=0.8,
+    show_default=True,
+    help="Two kept responses of a prompt with at least this estimated Jaccard (word 5-grams) are one path.",
+)
+@click.option(
+    "--reward-model",
+    type=click.Path(exists=True),
+    default=None,
+    help="reward-model: a local AutoModelForSequenceClassification directory (one output).",
+)
+@click.option(
+    "--reward-batch-size",
+    type=click.IntRange(min=1),
+    default=16,
+    show_default=True,
+    help="reward-model: conversations per forward pass.",
+)
+@click.option("--judge-model", default=None, help="judge: the judging model [default: --model].")
+@click.option(
+    "--judge-backend",
+    type=click.Choice(BACKEND_CHOICES),
+    default=None,
+    help="judge: its backend [default: --backend]; it shares the backend options (--base-url, --device...).",
+)
+@click.option(
+    "--judge-rubric",
+    default="judge.yaml",
+    show_default=True,
+    help="judge: rubric and prompt, a shipped rules file or your own YAML.",
+)
+@click.option(
+    "--judge-max-tokens",
+    type=click.IntRange(min=1),
+    default=256,
+    show_default=True,
+    help="judge: longest rating, in tokens.",
+)
+@click.option(
+    "--system-prompt",
+    default=None,
+    help="System message for rows that have none (kept in the output conversations and prompts).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Prompts per backend call (x n samples); each finished batch is committed to the cache.",
+)
+@click.option(
+    "--hf-batch-size",
+    type=click.IntRange(min=1),
+    default=32,
+    show_default=True,
+    help="hf: sequences (prompts x n) per forward pass.",
+)
+@click.option(
+    "--keep-truncated", is_flag=True, help="Verify answers cut off at --max-tokens (set aside by default)."
+)
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal]."
+)
+@input_options
+@synth_errors
+def reject_sample_cmd(
+    inputs,
+    output,
+    n,
+    verifier,
+    keep_per_prompt,
+    pairs_per_prompt,
+    min_margin,
+    min_score,
+    answer_field,
+    tolerance,
+    symbolic,
+    near_duplicate_threshold,
+    reward_model,
+    reward_batch_size,
+    judge_model,
+    judge_backend,
+    judge_rubric,
+    judge_max_tokens,
+    system_prompt,
+    batch_size,
+    hf_batch_size,
+    keep_truncated,
+    force,
+    progress,
+    input_format,
+    on_error,
+    max_row_bytes,
+    **kw,
+):
+    """Rejection sampling: n samples per prompt, verified, into SFT demonstrations and preference pairs.
+
+    Every prompt is answered n times (cached samples are reused) and each sample is verified. Up to
+    --keep-per-prompt correct (or best-scored) samples per prompt, without exact or near-duplicate reasoning
+    paths, go to OUTPUT/sft.jsonl as conversations; correct against incorrect (or best against worst, at least
+    --min-margin apart) go to OUTPUT/preference.jsonl with an explicit prompt, both scores and the method.
+    OUTPUT/samples.jsonl holds every sample with its verdict, extracted answer or score and why;
+    OUTPUT/rejected.jsonl the prompts with no correct sample or nothing to contrast, with the reason;
+    OUTPUT/manifest.json pass@1, pass@n, the histogram of correct samples per prompt, tokens and throughput.
+
+    \b
+    Examples:
+      synth reject-sample sample_data/math.jsonl -o rs --model ./SmolLM2-135M-Instruct.Q4_1.gguf \\
+          --n 16 --verifier math --temperature 0.8 --max-tokens 384
+      synth reject-sample prompts.jsonl -o bon --backend openai --base-url http://127.0.0.1:8000/v1 \\
+          --model Qwen/Qwen2.5-7B-Instruct --n 8 --verifier reward-model --reward-model ./my-rm --min-margin 2
+      synth reject-sample prompts.jsonl -o judged --backend openai --model Qwen/Qwen2.5-7B-Instruct \\
+          --verifier judge --judge-model Qwen/Qwen2.5-72B-Instruct --min-score 7
+      train dpo --data rs --model ./my-sft-model -o dpo-run
+    """
+    from synth.reject import RejectConfig, run_reject_sample
+
+    backend = kw["backend"]
+    options = backend_settings(backend, kw)
+    judge_options = None
+    if judge_backend is not None and judge_backend != backend:
+        judge_options = backend_settings(judge_backend, kw)
+        if judge_backend == "hf":
+            judge_options["batch_size"] = hf_batch_size
+    if backend == "hf":
+        options["batch_size"] = hf_batch_size
+    cfg = RejectConfig(
+        inputs=list(inputs),
+        output=output,
+        model=kw["model"],
+        backend=backend,
+        n=n,
+        verifier=verifier,
+        keep_per_prompt=keep_per_prompt,
+        pairs_per_prompt=pairs_per_prompt,
+        min_margin=min_margin,
+        min_score=min_score,
+        answer_field=answer_field,
+        tolerance=tolerance,
+        symbolic=symbolic,
+        near_duplicate_threshold=near_duplicate_threshold,
+        reward_model=reward_model,
+        reward_batch_size=reward_batch_size,
+        reward_device=kw["device"],
+        judge_backend=judge_backend,
+        judge_model=judge_model,
+        judge_rubric=judge_rubric,
+        judge_max_tokens=judge_max_tokens,
+        judge_backend_options=judge_options,
+        system_prompt=system_prompt,
+        temperature=kw["temperature"],
+        top_p=kw["top_p"],
+        max_tokens=kw["max_tokens"],
+        seed=kw["seed"],
+        stop=list(kw["stop"]),
+        batch_size=batch_size,
+        cache=kw["cache_path"],
+        use_cache=not kw["no_cache"],
+        keep_truncated=keep_truncated,
+        input_format=input_format,
+        on_error=on_error,
+        max_row_bytes=max_row_bytes,
+        overwrite=force,
+        progress=progress,
+        backend_options=options,
+    )
+    _print_summary(run_reject_sample(cfg))
+
+
+def _print_summary(m: dict) -> None:
+    echo = functools.partial(click.echo, err=True)
+    c, met, tok, thr = m["counts"], m["metrics"], m["tokens"], m["throughput"]
+    for warning in m["warnings"]:
+        echo(f"warning: {warning}")
+    skipped = f" + not prompts {c['not_a_prompt']}" + (
+        f" + no gold answer {c['no_gold_answer']}" if c["no_gold_answer"] else ""
+    )
+    echo(f"rows {c['input']} = prompts {c['prompts']}{skipped} + invalid {c['invalid']}")
+    verdicts = ", ".join(f"{k} {v}" for k, v in c["verdicts"].items())
+    echo(f"samples {c['samples']}: {verdicts}")
+    if met.get("pass@1") is not None:
+        n = m["config"]["n"]
+        echo(
+            f"pass@1 {met['pass@1']:.3f}, pass@{n} {met[f'pass@{n}']:.3f}; correct per prompt: "
+            + " ".join(f"{k}:{v}" for k, v in met["correct_per_prompt"].items() if v)
+        )
+    if "scores" in met:
+        echo(
+            f"scores: best {met['scores']['best_mean']:g} / worst {met['scores']['worst_mean']:g} on average"
+        )
+    reasons = ", ".join(f"{k} {v}" for k, v in m["reasons"].items())
+    rate = thr["generated_tokens_per_s"]
+    echo(
+        f"tokens: prompt {tok['prompt']:,}, completion {tok['completion']:,} ({tok['generated_now']:,} generated now"
+        + (f" at {rate:,.0f} tok/s" if rate else "")
+        + ")"
+    )
+    run = m["run_dir"]
+    echo(f"sft:        {run}/sft.jsonl ({c['sft']} demonstrations from {c['prompts_with_sft']} prompts)")
+    echo(f"preference: {run}/preference.jsonl ({c['pairs']} pairs from {c['prompts_with_pairs']} prompts)")
+    echo(f"samples:    {run}/samples.jsonl")
+    echo(f"rejected:   {run}/rejected.jsonl" + (f" ({reasons})" if reasons else ""))
+    echo(f"manifest:   {run}/manifest.json")

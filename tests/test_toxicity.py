@@ -1,0 +1,388 @@
+"""The `toxicity` step: alt-profanity-check on hand-labelled sentences, Detoxify and hf from local files only."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from curate.pipeline import MemorySink, Pipeline, StepError, to_frame
+from curate.steps import build_step
+
+TOXIC = [
+    "You are a worthless idiot and everyone hates you.",
+    "Go fuck yourself, you piece of shit.",
+    "What a stupid bitch.",
+    "Shut up, moron",
+    "You dumb ass",
+    "fuck off",
+    "he's a real asshole",
+    "Nobody cares about your opinion, you pathetic loser.",
+    "Eat shit and die.",
+    "You're a fucking disgrace.",
+    "Shut your mouth, you ugly cow.",
+    "What kind of idiot asks that?",
+    "Stop being such a dick.",
+    "This answer is bullshit and so are you.",
+    "Screw you and your stupid questions.",
+    "You absolute moron.",
+    "Piss off.",
+    "Your mother is a whore.",
+    "Only a retard would write code like this.",
+    "You are so dumb it hurts.",
+]
+CLEAN = [
+    "how do I kill a stuck process",
+    "that was a hell of a game",
+    "Thanks, that fixed my build!",
+    "The shooter was killed by police, the article says.",
+    "kill -9 1234 terminates the process",
+    "I hate Mondays",
+    "Here is the recipe for chocolate cake.",
+    "The bastard sword is a medieval weapon.",
+    "Scunthorpe is a town in England.",
+    "To kill the child process, send SIGTERM first.",
+    "The patient presented with a breast lump.",
+    "Execute the job after the backup finishes.",
+    "This bug is killing me, any ideas?",
+    "Sussex is a county in England.",
+    "The Hell's Kitchen neighborhood is in Manhattan.",
+    "Damn, that's clever!",
+    "Git blame shows who changed the line.",
+    "You can strip whitespace with str.strip().",
+    "That movie was sick!",
+    "Dick Van Dyke starred in Mary Poppins.",
+]
+
+
+def conv(user: str, assistant: str, i: int = 0) -> dict:
+    return {
+        "id": f"r{i}",
+        "_kind": "conversation",
+        "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}],
+    }
+
+
+def run(step, rows):
+    sink = MemorySink()
+    Pipeline([step]).run(rows, sink)
+    return sink
+
+
+# --- profanity -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def profanity():
+    return build_step("toxicity")
+
+
+def test_profanity_keeps_loaded_words_in_harmless_sentences(profanity):
+    rows = [
+        conv("question", text, i)
+        for i, text in enumerate(["how do I kill a stuck process", "that was a hell of a game"])
+    ]
+    sink = run(profanity, rows)
+    assert sink.rejected_rows == []
+    assert len(sink.kept_rows) == 2
+
+
+def test_profanity_on_a_hand_labelled_set(profanity):
+    rows = [conv("q", t, i) for i, t in enumerate(TOXIC + CLEAN)]
+    v = profanity.verdict(to_frame(rows))
+    flagged = [r == "toxic" for r in v["reason"].to_list()]
+    tp = sum(flagged[: len(TOXIC)])
+    fp = sum(flagged[len(TOXIC) :])
+    # alt-profanity-check is a profanity model: insults without swear words are its weak side
+    assert tp / len(TOXIC) >= 0.85, [t for t, f in zip(TOXIC, flagged, strict=False) if not f]
+    assert fp <= 1, [t for t, f in zip(CLEAN, flagged[len(TOXIC) :], strict=True) if f]
+    detail = v["detail"][0]
+    assert detail.startswith("profanity ") and detail.endswith(">= 0.95 in messages[1]")
+
+
+def test_only_assistant_turns_are_scored_by_default(profanity):
+    rows = [conv("Shut up, you worthless idiot.", "I'm sorry you feel that way. How can I help?")]
+    assert run(profanity, rows).rejected_rows == []
+    user_too = build_step("toxicity", {"roles": ["user", "assistant"]})
+    rej = run(user_too, rows).rejected_rows
+    assert [(r["reject_reason"], r["reject_detail"].split()[0]) for r in rej] == [("toxic", "profanity")]
+    assert rej[0]["reject_detail"].endswith("in messages[0]")
+
+
+def test_the_rejected_answer_of_a_preference_pair_is_not_scored(profanity):
+    row = {
+        "id": "p",
+        "_kind": "preference",
+        "prompt": [{"role": "user", "content": "Insult me."}],
+        "chosen": [{"role": "assistant", "content": "I'd rather not, but I can help with something else."}],
+        "rejected": [{"role": "assistant", "content": "Fuck off, you worthless idiot."}],
+    }
+    sink = run(profanity, [row])
+    assert sink.rejected_rows == [] and len(sink.kept_rows) == 1
+
+
+def test_threshold_override_comes_from_the_recipe():
+    lax = build_step("toxicity", {"thresholds": {"profanity": 0.999999}})
+    strict = build_step("toxicity", {"thresholds": {"profanity": 0.5}})
+    rows = [conv("q", "that was a hell of a game")]
+    assert run(lax, rows).rejected_rows == []
+    assert [r["reject_reason"] for r in run(strict, rows).rejected_rows] == ["toxic"]
+
+
+def test_bad_settings_are_errors():
+    with pytest.raises(StepError, match="backend must be one of"):
+        build_step("toxicity", {"backend": "perspective"})
+    with pytest.raises(StepError, match="roles must be among"):
+        build_step("toxicity", {"roles": ["bot"]})
+    with pytest.raises(StepError, match="has no option 'treshold'"):
+        build_step("toxicity", {"treshold": 0.5})
+
+
+# --- tiny models in Detoxify's and transformers' formats ----------------------------------------------
+
+WORDS = (
+    "the a an you are is idiot moron stupid kill process game hell of that was how do i stuck thanks "
+    "hello world nice day go away"
+).split()
+JIGSAW = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
+
+
+def _tiny_bert(num_labels: int, seed: int):
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizer
+
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]
+    tok = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
+    cfg = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=64,
+        num_labels=num_labels,
+        initializer_range=0.5,
+    )  # wide random weights: texts get clearly different scores
+    torch.manual_seed(seed)
+    return BertForSequenceClassification(cfg).eval(), tok, cfg
+
+
+@pytest.fixture(scope="module")
+def detoxify_files(tmp_path_factory):
+    """A randomly initialised checkpoint in Detoxify's format, and the base model's config + tokenizer dir."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("detoxify")
+    model, tok, cfg = _tiny_bert(len(JIGSAW), seed=0)
+    base = tmp_path_factory.mktemp("bert-base-uncased")
+    tok.save_pretrained(base)
+    cfg.save_pretrained(base)
+    ckpt = base.parent / "toxic_tiny.ckpt"
+    torch.save(
+        {
+            "config": {
+                "arch": {
+                    "args": {
+                        "model_type": "bert-base-uncased",
+                        "model_name": "BertForSequenceClassification",
+                        "tokenizer_name": "BertTokenizer",
+                        "num_classes": len(JIGSAW),
+                    }
+                },
+                "dataset": {"args": {"classes": JIGSAW}},
+            },
+            "state_dict": model.state_dict(),
+        },
+        ckpt,
+    )
+    return ckpt, base, model, tok
+
+
+def _expected(model, tok, texts):
+    import torch
+
+    with torch.no_grad():
+        return torch.sigmoid(model(**tok(texts, return_tensors="pt", padding=True)).logits).tolist()
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise OSError("network access in a test")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def test_detoxify_loads_offline_and_scores_like_the_checkpoint(detoxify_files, no_network):
+    from curate.filters.toxicity import load_detoxify
+
+    ckpt, base, model, tok = detoxify_files
+    detox, classes = load_detoxify(ckpt, base)
+    assert classes == ["toxicity", "severe_toxicity", "obscene", "threat", "insult", "identity_attack"]
+    texts = ["you are an idiot", "nice day", "how do i kill a stuck process"]
+    got = detox.predict(texts)
+    want = _expected(model, tok, texts)
+    for j, label in enumerate(classes):
+        assert got[label] == pytest.approx([w[j] for w in want], abs=1e-5)
+
+
+def test_detoxify_step_drops_at_the_threshold_and_names_label_score_threshold(detoxify_files, no_network):
+    ckpt, base, model, tok = detoxify_files
+    texts = ["you are an idiot", "nice day", "hello world", "go away you moron"]
+    insult = [s[4] for s in _expected(model, tok, texts)]
+    low, high = sorted(insult)[1:3]
+    assert high - low > 1e-4  # room for batching noise on either side of the threshold
+    cut = (low + high) / 2  # the two highest-scoring texts reach it
+    only_insult = {
+        label: 2.0 for label in ["toxicity", "severe_toxicity", "obscene", "threat", "identity_attack"]
+    }
+    step = build_step(
+        "toxicity",
+        {
+            "backend": "detoxify",
+            "model": "original",
+            "checkpoint": str(ckpt),
+            "tokenizer": str(base),
+            "device": "cpu",
+            "batch_size": 3,
+            "thresholds": {**only_insult, "insult": cut},
+        },
+    )
+    assert step.stateless is False  # a torch model stays in the main process
+    rows = [conv("q", t, i) for i, t in enumerate(texts)]
+    sink = run(step, rows)
+    dropped = {r["messages"][1]["content"] for r in sink.rejected_rows}
+    assert dropped == {t for t, s in zip(texts, insult, strict=True) if s >= cut}
+    r = sink.rejected_rows[0]
+    label, score, ge, threshold, where = r["reject_detail"].split(" ", 4)
+    assert (r["reject_reason"], label, ge, where) == ("toxic", "insult", ">=", "in messages[1]")
+    assert float(score) >= float(threshold) == pytest.approx(cut, abs=1e-5)
+    assert step.summary()["checkpoint"] == "toxic_tiny.ckpt"
+
+
+def test_detoxify_checkpoint_saved_from_lightning_loads_too(detoxify_files, tmp_path):
+    import torch
+
+    from curate.filters.toxicity import load_detoxify
+
+    ckpt, base, model, tok = detoxify_files
+    loaded = torch.load(ckpt, weights_only=True)
+    loaded["state_dict"] = {f"model.{k}": v for k, v in loaded["state_dict"].items()}
+    torch.save(loaded, tmp_path / "lightning.ckpt")
+    detox, _ = load_detoxify(tmp_path / "lightning.ckpt", base)
+    assert detox.predict(["nice day"])["insult"] == pytest.approx(
+        _expected(model, tok, ["nice day"])[0][4], abs=1e-5
+    )
+
+
+def test_detoxify_checkpoint_of_another_architecture_is_a_clear_error(detoxify_files, tmp_path):
+    import torch
+
+    from curate.filters.toxicity import load_detoxify
+
+    ckpt, base, *_ = detoxify_files
+    loaded = torch.load(ckpt, weights_only=True)
+    loaded["state_dict"] = {k: v for k, v in loaded["state_dict"].items() if "classifier" not in k}
+    torch.save(loaded, tmp_path / "headless.ckpt")
+    with pytest.raises(StepError, match="does not fit the config"):
+        load_detoxify(tmp_path / "headless.ckpt", base)
+
+
+def test_missing_detoxify_checkpoint_says_how_to_get_one(tmp_path):
+    pytest.importorskip("detoxify")
+    with pytest.raises(StepError) as e:
+        build_step(
+            "toxicity",
+            {
+                "backend": "detoxify",
+                "model": "unbiased",
+                "checkpoint": str(tmp_path / "nope.ckpt"),
+                "tokenizer": str(tmp_path),
+            },
+        )
+    msg = str(e.value)
+    assert "does not exist" in msg and "Nothing is downloaded" in msg
+    assert "toxic_debiased-c7548aa0.ckpt" in msg and "roberta-base" in msg and "checkpoint: FILE" in msg
+    with pytest.raises(StepError, match="needs `checkpoint`"):
+        build_step("toxicity", {"backend": "detoxify"})
+
+
+@pytest.fixture(scope="module")
+def hf_classifier(tmp_path_factory):
+    pytest.importorskip("torch")
+    model, tok, cfg = _tiny_bert(2, seed=1)
+    model.config.id2label = {0: "non-toxic", 1: "toxic"}
+    model.config.label2id = {"non-toxic": 0, "toxic": 1}
+    path = tmp_path_factory.mktemp("hf-toxic")
+    model.save_pretrained(path)
+    tok.save_pretrained(path)
+    return path, model, tok
+
+
+def test_hf_backend_scores_softmax_and_thresholds_only_known_labels(hf_classifier, no_network):
+    import torch
+
+    path, model, tok = hf_classifier
+    texts = ["you are an idiot", "nice day", "hello world", "go away you moron"]
+    with torch.no_grad():
+        probs = torch.softmax(model(**tok(texts, return_tensors="pt", padding=True)).logits, -1)[
+            :, 1
+        ].tolist()
+    low, high = sorted(probs)[0:2]
+    assert high - low > 1e-4
+    cut = (low + high) / 2
+    step = build_step(
+        "toxicity", {"backend": "hf", "model": str(path), "device": "cpu", "thresholds": {"toxic": cut}}
+    )
+    sink = run(step, [conv("q", t, i) for i, t in enumerate(texts)])
+    assert {r["messages"][1]["content"] for r in sink.rejected_rows} == {
+        t for t, p in zip(texts, probs, strict=True) if p >= cut
+    }
+    # "non-toxic" has no threshold: a high score there drops nothing
+    assert all(r["reject_detail"].startswith("toxic ") for r in sink.rejected_rows)
+
+
+def test_hf_model_without_a_known_label_is_a_clear_error(hf_classifier, tmp_path):
+    path, model, tok = hf_classifier
+    model.config.id2label = {0: "LABEL_0", 1: "LABEL_1"}
+    model.save_pretrained(tmp_path)
+    tok.save_pretrained(tmp_path)
+    step = build_step("toxicity", {"backend": "hf", "model": str(tmp_path), "device": "cpu"})
+    with pytest.raises(StepError, match="its labels: LABEL_0, LABEL_1"):
+        run(step, [conv("q", "nice day")])
+    with pytest.raises(StepError, match="local text-classification model directory"):
+        build_step("toxicity", {"backend": "hf", "model": str(tmp_path / "missing")})
+
+
+def test_cli_drops_a_toxic_answer_with_label_score_and_threshold(cli, tmp_path):
+    from conftest import read_jsonl, write_jsonl
+
+    from curate.cli import main
+
+    data = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {
+                "id": "rude",
+                "messages": [
+                    {"role": "user", "content": "how do I kill a stuck process"},
+                    {"role": "assistant", "content": "Figure it out yourself, you dumb ass."},
+                ],
+            },
+            {
+                "id": "fine",
+                "messages": [
+                    {"role": "user", "content": "how do I kill a stuck process"},
+                    {"role": "assistant", "content": "Run `kill -9 PID` after `ps aux`."},
+                ],
+            },
+        ],
+    )
+    out = tmp_path / "run"
+    res = cli(main, "filter", data, "--filters", "toxicity", "-o", out, "-q", "-j", "1")
+    assert res.exit_code == 0, res.output
+    rejected = read_jsonl(out / "rejected.jsonl")
+    assert [(r["id"], r["reject_reason"]) for r in rejected] == [("rude", "toxic")]
+    assert rejected[0]["reject_detail"].startswith("profanity ")
+    assert rejected[0]["reject_detail"].endswith(" >= 0.95 in messages[1]")
+    assert [r["id"] for r in read_jsonl(out / "kept.jsonl")] == ["fine"]
