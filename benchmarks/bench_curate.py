@@ -91,18 +91,17 @@ def run_cli(corpus: Path, out: Path, filters: list[str]) -> dict:
 
 
 def near_dup_quality(corpus: Path, planted: dict, out: Path, subset: int) -> dict:
-    """Our near-dedup against the planted truth and against datasketch on the first `subset` rows."""
+    """Our near-dedup against the planted truth and against datasketch on `subset` rows: the 2,000 rows
+    that duplicates are copied from, then the tail of the corpus, where the planted copies are."""
     from datasketch import MinHash, MinHashLSH
 
     from curate.filters.dedup import NearDedupFilter
     from curate.pipeline import to_frame
     from curate.schema import Reader
 
-    rows = []
-    for r in Reader([str(corpus)]):
-        rows.append(r)
-        if len(rows) >= subset:
-            break
+    total = sum(1 for _ in open(corpus, "rb"))
+    tail_start = total - max(0, subset - 2000)
+    rows = [r for i, r in enumerate(Reader([str(corpus)])) if i < 2000 or i >= tail_start]
     f = NearDedupFilter()
     ours = {}
     for i in range(0, len(rows), 10_000):

@@ -30,6 +30,7 @@ chosen) and ``rejected`` (preference rows: the rejected continuation; otherwise 
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 import time
 from collections import Counter
@@ -293,18 +294,29 @@ class Pipeline:
             return self.stats
         bar = self._bar()
         ctx = mp.get_context("spawn")  # never fork a process that has started Polars' thread pool
+        # The processes are the parallelism: one Polars thread each, or they fight over the cores.
+        # Spawned workers read the variable at start-up (they start lazily, so it stays set meanwhile).
+        saved = os.environ.get("POLARS_MAX_THREADS")
+        os.environ.setdefault("POLARS_MAX_THREADS", "1")
+        try:
+            self._run_pool(cf, ctx, workers, reader, head, tail, first, second, batches, sink, bar)
+        finally:
+            if saved is None:
+                os.environ.pop("POLARS_MAX_THREADS", None)
+        if bar is not None:
+            bar.close()
+        return self.stats
+
+    def _run_pool(self, cf, ctx, workers, reader, head, tail, first, second, batches, sink, bar) -> None:
         with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
                                     initargs=(reader, head, tail)) as pool:
             pending = []
             for batch in _chain([first, second], batches):
                 pending.append(pool.submit(_worker_run, batch))
-                while len(pending) > 2 * workers:
+                while len(pending) > workers:  # bounded: results wait in memory
                     self._merge(pending.pop(0).result(), head, tail, sink, reader, bar)
             for fut in pending:
                 self._merge(fut.result(), head, tail, sink, reader, bar)
-        if bar is not None:
-            bar.close()
-        return self.stats
 
     def _merge(self, result, head, tail, sink, reader, bar) -> None:
         rows, prepared, rejected, edits, invalid, head_stats, n_in = result

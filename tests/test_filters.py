@@ -243,3 +243,23 @@ def test_filters_return_frames_of_the_right_shape():
     for step in (QualityFilter(), SelfIdentificationFilter(), ExactDedupFilter(), NearDedupFilter(), LanguageFilter()):
         v = step.verdict(frame)
         assert isinstance(v, pl.DataFrame) and v.columns == ["reason", "detail"] and v.height == 1
+
+
+def test_band_index_finds_every_stored_entry_across_merged_runs():
+    import numpy as np
+
+    from curate.filters.dedup import _BandIndex
+
+    rng = np.random.default_rng(0)
+    idx, stored, start = _BandIndex(), [], 0
+    for size in (50, 20, 80, 5, 200, 1, 64):  # uneven batches force several merges
+        keys = rng.integers(0, 300, size).astype(np.uint64)  # small key space: many repeats
+        ords = np.arange(start, start + size, dtype=np.uint32)
+        idx.add(keys, ords)
+        stored += list(zip(keys.tolist(), ords.tolist(), strict=True))
+        start += size
+    queries = np.arange(0, 320, dtype=np.uint64)
+    q, o = idx.lookup(queries)
+    got = sorted(zip(queries[q].tolist(), o.tolist(), strict=True))
+    assert got == sorted(stored)
+    assert len(idx.runs) <= 4

@@ -8,8 +8,8 @@ Near-dedup is MinHash LSH over word 5-gram shingles. MinHash signatures come fro
 shingle hashes computed in Polars/NumPy; `tests/test_dedup.py` checks that its Jaccard estimates agree
 with datasketch's on the same shingles. A row sharing an LSH band with an earlier kept row is a candidate,
 and is dropped only if the estimated Jaccard with that row reaches `threshold`. The band index is a few
-sorted NumPy runs (log-structured merging), so memory per kept row is `bands` x 12 bytes plus its
-signature, not a Python dict entry per band.
+sorted NumPy runs (log-structured merging), so memory per kept row is `bands` x 12 bytes plus a 16-bit
+fingerprint of its signature (256 bytes), not a Python dict entry per band.
 
 >>> from curate.pipeline import to_frame
 >>> text = "the quick brown fox jumps over the lazy dog " * 8
@@ -80,24 +80,42 @@ class ExactDedupFilter(Filter):
 
 
 class _BandIndex:
-    """Multimap from 64-bit band key to the ordinals of kept rows, as sorted NumPy runs."""
+    """Multimap from 64-bit band key to the ordinals of kept rows, as sorted NumPy runs.
+
+    A bitmap over the keys' top 28 bits (32 MB) answers "certainly absent" for most queries, so only a
+    few keys are searched in the runs; without it, lookups slow down as the index grows.
+    """
+
+    BITS = 28
 
     def __init__(self):
         self.runs: list[tuple[np.ndarray, np.ndarray]] = []
+        self._bitmap = np.zeros(1 << (self.BITS - 6), np.uint64)
+
+    def _slots(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        top = keys >> np.uint64(64 - self.BITS)
+        return (top >> np.uint64(6)).astype(np.int64), np.uint64(1) << (top & np.uint64(63))
 
     def add(self, keys: np.ndarray, ordinals: np.ndarray) -> None:
+        word, bit = self._slots(keys)
+        np.bitwise_or.at(self._bitmap, word, bit)
         order = np.argsort(keys, kind="stable")
         self.runs.append((keys[order], ordinals[order]))
         # Merge while the newest run is at least half its predecessor: O(log n) runs, amortized O(n log n).
+        # Merging by insertion positions needs no index array the size of both runs (peak memory).
         while len(self.runs) >= 2 and len(self.runs[-1][0]) * 2 >= len(self.runs[-2][0]):
             (k2, o2), (k1, o1) = self.runs.pop(), self.runs.pop()
-            k = np.concatenate([k1, k2])
-            o = np.concatenate([o1, o2])
-            order = np.argsort(k, kind="stable")
-            self.runs.append((k[order], o[order]))
+            pos = np.searchsorted(k1, k2, side="right")  # equal keys: older entries first
+            self.runs.append((np.insert(k1, pos, k2), np.insert(o1, pos, o2)))
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(query position, ordinal) for every stored entry whose key equals a query key."""
+        word, bit = self._slots(keys)
+        maybe = np.nonzero(self._bitmap[word] & bit)[0]
+        q, o = self._search(keys[maybe])
+        return maybe[q], o
+
+    def _search(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         qs, os_ = [], []
         for k, o in self.runs:
             lo = np.searchsorted(k, keys, side="left")
@@ -111,14 +129,24 @@ class _BandIndex:
             starts = np.repeat(lo[hit], reps)
             offs = np.arange(len(q)) - np.repeat(np.concatenate([[0], np.cumsum(reps)[:-1]]), reps)
             qs.append(q)
-            os_.append(o[starts + offs])
+            os_.append(o[starts + offs].astype(np.int64))
         if not qs:
             return np.empty(0, np.int64), np.empty(0, np.int64)
         return np.concatenate(qs), np.concatenate(os_)
 
     @property
     def nbytes(self) -> int:
-        return sum(k.nbytes + o.nbytes for k, o in self.runs)
+        return self._bitmap.nbytes + sum(k.nbytes + o.nbytes for k, o in self.runs)
+
+
+def fingerprints(signatures: np.ndarray) -> np.ndarray:
+    """The low 16 bits of each MinHash value, kept for Jaccard verification.
+
+    Two different 32-bit values share their low 16 bits with probability 2**-16, so the estimated Jaccard
+    rises by at most (1 - J) / 65536: invisible at two decimals, and it halves the memory a kept row
+    costs (128 x 2 bytes instead of 128 x 4).
+    """
+    return (signatures & 0xFFFF).astype(np.uint16)
 
 
 def band_probability(s: float, bands: int, rows: int) -> float:
@@ -148,7 +176,7 @@ class NearDedupFilter(Filter):
         if min(self.bands, self.rows, self.ngram, self.num_perm) < 1:
             raise ValueError("num_perm, bands, rows and ngram must be positive")
         self._index = _BandIndex()
-        self._sigs: list[np.ndarray] = []  # signatures of kept rows, chunk per batch
+        self._sigs: list[np.ndarray] = []  # 16-bit fingerprints of kept rows' signatures, chunk per batch
         self._chunk_starts: list[int] = []
         self._ids: list[str] = []
         self._candidates = 0
@@ -185,8 +213,9 @@ class NearDedupFilter(Filter):
         n = frame.height
         if "_minhash" not in frame.columns:
             frame = self.prepare(frame)
-        sigs = frame["_minhash"].to_numpy().reshape(n, self.num_perm)
-        keys = self._band_keys(sigs)
+        full = frame["_minhash"].to_numpy().reshape(n, self.num_perm)
+        keys = self._band_keys(full)
+        sigs = fingerprints(full)
         flat = keys.ravel()
         # Earlier batches: candidate (row, kept ordinal) pairs, verified by estimated Jaccard.
         q, o = self._index.lookup(flat)
@@ -245,7 +274,7 @@ class NearDedupFilter(Filter):
             self._chunk_starts.append(start)
             self._sigs.append(sigs[keep_idx])
             self._ids.extend(ids.gather(keep_idx).to_list())
-            ordinals = np.repeat(np.arange(start, start + len(keep_idx)), self.bands)
+            ordinals = np.repeat(np.arange(start, start + len(keep_idx), dtype=np.uint32), self.bands)
             self._index.add(keys[keep_idx].ravel(), ordinals)
         return verdicts(reasons, details)
 
