@@ -9,7 +9,7 @@ import click
 from curate.cli import input_options
 from synth.constitution_cli import constitution_cmd
 from synth.evolve_cli import evolve_cmd
-from synth.options import BACKEND_CHOICES, backend_options, backend_settings, synth_errors  # noqa: F401
+from synth.options import BACKEND_CHOICES, backend_options, backend_settings, sampling_settings, synth_errors  # noqa: F401
 from synth.reject_cli import reject_sample_cmd
 from synth.tag_cli import tag_cmd
 
@@ -119,14 +119,8 @@ def generate_cmd(
         backend=backend,
         n=n,
         system_prompt=system_prompt,
-        temperature=kw["temperature"],
-        top_p=kw["top_p"],
-        max_tokens=kw["max_tokens"],
-        seed=kw["seed"],
-        stop=list(kw["stop"]),
+        **sampling_settings(kw),
         batch_size=batch_size,
-        cache=kw["cache_path"],
-        use_cache=not kw["no_cache"],
         keep_truncated=keep_truncated,
         input_format=input_format,
         on_error=on_error,

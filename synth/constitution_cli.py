@@ -8,7 +8,7 @@ import functools
 import click
 
 from curate.cli import input_options
-from synth.options import backend_options, backend_settings, synth_errors
+from synth.options import backend_options, backend_settings, sampling_settings, synth_errors
 
 MODES = ("pairs", "revise")
 SUBSETS = ("refusal", "hedging", "attribution")
@@ -158,14 +158,8 @@ def constitution_cmd(
         principle_seed=principle_seed,
         system_prompt=system_prompt,
         parse_retries=parse_retries,
-        temperature=kw["temperature"],
-        top_p=kw["top_p"],
-        max_tokens=kw["max_tokens"],
-        seed=kw["seed"],
-        stop=list(kw["stop"]),
+        **sampling_settings(kw),
         batch_size=batch_size,
-        cache=kw["cache_path"],
-        use_cache=not kw["no_cache"],
         keep_truncated=keep_truncated,
         input_format=input_format,
         on_error=on_error,

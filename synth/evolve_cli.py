@@ -8,7 +8,7 @@ import functools
 import click
 
 from curate.cli import input_options
-from synth.options import BACKEND_CHOICES, backend_options, backend_settings, synth_errors
+from synth.options import BACKEND_CHOICES, backend_options, backend_settings, sampling_settings, synth_errors
 
 
 @click.command("evolve")
@@ -157,14 +157,8 @@ def evolve_cmd(
         answer=answer,
         answer_backend=answer_backend,
         answer_model=answer_model,
-        temperature=kw["temperature"],
-        top_p=kw["top_p"],
-        max_tokens=kw["max_tokens"],
-        seed=kw["seed"],
-        stop=list(kw["stop"]),
+        **sampling_settings(kw),
         batch_size=batch_size,
-        cache=kw["cache_path"],
-        use_cache=not kw["no_cache"],
         input_format=input_format,
         on_error=on_error,
         max_row_bytes=max_row_bytes,

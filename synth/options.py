@@ -144,3 +144,16 @@ def synth_errors(fn):
             raise click.ClickException(str(e)) from None
 
     return wrapper
+
+
+def sampling_settings(kw: dict) -> dict:
+    """The config fields that come straight from `backend_options`: sampling settings and the cache."""
+    return {
+        "temperature": kw["temperature"],
+        "top_p": kw["top_p"],
+        "max_tokens": kw["max_tokens"],
+        "seed": kw["seed"],
+        "stop": list(kw["stop"]),
+        "cache": kw["cache_path"],
+        "use_cache": not kw["no_cache"],
+    }

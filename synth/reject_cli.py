@@ -8,7 +8,7 @@ import functools
 import click
 
 from curate.cli import input_options
-from synth.options import BACKEND_CHOICES, backend_options, backend_settings, synth_errors
+from synth.options import BACKEND_CHOICES, backend_options, backend_settings, sampling_settings, synth_errors
 
 
 @click.command("reject-sample")
@@ -228,14 +228,8 @@ def reject_sample_cmd(
         judge_max_tokens=judge_max_tokens,
         judge_backend_options=judge_options,
         system_prompt=system_prompt,
-        temperature=kw["temperature"],
-        top_p=kw["top_p"],
-        max_tokens=kw["max_tokens"],
-        seed=kw["seed"],
-        stop=list(kw["stop"]),
+        **sampling_settings(kw),
         batch_size=batch_size,
-        cache=kw["cache_path"],
-        use_cache=not kw["no_cache"],
         keep_truncated=keep_truncated,
         input_format=input_format,
         on_error=on_error,

@@ -7,7 +7,7 @@ import functools
 import click
 
 from curate.cli import input_options
-from synth.options import backend_options, backend_settings, synth_errors
+from synth.options import backend_options, backend_settings, sampling_settings, synth_errors
 
 
 # Tagging wants one deterministic answer per row and short output: greedy, 512 tokens by default.
@@ -70,14 +70,8 @@ def tag_cmd(
         output=output,
         model=kw["model"],
         backend=backend,
-        temperature=kw["temperature"],
-        top_p=kw["top_p"],
-        max_tokens=kw["max_tokens"],
-        seed=kw["seed"],
-        stop=list(kw["stop"]),
+        **sampling_settings(kw),
         batch_size=batch_size,
-        cache=kw["cache_path"],
-        use_cache=not kw["no_cache"],
         input_format=input_format,
         on_error=on_error,
         max_row_bytes=max_row_bytes,
