@@ -9,7 +9,14 @@ import click
 from curate.cli import input_options
 from synth.constitution_cli import constitution_cmd
 from synth.evolve_cli import evolve_cmd
-from synth.options import BACKEND_CHOICES, backend_options, backend_settings, sampling_settings, synth_errors  # noqa: F401
+from synth.options import (  # noqa: F401
+    BACKEND_CHOICES,
+    backend_options,
+    backend_settings,
+    run_options,
+    sampling_settings,
+    synth_errors,
+)
 from synth.reject_cli import reject_sample_cmd
 from synth.tag_cli import tag_cmd
 
@@ -57,22 +64,12 @@ def main():
     help="Rows per backend call; each finished batch is committed to the cache.",
 )
 @click.option(
-    "--hf-batch-size",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="hf: sequences (prompts x n) per forward pass.",
-)
-@click.option(
     "--keep-truncated", is_flag=True, help="Keep answers cut off at --max-tokens (rejected by default)."
 )
 @click.option(
     "--dry-run", is_flag=True, help="Print the number of requests and prompt tokens; generate nothing."
 )
-@click.option("--force", is_flag=True, help="Replace an existing output directory.")
-@click.option(
-    "--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal]."
-)
+@run_options
 @input_options
 @synth_errors
 def generate_cmd(
@@ -81,7 +78,6 @@ def generate_cmd(
     n,
     system_prompt,
     batch_size,
-    hf_batch_size,
     keep_truncated,
     dry_run,
     force,
@@ -110,8 +106,6 @@ def generate_cmd(
 
     backend = kw["backend"]
     options = backend_settings(backend, kw)
-    if backend == "hf":
-        options["batch_size"] = hf_batch_size
     cfg = GenerateConfig(
         inputs=list(inputs),
         output=output or "",

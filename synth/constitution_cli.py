@@ -8,7 +8,7 @@ import functools
 import click
 
 from curate.cli import input_options
-from synth.options import backend_options, backend_settings, sampling_settings, synth_errors
+from synth.options import backend_options, backend_settings, run_options, sampling_settings, synth_errors
 
 MODES = ("pairs", "revise")
 SUBSETS = ("refusal", "hedging", "attribution")
@@ -82,19 +82,9 @@ SUBSETS = ("refusal", "hedging", "attribution")
     help="Prompts per round of backend calls; each finished round is committed to the cache.",
 )
 @click.option(
-    "--hf-batch-size",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="hf: sequences per forward pass.",
-)
-@click.option(
     "--keep-truncated", is_flag=True, help="Keep responses cut off at --max-tokens (ledger by default)."
 )
-@click.option("--force", is_flag=True, help="Replace an existing output directory.")
-@click.option(
-    "--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal]."
-)
+@run_options
 @backend_options
 @input_options
 @synth_errors
@@ -112,7 +102,6 @@ def constitution_cmd(
     system_prompt,
     parse_retries,
     batch_size,
-    hf_batch_size,
     keep_truncated,
     force,
     progress,
@@ -141,8 +130,6 @@ def constitution_cmd(
 
     backend = kw["backend"]
     options = backend_settings(backend, kw)
-    if backend == "hf":
-        options["batch_size"] = hf_batch_size
     cfg = ConstitutionConfig(
         inputs=list(inputs),
         output=output,

@@ -8,7 +8,14 @@ import functools
 import click
 
 from curate.cli import input_options
-from synth.options import BACKEND_CHOICES, backend_options, backend_settings, sampling_settings, synth_errors
+from synth.options import (
+    BACKEND_CHOICES,
+    backend_options,
+    backend_settings,
+    run_options,
+    sampling_settings,
+    synth_errors,
+)
 
 
 @click.command("evolve")
@@ -82,17 +89,7 @@ from synth.options import BACKEND_CHOICES, backend_options, backend_settings, sa
     show_default=True,
     help="Prompts per backend call; each finished batch is committed to the cache.",
 )
-@click.option(
-    "--hf-batch-size",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="hf: sequences per forward pass.",
-)
-@click.option("--force", is_flag=True, help="Replace an existing output directory.")
-@click.option(
-    "--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal]."
-)
+@run_options
 @input_options
 @synth_errors
 def evolve_cmd(
@@ -109,7 +106,6 @@ def evolve_cmd(
     answer_backend,
     answer_model,
     batch_size,
-    hf_batch_size,
     force,
     progress,
     input_format,
@@ -139,9 +135,6 @@ def evolve_cmd(
     backend = kw["backend"]
     options = backend_settings(backend, kw)
     answer_options = backend_settings(answer_backend or backend, kw)
-    for opts, kind in ((options, backend), (answer_options, answer_backend or backend)):
-        if kind == "hf":
-            opts["batch_size"] = hf_batch_size
     cfg = EvolveConfig(
         inputs=list(inputs),
         output=output,

@@ -23,6 +23,13 @@ def backend_options(fn):
             help="hf: transformers in this process; openai: an OpenAI-compatible server; vllm: in-process vLLM.",
         ),
         click.option(
+            "--hf-batch-size",
+            type=click.IntRange(min=1),
+            default=32,
+            show_default=True,
+            help="hf: sequences (prompts x n) per forward pass.",
+        ),
+        click.option(
             "--model",
             "-m",
             required=True,
@@ -123,7 +130,7 @@ def backend_options(fn):
 def backend_settings(backend: str, kw: dict) -> dict:
     """The keyword arguments of the chosen backend, from the shared options (the others are not passed)."""
     if backend == "hf":
-        return {"device": kw["device"], "dtype": kw["dtype"]}
+        return {"device": kw["device"], "dtype": kw["dtype"], "batch_size": kw["hf_batch_size"]}
     if backend == "openai":
         return {
             k: kw[k] for k in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "n_mode")
@@ -157,3 +164,11 @@ def sampling_settings(kw: dict) -> dict:
         "cache": kw["cache_path"],
         "use_cache": not kw["no_cache"],
     }
+
+
+def run_options(fn):
+    """Options of every command that writes a run directory: replace an existing one, show progress."""
+    fn = click.option(
+        "--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal]."
+    )(fn)
+    return click.option("--force", is_flag=True, help="Replace an existing output directory.")(fn)

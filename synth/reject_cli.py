@@ -8,7 +8,14 @@ import functools
 import click
 
 from curate.cli import input_options
-from synth.options import BACKEND_CHOICES, backend_options, backend_settings, sampling_settings, synth_errors
+from synth.options import (
+    BACKEND_CHOICES,
+    backend_options,
+    backend_settings,
+    run_options,
+    sampling_settings,
+    synth_errors,
+)
 
 
 @click.command("reject-sample")
@@ -128,19 +135,9 @@ from synth.options import BACKEND_CHOICES, backend_options, backend_settings, sa
     help="Prompts per backend call (x n samples); each finished batch is committed to the cache.",
 )
 @click.option(
-    "--hf-batch-size",
-    type=click.IntRange(min=1),
-    default=32,
-    show_default=True,
-    help="hf: sequences (prompts x n) per forward pass.",
-)
-@click.option(
     "--keep-truncated", is_flag=True, help="Verify answers cut off at --max-tokens (set aside by default)."
 )
-@click.option("--force", is_flag=True, help="Replace an existing output directory.")
-@click.option(
-    "--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal]."
-)
+@run_options
 @input_options
 @synth_errors
 def reject_sample_cmd(
@@ -164,7 +161,6 @@ def reject_sample_cmd(
     judge_max_tokens,
     system_prompt,
     batch_size,
-    hf_batch_size,
     keep_truncated,
     force,
     progress,
@@ -200,10 +196,6 @@ def reject_sample_cmd(
     judge_options = None
     if judge_backend is not None and judge_backend != backend:
         judge_options = backend_settings(judge_backend, kw)
-        if judge_backend == "hf":
-            judge_options["batch_size"] = hf_batch_size
-    if backend == "hf":
-        options["batch_size"] = hf_batch_size
     cfg = RejectConfig(
         inputs=list(inputs),
         output=output,

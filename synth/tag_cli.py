@@ -7,7 +7,7 @@ import functools
 import click
 
 from curate.cli import input_options
-from synth.options import backend_options, backend_settings, sampling_settings, synth_errors
+from synth.options import backend_options, backend_settings, run_options, sampling_settings, synth_errors
 
 
 # Tagging wants one deterministic answer per row and short output: greedy, 512 tokens by default.
@@ -40,10 +40,7 @@ from synth.options import backend_options, backend_settings, sampling_settings, 
     show_default=True,
     help="Rows per backend call; each finished batch is committed to the cache.",
 )
-@click.option("--force", is_flag=True, help="Replace an existing output directory.")
-@click.option(
-    "--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal]."
-)
+@run_options
 @input_options
 @synth_errors
 def tag_cmd(

@@ -456,3 +456,14 @@ def test_console_command_in_a_subprocess(tmp_path, prompts, parrot):
     err = p.stderr.decode()
     assert "samples 3 = generated 3 + rejected 0" in err and "manifest:" in err
     assert [g["messages"][-1]["content"] for g in read(tmp_path / "run" / "generated.jsonl")] == [REPLY] * 3
+
+
+def test_every_synth_command_shares_backend_and_run_options():
+    """Regression: --hf-batch-size was declared per command (and missing from `synth tag`)."""
+    from synth.options import backend_settings
+
+    for name, cmd in main.commands.items():
+        params = {p.name for p in cmd.params}
+        assert {"hf_batch_size", "force", "progress", "backend", "model"} <= params, name
+    kw = {"device": "cpu", "dtype": "auto", "hf_batch_size": 7}
+    assert backend_settings("hf", kw) == {"device": "cpu", "dtype": "auto", "batch_size": 7}
