@@ -39,7 +39,7 @@ from typing import ClassVar
 
 import polars as pl
 
-from curate.schema import public
+from curate.schema import public, rejected_row
 
 MSG = pl.Struct({"role": pl.String, "content": pl.String})
 FRAME_SCHEMA = {"_i": pl.UInt32, "id": pl.String, "kind": pl.String, "messages": pl.List(MSG), "rejected": pl.List(MSG)}
@@ -389,10 +389,7 @@ def _apply_filter(step, st, frame, rows, sink) -> pl.DataFrame:
     for ann, reason, det in zip(
         _with_annotations(gone, rows), v["reason"].filter(drop), detail.filter(drop), strict=True
     ):
-        ann["reject_step"] = step.name
-        ann["reject_reason"] = reason
-        ann["reject_detail"] = det
-        out.append(ann)
+        out.append(rejected_row(ann, reason, det, step=step.name))
         st.reasons[reason] += 1
     st.dropped += n_drop
     sink.rejected(out)

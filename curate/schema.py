@@ -353,3 +353,11 @@ def _raw_text(rec: RawLine) -> str:
 def public(row: dict) -> dict:
     """The row as written to output files (without internal keys)."""
     return {k: v for k, v in row.items() if not k.startswith("_")}
+
+
+def rejected_row(row: dict, reason: str, detail: str | None, *, step: str, **extra) -> dict:
+    """A ledger row (`rejected.jsonl`): the row, any `extra` columns, and which step set it aside and why.
+
+    Commands bind their step once: ``_reject = functools.partial(rejected_row, step="synth generate")``.
+    """
+    return {**row, **extra, "reject_step": step, "reject_reason": reason, "reject_detail": detail}

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 
 from curate.io import InputError, RunDir, write_json
 from curate.ledger import RunLedger
-from curate.schema import DEFAULT_MAX_ROW_BYTES, public
+from curate.schema import DEFAULT_MAX_ROW_BYTES, public, rejected_row
 from curate.tags import read_tag_lists, row_tags, second_pass, tag_distribution
 
 STEP = "select"
@@ -163,12 +163,7 @@ def run_select(cfg: SelectConfig) -> dict:
                 kept.append(public(row))
             else:
                 rejected.append(
-                    {
-                        **public(row),
-                        "reject_step": STEP,
-                        "reject_reason": "not-selected",
-                        "reject_detail": f"{cfg.strategy}: {sel.why_not[i]}",
-                    }
+                    rejected_row(public(row), "not-selected", f"{cfg.strategy}: {sel.why_not[i]}", step=STEP)
                 )
             if len(kept) + len(rejected) >= 10_000:
                 ledger.kept(kept)

@@ -52,7 +52,7 @@ import yaml
 from curate.io import InputError, JsonlWriter, RunDir, write_json
 from curate.ledger import RunLedger
 from curate.run import base_manifest
-from curate.schema import Reader, public
+from curate.schema import Reader, public, rejected_row
 from rules import load_rules, rules_path
 from synth.backends import Backend, ChatRequest, Completion, get_backend
 from synth.generate import (
@@ -568,7 +568,7 @@ class _Synthesizer:
         self.not_a_prompt += 1
         self.reasons["not_a_prompt"] += 1
         self.ledger.rejected(
-            [{**public(row), "reject_step": STEP, "reject_reason": "not_a_prompt", "reject_detail": reason}]
+            [rejected_row(public(row), "not_a_prompt", reason, step=STEP)]
         )
         return None
 
@@ -690,16 +690,13 @@ class _Synthesizer:
             self.reasons[reason] += 1
             self.ledger.rejected(
                 [
-                    {
-                        "id": parent,
-                        "messages": it.prompt,
-                        **base,
-                        **labels,
-                        "candidates": {"chosen": it.chosen, "rejected": it.rejected, "original": it.original},
-                        "reject_step": STEP,
-                        "reject_reason": reason,
-                        "reject_detail": detail,
-                    }
+                    rejected_row(
+                        {"id": parent, "messages": it.prompt, **base, **labels},
+                        reason,
+                        detail,
+                        step=STEP,
+                        candidates={"chosen": it.chosen, "rejected": it.rejected, "original": it.original},
+                    )
                 ]
             )
             return

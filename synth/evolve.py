@@ -39,6 +39,7 @@ answer (same backend, or `answer_model`), so the output is SFT-ready.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
 from collections import Counter
@@ -53,7 +54,7 @@ import yaml
 from curate.io import InputError, JsonlWriter, RunDir, iter_lines, write_json
 from curate.ledger import RunLedger
 from curate.run import base_manifest
-from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader, public
+from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader, public, rejected_row
 from rules import load_rules
 from synth.backends import Backend, ChatRequest, Completion, get_backend
 from synth.cache import default_cache_path
@@ -689,8 +690,7 @@ class Evolver:
         self.ledger.rejected([_reject(c.row(self.passthrough(c.parent), **extra), reason, detail)])
 
 
-def _reject(row: dict, reason: str, detail: str) -> dict:
-    return {**row, "reject_step": STEP, "reject_reason": reason, "reject_detail": detail}
+_reject = functools.partial(rejected_row, step=STEP)
 
 
 def _spooled(path: Path) -> Iterator[dict]:

@@ -21,6 +21,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections import Counter
@@ -34,7 +35,7 @@ import xxhash
 from curate.io import InputError, RunDir, iter_lines, write_json
 from curate.ledger import RunLedger
 from curate.run import base_manifest
-from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader, public
+from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader, public, rejected_row
 from synth.backends import Backend, BackendError, ChatRequest, Completion, get_backend
 from synth.cache import NullCache, ResponseCache, default_cache_path, sample_key
 from synth.llm import CachedLLM
@@ -179,8 +180,7 @@ class _Totals:
     unknown_token_counts: int = 0
 
 
-def _reject(row: dict, reason: str, detail: str, **extra) -> dict:
-    return {**row, **extra, "reject_step": STEP, "reject_reason": reason, "reject_detail": detail}
+_reject = functools.partial(rejected_row, step=STEP)
 
 
 class _Generator:

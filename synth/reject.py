@@ -27,6 +27,7 @@ pass@k, the histogram of correct samples per prompt, tokens and throughput.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import re
@@ -41,7 +42,7 @@ import xxhash
 from curate.io import InputError, JsonlWriter, RunDir, write_json
 from curate.ledger import RunLedger
 from curate.run import base_manifest
-from curate.schema import Reader, public
+from curate.schema import Reader, public, rejected_row
 from synth.backends import Backend, ChatRequest, get_backend
 from synth.generate import (
     GenerateConfig,
@@ -700,8 +701,7 @@ class _Totals:
     verify_seconds: float = 0.0
 
 
-def _reject_row(row: dict, reason: str, detail: str, **extra) -> dict:
-    return {**row, **extra, "reject_step": STEP, "reject_reason": reason, "reject_detail": detail}
+_reject_row = functools.partial(rejected_row, step=STEP)
 
 
 def pair_id(parent: str, chosen: int, rejected: int) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from curate.io import InputError, RunDir, write_json
 from curate.ledger import RunLedger
 from curate.run import base_manifest
-from curate.schema import Reader, public
+from curate.schema import Reader, public, rejected_row
 from curate.tags import tag_distribution
 from synth.backends import Backend, get_backend
 from synth.generate import GenerateConfig, batched, model_identity, open_cache, progress_bar
@@ -186,7 +186,7 @@ class _Tagger:
 
     def _reject(self, row: dict, reason: str, detail: str, **extra) -> dict:
         self.reasons[reason] = self.reasons.get(reason, 0) + 1
-        return {**public(row), **extra, "reject_step": STEP, "reject_reason": reason, "reject_detail": detail}
+        return rejected_row(public(row), reason, detail, step=STEP, **extra)
 
     def run_batch(self, rows: list[dict]) -> None:
         c = self.counts
