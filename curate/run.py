@@ -62,6 +62,11 @@ def base_manifest(command: str, config: dict, inputs: list) -> dict:
     }
 
 
+def _step_record(step: Step, stats) -> dict:
+    summary = step.summary()
+    return {**stats.as_dict(), **({"summary": summary} if summary else {})}
+
+
 def default_workers() -> int:
     """Worker processes for CPU-bound steps: the cores this process may use (1 = everything in-process)."""
     try:
@@ -123,8 +128,7 @@ def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
     seconds = time.perf_counter() - t0
     manifest.update(
         counts=counts,
-        steps=[{**st.as_dict(), **({"summary": s.summary()} if s.summary() else {})}
-               for s, st in zip(steps, pipeline.stats, strict=True)],
+        steps=[_step_record(s, st) for s, st in zip(steps, pipeline.stats, strict=True)],
         seconds=round(seconds, 3),
         rows_per_s=round(counts["input"] / seconds) if seconds > 0 else None,
         outputs={"kept": "-" if cfg.stdout else "kept.jsonl", "rejected": "rejected.jsonl", "edits": "edits.jsonl",

@@ -227,8 +227,9 @@ def test_language_drops_only_confident_other_languages():
     f = LanguageFilter()
     assert verdict(f, tech) == [(None, None)]
     de = row(("user", "Wie spät ist es?"), ("assistant", "Es ist drei Uhr nachmittags, Zeit für Kaffee und Kuchen."))
-    assert verdict(LanguageFilter(min_confidence=1.01), de) == [(None, None)]
-    assert f.summary()["kept_uncertain_other_language"] >= 0
+    lenient = LanguageFilter(min_confidence=1.01)  # nothing is ever confident enough to drop
+    assert verdict(lenient, de) == [(None, None)]
+    assert lenient.summary()["kept_uncertain_other_language"] == 1  # kept, and counted
 
 
 def test_language_short_text_and_code_are_not_judged():
