@@ -538,6 +538,36 @@ def build_code() -> list[dict]:
             for ep, req, _, tests in CODE_TASKS]
 
 
+def build_code_solutions() -> list[dict]:
+    """Responses to the coding tasks for `synth exec-verify`: every reference solution (in prose and a ```python
+    block), and the usual ways a response goes wrong, each marked in `source` with the verdict it should get."""
+    rows = []
+
+    def add(ep, req, answer, tests, expect, **extra):
+        rows.append({"messages": [msg("user", req), msg("assistant", answer)], "entry_point": ep,
+                     "tests": tests, "source": f"planted:exec:{expect}", **extra})
+
+    for ep, req, solution, tests in CODE_TASKS:
+        asserts = [f"assert {t}" for t in tests]
+        add(ep, req, f"Here is `{ep}`:\n\n```python\n{solution}\n```\n\nIt handles the cases you listed.", asserts,
+            "pass")
+    (ep0, req0, sol0, t0), (ep1, req1, _, t1), (ep2, req2, sol2, t2) = CODE_TASKS[:3]
+    (ep3, req3, sol3, t3), (ep4, req4, sol4, t4) = CODE_TASKS[3:5]
+    wrong = f"```python\ndef {ep1}(s):\n    return s == s[::-1]\n```"  # forgets case and punctuation
+    add(ep1, req1, wrong, [f"assert {t}" for t in t1], "fail")
+    add(ep0, req0, "You can add two numbers with the + operator, e.g. 2 + 3 gives 5.", [f"assert {t}" for t in t0],
+        "no_code")
+    add(ep2, req2, f"```python\ndef {ep2}(n):\n    while True:\n        pass\n```", [f"assert {t}" for t in t2],
+        "timeout")
+    add(ep3, req3, f"```python\n{sol3}\n\nif __name__ == '__main__':\n    print({ep3}(input()))\n```",
+        [f"assert {t}" for t in t3], "pass")
+    check = "def check(candidate):\n" + "".join(f"    assert {t.replace(ep4 + '(', 'candidate(')}\n" for t in t4)
+    add(ep4, req4, f"```python\n{sol4}\n```", check, "pass")
+    add(ep0, req0, f"```python\n{sol0}\n```", None, "no_tests")
+    add(ep0, req0, f"```python\ndef {ep0}(a, b)\n    return a + b\n```", [f"assert {t}" for t in t0], "fail")
+    return rows
+
+
 def check_code_tasks() -> None:
     """Every reference solution passes its tests (so the tests are right)."""
     for ep, _, solution, tests in CODE_TASKS:
@@ -928,6 +958,7 @@ def main(argv: list[str]) -> None:
         "prompts.jsonl": build_prompts(random.Random(SEED + 3)),
         "math.jsonl": build_math(random.Random(SEED + 4)),
         "code.jsonl": build_code(),
+        "code_solutions.jsonl": build_code_solutions(),
         "preference.jsonl": build_preference(random.Random(SEED + 5)),
     }
     for name, rows in files.items():

@@ -9,6 +9,8 @@ import click
 from curate.cli import input_options
 from synth.constitution_cli import constitution_cmd
 from synth.evolve_cli import evolve_cmd
+from synth.exec_cli import exec_verify_cmd
+from synth.autoif_cli import autoif_cmd
 from synth.options import (  # noqa: F401
     BACKEND_CHOICES,
     backend_options,
@@ -175,6 +177,8 @@ main.add_command(tag_cmd)
 main.add_command(evolve_cmd)
 main.add_command(constitution_cmd)
 main.add_command(reject_sample_cmd)
+main.add_command(exec_verify_cmd)
+main.add_command(autoif_cmd)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,11 @@ from curate.cli import user_errors
 BACKEND_CHOICES = ("hf", "openai", "vllm")
 
 
-def backend_options(fn):
-    """The options every LLM-calling command shares: which model, how to sample, where to cache."""
+def backend_options(fn=None, *, model_required: bool = True):
+    """The options every LLM-calling command shares: which model, how to sample, where to cache. Use it bare,
+    or as `@backend_options(model_required=False)` for a command whose LLM use is optional."""
+    if fn is None:
+        return functools.partial(backend_options, model_required=model_required)
     options = [
         click.option(
             "--backend",
@@ -32,7 +35,7 @@ def backend_options(fn):
         click.option(
             "--model",
             "-m",
-            required=True,
+            required=model_required,
             help="hf/vllm: a local model directory or .gguf file (or a cached hub id); openai: the served model name.",
         ),
         click.option(
@@ -139,15 +142,17 @@ def backend_settings(backend: str, kw: dict) -> dict:
 
 
 def synth_errors(fn):
-    """`curate`'s user errors, plus backends that cannot start: one line, no traceback."""
+    """`curate`'s user errors, plus backends and sandboxes that cannot start: one line, no traceback."""
     from synth.backends import BackendError
 
     @user_errors
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        from synth.sandbox import SandboxError
+
         try:
             return fn(*args, **kwargs)
-        except BackendError as e:
+        except (BackendError, SandboxError) as e:
             raise click.ClickException(str(e)) from None
 
     return wrapper
@@ -172,3 +177,33 @@ def run_options(fn):
         "--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal]."
     )(fn)
     return click.option("--force", is_flag=True, help="Replace an existing output directory.")(fn)
+
+
+def sandbox_options(fn):
+    """Options of every command that runs generated code in the sandbox (`synth.sandbox`)."""
+    from synth.sandbox import BACKENDS
+
+    options = [
+        click.option("--sandbox", "sandbox", type=click.Choice(["auto", *BACKENDS]),
+                     default="auto", show_default=True,
+                     help="Isolation for generated code: auto picks the best available here and fails if there is "
+                          "none; unsafe runs it without isolation (only for code you trust)."),
+        click.option("--sandbox-workers", type=click.IntRange(min=1), default=None,
+                     help="Jobs run at once [default: one per core]."),
+        click.option("--exec-timeout", "exec_timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+                     show_default=True, help="Wall (and CPU) seconds one program may run."),
+        click.option("--exec-memory-mb", "exec_memory_mb", type=click.IntRange(min=16), default=1024,
+                     show_default=True, help="Memory one program may use."),
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+def sandbox_settings(kw: dict) -> dict:
+    """The config fields `sandbox_options` maps onto."""
+    import os
+
+    workers = kw["sandbox_workers"] or max(1, len(os.sched_getaffinity(0)))
+    return {"sandbox": kw["sandbox"], "sandbox_workers": workers, "exec_timeout": kw["exec_timeout"],
+            "exec_memory_mb": kw["exec_memory_mb"]}

@@ -5,7 +5,8 @@ For every prompt, `n` responses are sampled (cached ones are reused) and each is
 - ``math``: the response's final answer against the row's gold `answer` (`synth.verify_math`): correct or not;
 - ``reward-model``: a local sequence-classification model scores every (prompt, response) (best-of-N);
 - ``judge``: an LLM rates every response against the rubric in `rules/judge.yaml`;
-- ``code``: runs the response against the row's `tests` in the sandbox; refused until the sandbox exists.
+- ``code``: runs the response's code against the row's `tests` in the sandbox (`synth.execfeedback`); with
+  `generate_tests`, prompts without tests get tests written by the LLM, cross-checked against the samples.
 
 Correct responses (or the best-scored ones) become demonstrations in `sft.jsonl`, up to `keep_per_prompt` per
 prompt and without exact or near-duplicate reasoning paths (RFT keeps distinct paths). Correct responses against
@@ -55,6 +56,7 @@ from synth.generate import (
     sample_id,
 )
 from synth.llm import CachedLLM
+from synth.parse import fill_template
 from synth.verify_math import DEFAULT_TOLERANCE, NoGoldAnswer, gold_answer, sympy_version, verify
 
 STEP = "reject-sample"
@@ -89,6 +91,14 @@ class RejectConfig(GenerateConfig):
     judge_max_tokens: int = 256
     judge_retries: int = 2  # judge: new attempts (sampled) for a rating that could not be parsed
     judge_backend_options: dict | None = None  # None: the generating backend's options
+    tests_field: str = "tests"  # code: the row's tests (assert lines, or HumanEval's check with entry_point)
+    entry_point_field: str = "entry_point"
+    generate_tests: bool = False  # code: the LLM writes tests for prompts without them
+    n_tests: int = 8  # code: tests asked for per prompt when generating them
+    sandbox: str = "auto"  # code: sandbox backend (auto, or unsafe to run without isolation)
+    sandbox_workers: int = 2
+    exec_timeout: float = 10.0  # code: wall seconds per job
+    exec_memory_mb: int = 1024
 
     @property
     def keep(self) -> int:
@@ -103,11 +113,10 @@ class RejectConfig(GenerateConfig):
         super().validate()
         if self.verifier not in VERIFIERS:
             raise InputError(f"unknown --verifier {self.verifier!r} (choose from {', '.join(VERIFIERS)})")
-        if self.verifier == "code":
-            raise InputError(
-                "--verifier code runs each response against the row's tests in the sandbox, which is not built "
-                "yet (issue 6); use --verifier math, reward-model or judge"
-            )
+        if self.generate_tests and self.verifier != "code":
+            raise InputError("--generate-tests is for --verifier code")
+        if self.n_tests < 1 or self.sandbox_workers < 1 or self.exec_timeout <= 0 or self.exec_memory_mb < 16:
+            raise InputError("--n-tests and --sandbox-workers must be positive, --exec-timeout > 0, --exec-memory-mb >= 16")
         if self.verifier == "reward-model" and not self.reward_model:
             raise InputError(
                 "--verifier reward-model needs --reward-model DIR (a sequence-classification model)"
@@ -181,6 +190,7 @@ class PromptItem:
     previous: str | None
     gold: str | None
     samples: list[Sample] = field(default_factory=list)
+    notes: dict = field(default_factory=dict)  # what the verifier adds to the prompt's output rows
 
 
 def _conversation_text(messages: list[dict]) -> str:
@@ -333,13 +343,6 @@ def load_rubric(name: str) -> dict:
     return {**rubric, "_path": str(where)}
 
 
-def _fill(template: str, **values) -> str:
-    """Replace `{name}` placeholders only, so the JSON braces of a template stay as they are; in one pass, so
-    a question or response that contains "{response}" is not filled in itself."""
-    pattern = "|".join(re.escape(k) for k in values)
-    return re.sub(r"\{(" + pattern + r")\}", lambda m: str(values[m.group(1)]), template)
-
-
 class JudgeError(ValueError):
     pass
 
@@ -414,8 +417,8 @@ class JudgeVerifier:
 
     def messages(self, item: PromptItem, response: str) -> list[dict]:
         r = self.rubric
-        reference = _fill(r.get("reference", ""), answer=item.gold) if item.gold is not None else ""
-        user = _fill(
+        reference = fill_template(r.get("reference", ""), answer=item.gold) if item.gold is not None else ""
+        user = fill_template(
             r["template"],
             rubric=str(r.get("rubric", "")).strip(),
             question=_conversation_text(item.messages),
@@ -635,7 +638,8 @@ def select(item: PromptItem, cfg: RejectConfig) -> Selection:
         sel.detail = f"none of the {n} samples could be verified: {_unusable_summary(samples)}"
     elif cfg.graded and not good:
         sel.reason = "no_correct_sample"
-        sel.detail = f"0 of {n} samples correct (gold {item.gold}; answers given: {_answers_summary(usable)})"
+        given = f"gold {item.gold}; answers given" if cfg.verifier == "math" else "results"
+        sel.detail = f"0 of {n} samples correct ({given}: {_answers_summary(usable)})"
     elif cfg.graded and not bad and "preference.jsonl" in missing:
         sel.reason = "no_incorrect_sample"
         sel.detail = f"all {len(usable)} verified samples are correct: nothing to contrast ({len(sft)} kept in sft.jsonl)"
@@ -738,9 +742,10 @@ class _Sampler:
                 continue
             gold, problem = self.verifier.check(row)
             if problem is not None:
+                reason = getattr(self.verifier, "missing_reason", "no_gold_answer")
                 t.unverifiable += 1
-                t.reasons["no_gold_answer"] += 1
-                self.ledger.rejected([_reject_row(public(row), "no_gold_answer", problem + "; not sampled")])
+                t.reasons[reason] += 1
+                self.ledger.rejected([_reject_row(public(row), reason, problem + "; not sampled")])
                 continue
             items.append(PromptItem(row, str(row["id"]), messages, previous, gold))
         if not items:
@@ -792,6 +797,7 @@ class _Sampler:
         base.pop("messages", None)
         if item.previous is not None:
             base["previous_response"] = item.previous
+        base.update(item.notes)
         gold = {"gold": item.gold} if item.gold is not None and cfg.verifier == "math" else {}
         self.samples_out.write_many(
             {
@@ -873,6 +879,13 @@ def build_verifier(cfg: RejectConfig, backend: Backend, cache, *, judge_backend:
     """The verifier `cfg.verifier` names (the judge reuses the generating backend when it is the same model)."""
     if cfg.verifier == "math":
         return MathVerifier(answer_field=cfg.answer_field, tolerance=cfg.tolerance, symbolic=cfg.symbolic)
+    if cfg.verifier == "code":
+        from synth.execfeedback import CodeVerifier, SandboxSettings
+
+        settings = SandboxSettings(cfg.sandbox, cfg.sandbox_workers, cfg.exec_timeout, cfg.exec_memory_mb)
+        llm = CachedLLM(backend, cache, model_identity(cfg.backend, cfg.model)) if cfg.generate_tests else None
+        return CodeVerifier(settings, tests_field=cfg.tests_field, entry_point_field=cfg.entry_point_field,
+                            llm=llm, n_tests=cfg.n_tests, seed=cfg.seed)
     if cfg.verifier == "reward-model":
         return RewardModelVerifier(
             cfg.reward_model,

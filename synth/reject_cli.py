@@ -14,6 +14,8 @@ from synth.options import (
     backend_settings,
     run_options,
     sampling_settings,
+    sandbox_options,
+    sandbox_settings,
     synth_errors,
 )
 
@@ -32,8 +34,9 @@ from synth.options import (
     type=click.Choice(["math", "code", "reward-model", "judge"]),
     default="math",
     show_default=True,
-    help="math: final answer against the row's gold answer; reward-model: best-of-N with a local reward model; "
-    "judge: an LLM rates each sample against rules/judge.yaml; code: needs the sandbox (not built yet).",
+    help="math: final answer against the row's gold answer; code: the response's code against the row's tests "
+    "in the sandbox; reward-model: best-of-N with a local reward model; judge: an LLM rates each sample against "
+    "rules/judge.yaml.",
 )
 @click.option(
     "--keep-per-prompt",
@@ -123,6 +126,18 @@ from synth.options import (
     help="judge: longest rating, in tokens.",
 )
 @click.option(
+    "--tests-field", default="tests", show_default=True,
+    help="code: column with the tests: assert statements, or HumanEval's def check(candidate) with --entry-point-field.",
+)
+@click.option("--entry-point-field", default="entry_point", show_default=True, help="code: column naming the function under test.")
+@click.option(
+    "--generate-tests", is_flag=True,
+    help="code: for prompts without tests the LLM writes --n-tests asserts; a test counts when some sample passes it, "
+    "a sample is correct when it passes every such test (rules/exec_tests.yaml).",
+)
+@click.option("--n-tests", type=click.IntRange(min=1), default=8, show_default=True, help="code: tests to generate per prompt.")
+@sandbox_options
+@click.option(
     "--system-prompt",
     default=None,
     help="System message for rows that have none (kept in the output conversations and prompts).",
@@ -159,6 +174,10 @@ def reject_sample_cmd(
     judge_backend,
     judge_rubric,
     judge_max_tokens,
+    tests_field,
+    entry_point_field,
+    generate_tests,
+    n_tests,
     system_prompt,
     batch_size,
     keep_truncated,
@@ -183,6 +202,8 @@ def reject_sample_cmd(
     Examples:
       synth reject-sample sample_data/math.jsonl -o rs --model ./SmolLM2-135M-Instruct.Q4_1.gguf \\
           --n 16 --verifier math --temperature 0.8 --max-tokens 384
+      synth reject-sample sample_data/code.jsonl -o rs-code --backend openai --model Qwen/Qwen2.5-Coder-7B-Instruct \\
+          --n 8 --verifier code --exec-timeout 5
       synth reject-sample prompts.jsonl -o bon --backend openai --base-url http://127.0.0.1:8000/v1 \\
           --model Qwen/Qwen2.5-7B-Instruct --n 8 --verifier reward-model --reward-model ./my-rm --min-margin 2
       synth reject-sample prompts.jsonl -o judged --backend openai --model Qwen/Qwen2.5-7B-Instruct \\
@@ -219,6 +240,11 @@ def reject_sample_cmd(
         judge_rubric=judge_rubric,
         judge_max_tokens=judge_max_tokens,
         judge_backend_options=judge_options,
+        tests_field=tests_field,
+        entry_point_field=entry_point_field,
+        generate_tests=generate_tests,
+        n_tests=n_tests,
+        **sandbox_settings(kw),
         system_prompt=system_prompt,
         **sampling_settings(kw),
         batch_size=batch_size,
@@ -238,8 +264,9 @@ def _print_summary(m: dict) -> None:
     c, met, tok, thr = m["counts"], m["metrics"], m["tokens"], m["throughput"]
     for warning in m["warnings"]:
         echo(f"warning: {warning}")
+    missing = "no tests" if m["config"]["verifier"] == "code" else "no gold answer"
     skipped = f" + not prompts {c['not_a_prompt']}" + (
-        f" + no gold answer {c['no_gold_answer']}" if c["no_gold_answer"] else ""
+        f" + {missing} {c['no_gold_answer']}" if c["no_gold_answer"] else ""
     )
     echo(f"rows {c['input']} = prompts {c['prompts']}{skipped} + invalid {c['invalid']}")
     verdicts = ", ".join(f"{k} {v}" for k, v in c["verdicts"].items())

@@ -484,7 +484,7 @@ def test_preference_pairs_train_with_train_dpo(cli_run, tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--verifier", "code"], "in the sandbox, which is not built yet (issue 6)"),
+        (["--generate-tests"], "--generate-tests is for --verifier code"),
         (["--verifier", "reward-model"], "--verifier reward-model needs --reward-model DIR"),
         (["--symbolic", "on", "--tolerance", "-1"], "Invalid value for '--tolerance'"),
         (
