@@ -34,7 +34,7 @@ from synth.backends import ChatRequest
 from synth.execfeedback import FENCE, SandboxSettings, extract_code, program
 from synth.generate import GenerateConfig, NotAPrompt, batched, progress_bar, prompt_of, sample_id
 from synth.parse import ParseError, fill_template, parse_json
-from synth.reject import PromptItem, Sample, select, pair_id
+from synth.reject import PromptItem, Sample, pair_id, select
 from synth.run import SynthRun
 from synth.sandbox import Job
 

@@ -7,10 +7,10 @@ import functools
 import click
 
 from curate.cli import input_options
+from synth.autoif_cli import autoif_cmd
 from synth.constitution_cli import constitution_cmd
 from synth.evolve_cli import evolve_cmd
 from synth.exec_cli import exec_verify_cmd
-from synth.autoif_cli import autoif_cmd
 from synth.options import (  # noqa: F401
     BACKEND_CHOICES,
     backend_options,

@@ -23,20 +23,18 @@ from __future__ import annotations
 
 import functools
 import sys
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 import xxhash
 
-from curate.io import InputError, RunDir, iter_lines, write_json
+from curate.io import InputError, iter_lines
 from curate.ledger import RunLedger
-from curate.run import base_manifest
 from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader, public, rejected_row
-from synth.backends import Backend, BackendError, ChatRequest, Completion, get_backend
+from synth.backends import Backend, BackendError, ChatRequest, Completion
 from synth.cache import NullCache, ResponseCache, default_cache_path, sample_key
 from synth.llm import CachedLLM
 
@@ -186,11 +184,11 @@ _reject = functools.partial(rejected_row, step=STEP)
 class _Generator:
     """One run: cache lookups, backend calls, and the rows that come out."""
 
-    def __init__(self, cfg: GenerateConfig, backend: Backend, cache, ledger: RunLedger):
+    def __init__(self, cfg: GenerateConfig, llm: CachedLLM, ledger: RunLedger):
         self.cfg = cfg
-        self.backend = backend
+        self.backend = llm.backend
         self.ledger = ledger
-        self.llm = CachedLLM(backend, cache, model_identity(cfg.backend, cfg.model))
+        self.llm = llm
         self.t = _Totals()
 
     def run_batch(self, rows: list[dict]) -> None:
@@ -293,98 +291,53 @@ def run_generate(cfg: GenerateConfig, backend: Backend | None = None) -> dict:
     `backend` may be given ready-made (a library caller reusing a loaded model); otherwise it is built from
     `cfg.backend`, `cfg.model` and `cfg.backend_options`.
     """
-    cfg.validate()
-    t0 = time.perf_counter()
-    manifest = base_manifest("synth generate", asdict(cfg), cfg.inputs)
-    run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
-    own_backend = backend is None
-    cache = None
-    try:
-        reader = Reader(
-            cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
+    from synth.run import SynthRun
+
+    with SynthRun(cfg, "synth generate", main=OUTPUT, backend=backend) as run:
+        gen = _Generator(cfg, run.llm, run.ledger)
+        with progress_bar(cfg) as bar:
+            for batch in batched(run.reader, cfg.batch_size):
+                gen.run_batch(batch)
+                bar.update(run.reader.count - bar.n)  # lines read, invalid ones included
+                if gen.llm.stats.backend_seconds > 0:
+                    bar.set_postfix_str(
+                        f"{gen.llm.stats.fresh_completion_tokens / gen.llm.stats.backend_seconds:,.0f} tok/s",
+                        refresh=False,
+                    )
+        t, llm = gen.t, gen.llm.stats
+        counts = {
+            "input": run.reader.count,
+            "invalid": len(run.reader.invalid),
+            "not_a_prompt": t.not_a_prompt,
+            "requests": t.requests,
+            "samples": t.samples,
+            "generated": t.generated,
+            "rejected_samples": t.rejected_samples,
+            "failed_requests": llm.failed_requests,
+        }
+        counts["balanced"] = (
+            counts["input"] == counts["invalid"] + counts["not_a_prompt"] + counts["requests"]
+            and counts["samples"] == counts["generated"] + counts["rejected_samples"]
         )
-        cache = open_cache(cfg)
-        if backend is None:
-            backend = get_backend(cfg.backend, model=cfg.model, **cfg.backend_options)
-        load_seconds = time.perf_counter() - t0
-        ledger = RunLedger(run, main=OUTPUT)
-        gen = _Generator(cfg, backend, cache, ledger)
-        try:
-            with progress_bar(cfg) as bar:
-                for batch in batched(reader, cfg.batch_size):
-                    gen.run_batch(batch)
-                    bar.update(reader.count - bar.n)  # lines read, invalid ones included
-                    if gen.llm.stats.backend_seconds > 0:
-                        bar.set_postfix_str(
-                            f"{gen.llm.stats.fresh_completion_tokens / gen.llm.stats.backend_seconds:,.0f} tok/s",
-                            refresh=False,
-                        )
-            ledger.write_invalid([bad.as_record() for bad in reader.invalid])
-            ledger.close()
-        except BaseException:
-            ledger.abort()
-            raise
-    except BaseException:
-        run.abort()
-        if cache is not None:
-            cache.close()
-        if own_backend and backend is not None:
-            backend.close()
-        raise
-    t = gen.t
-    llm = gen.llm.stats
-    seconds = time.perf_counter() - t0
-    counts = {
-        "input": reader.count,
-        "invalid": len(reader.invalid),
-        "not_a_prompt": t.not_a_prompt,
-        "requests": t.requests,
-        "samples": t.samples,
-        "generated": t.generated,
-        "rejected_samples": t.rejected_samples,
-        "failed_requests": llm.failed_requests,
-    }
-    counts["balanced"] = (
-        counts["input"] == counts["invalid"] + counts["not_a_prompt"] + counts["requests"]
-        and counts["samples"] == counts["generated"] + counts["rejected_samples"]
-    )
-    manifest.update(
-        counts=counts,
-        reasons=dict(t.reasons.most_common()),
-        backend={"name": backend.name, "model": cfg.model, "model_identity": gen.llm.model_id, **backend.info()},
-        tokens={
-            "prompt": t.prompt_tokens,
-            "completion": t.completion_tokens,
-            "generated_now": llm.fresh_completion_tokens,
-            **({"samples_without_counts": t.unknown_token_counts} if t.unknown_token_counts else {}),
-        },
-        throughput={
-            "seconds": round(seconds, 3),
-            "load_seconds": round(load_seconds, 3),
-            "backend_seconds": round(llm.backend_seconds, 3),
-            "generated_tokens_per_s": round(llm.fresh_completion_tokens / llm.backend_seconds, 1)
-            if llm.backend_seconds
-            else None,
-            "rows_per_s": round(counts["input"] / seconds, 2) if seconds > 0 else None,
-        },
-        cache={
-            "enabled": cfg.use_cache,
-            "path": str(cache.path) if cache.path else None,
-            "hits": cache.hits,
-            "misses": cache.misses,
-            "stored": llm.fresh_samples if cfg.use_cache else 0,
-        },
-        outputs={"generated": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
-    )
-    cache.close()
-    if own_backend:
-        backend.close()
-    if not counts["balanced"]:  # the runner's invariant; a failure here is a bug, not a user error
-        run.abort()
-        raise AssertionError(f"row counts do not add up: {counts}")
-    write_json(run / "manifest.json", manifest)
-    manifest["run_dir"] = str(run.commit())
-    return manifest
+        seconds = run.seconds
+        return run.finish(
+            counts=counts,
+            reasons=dict(t.reasons.most_common()),
+            tokens={
+                "prompt": t.prompt_tokens,
+                "completion": t.completion_tokens,
+                "generated_now": llm.fresh_completion_tokens,
+                **({"samples_without_counts": t.unknown_token_counts} if t.unknown_token_counts else {}),
+            },
+            throughput={
+                "backend_seconds": round(llm.backend_seconds, 3),
+                "generated_tokens_per_s": round(llm.fresh_completion_tokens / llm.backend_seconds, 1)
+                if llm.backend_seconds
+                else None,
+                "rows_per_s": round(counts["input"] / seconds, 2) if seconds > 0 else None,
+            },
+            outputs={"generated": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
+        )
 
 
 def plan_generate(cfg: GenerateConfig) -> dict:

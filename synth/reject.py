@@ -34,23 +34,20 @@ import math
 import re
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 import xxhash
 
-from curate.io import InputError, JsonlWriter, RunDir, write_json
-from curate.ledger import RunLedger
-from curate.run import base_manifest
-from curate.schema import Reader, public, rejected_row
+from curate.io import InputError
+from curate.schema import public, rejected_row
 from synth.backends import Backend, ChatRequest, get_backend
 from synth.generate import (
     GenerateConfig,
     NotAPrompt,
     batched,
     model_identity,
-    open_cache,
     progress_bar,
     prompt_of,
     sample_id,
@@ -719,14 +716,14 @@ def pair_id(parent: str, chosen: int, rejected: int) -> str:
 class _Sampler:
     """One run: sampling through the cache, verifying, selecting and writing the rows that come out."""
 
-    def __init__(self, cfg: RejectConfig, backend: Backend, cache, verifier, run: RunDir, ledger: RunLedger):
+    def __init__(self, cfg: RejectConfig, run, verifier):
         self.cfg = cfg
-        self.backend = backend
+        self.backend = run.backend
         self.verifier = verifier
-        self.ledger = ledger
-        self.llm = CachedLLM(backend, cache, model_identity(cfg.backend, cfg.model))
-        self.samples_out = JsonlWriter(run / "samples.jsonl")
-        self.pairs_out = JsonlWriter(run / "preference.jsonl")
+        self.ledger = run.ledger
+        self.llm = run.llm
+        self.samples_out = run.writer("samples.jsonl")
+        self.pairs_out = run.writer("preference.jsonl")
         self.t = _Totals()
 
     def run_batch(self, rows: list[dict]) -> None:
@@ -866,15 +863,6 @@ class _Sampler:
                 ]
             )
 
-    def close(self) -> None:
-        self.samples_out.close()
-        self.pairs_out.close()
-
-    def abort(self) -> None:
-        self.samples_out.abort()
-        self.pairs_out.abort()
-
-
 def build_verifier(cfg: RejectConfig, backend: Backend, cache, *, judge_backend: Backend | None = None):
     """The verifier `cfg.verifier` names (the judge reuses the generating backend when it is the same model)."""
     if cfg.verifier == "math":
@@ -921,139 +909,85 @@ def run_reject_sample(
 ) -> dict:
     """Sample, verify and select for every prompt of `cfg.inputs` into the run directory `cfg.output`; return
     the manifest. `backend`, `judge_backend` and `verifier` may be given ready-made (tests, library callers)."""
-    cfg.validate()
-    t0 = time.perf_counter()
-    manifest = base_manifest("synth reject-sample", {**asdict(cfg), "keep_per_prompt": cfg.keep}, cfg.inputs)
-    run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
-    own_backend = backend is None
-    cache = sampler = None
-    own_judge = None
-    try:
-        reader = Reader(
-            cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
-        )
-        cache = open_cache(cfg)
-        if backend is None:
-            backend = get_backend(cfg.backend, model=cfg.model, **cfg.backend_options)
+    from synth.run import SynthRun
+
+    with SynthRun(cfg, "synth reject-sample", main="sft.jsonl", backend=backend) as run:
+        run.manifest["config"]["keep_per_prompt"] = cfg.keep
         if verifier is None:
-            verifier = build_verifier(cfg, backend, cache, judge_backend=judge_backend)
-            if isinstance(verifier, JudgeVerifier) and verifier.llm.backend not in (backend, judge_backend):
-                own_judge = verifier.llm.backend
-        load_seconds = time.perf_counter() - t0
-        ledger = RunLedger(run, main="sft.jsonl")
-        sampler = _Sampler(cfg, backend, cache, verifier, run, ledger)
-        try:
-            with progress_bar(cfg, desc=STEP) as bar:
-                for batch in batched(reader, cfg.batch_size):
-                    sampler.run_batch(batch)
-                    bar.update(reader.count - bar.n)
-                    if sampler.t.passed:
-                        bar.set_postfix_str(
-                            f"pass@1 {sum(sampler.t.passed) / (len(sampler.t.passed) * cfg.n):.2f}",
-                            refresh=False,
-                        )
-            ledger.write_invalid([bad.as_record() for bad in reader.invalid])
-            sampler.close()
-            ledger.close()
-        except BaseException:
-            sampler.abort()
-            ledger.abort()
-            raise
-    except BaseException:
-        run.abort()
-        _close(cache, verifier, own_judge, backend if own_backend else None)
-        raise
-    t, llm = sampler.t, sampler.llm.stats
-    seconds = time.perf_counter() - t0
-    counts = {
-        "input": reader.count,
-        "invalid": len(reader.invalid),
-        "not_a_prompt": t.not_a_prompt,
-        "no_gold_answer": t.unverifiable,
-        "prompts": t.prompts,
-        "samples": t.samples,
-        "verdicts": dict(t.verdicts.most_common()),
-        "sft": ledger.counts["kept"],
-        "pairs": sampler.pairs_out.count,
-        "prompts_with_sft": t.prompts_with_sft,
-        "prompts_with_pairs": t.prompts_with_pairs,
-        "ledger": ledger.counts["rejected"],
-        "failed_requests": llm.failed_requests,
-    }
-    counts["balanced"] = counts["input"] == counts["invalid"] + counts["not_a_prompt"] + counts[
-        "no_gold_answer"
-    ] + counts["prompts"] and counts["samples"] == t.prompts * cfg.n == sum(t.verdicts.values())
-    metrics: dict = {}
-    if cfg.graded or cfg.min_score is not None:
-        metrics.update(pass_metrics(t.passed, cfg.n))
-        if not cfg.graded:
-            metrics["pass_means"] = f"score >= --min-score {cfg.min_score:g}"
-    if t.best:
-        metrics["scores"] = {
-            "best_mean": round(sum(t.best) / len(t.best), 4),
-            "worst_mean": round(sum(t.worst) / len(t.worst), 4),
+            verifier = build_verifier(cfg, run.backend, run.cache, judge_backend=judge_backend)
+            if isinstance(verifier, JudgeVerifier) and verifier.llm.backend not in (run.backend, judge_backend):
+                run.on_close(verifier.llm.backend)
+        run.on_close(verifier)
+        run.load_seconds = run.seconds
+        sampler = _Sampler(cfg, run, verifier)
+        with progress_bar(cfg, desc=STEP) as bar:
+            for batch in batched(run.reader, cfg.batch_size):
+                sampler.run_batch(batch)
+                bar.update(run.reader.count - bar.n)
+                if sampler.t.passed:
+                    bar.set_postfix_str(
+                        f"pass@1 {sum(sampler.t.passed) / (len(sampler.t.passed) * cfg.n):.2f}",
+                        refresh=False,
+                    )
+        t, llm = sampler.t, sampler.llm.stats
+        seconds = run.seconds
+        counts = {
+            "input": run.reader.count,
+            "invalid": len(run.reader.invalid),
+            "not_a_prompt": t.not_a_prompt,
+            "no_gold_answer": t.unverifiable,
+            "prompts": t.prompts,
+            "samples": t.samples,
+            "verdicts": dict(t.verdicts.most_common()),
+            "sft": run.ledger.counts["kept"],
+            "pairs": sampler.pairs_out.count,
+            "prompts_with_sft": t.prompts_with_sft,
+            "prompts_with_pairs": t.prompts_with_pairs,
+            "ledger": run.ledger.counts["rejected"],
+            "failed_requests": llm.failed_requests,
         }
-    if t.margins and not cfg.graded:
-        metrics["pair_margin_mean"] = round(sum(t.margins) / len(t.margins), 4)
-    manifest.update(
-        counts=counts,
-        metrics=metrics,
-        reasons=dict(t.reasons.most_common()),
-        backend={
-            "name": backend.name,
-            "model": cfg.model,
-            "model_identity": sampler.llm.model_id,
-            **backend.info(),
-        },
-        verifier=verifier.info(),
-        tokens={
-            "prompt": t.prompt_tokens,
-            "completion": t.completion_tokens,
-            "generated_now": llm.fresh_completion_tokens,
-        },
-        throughput={
-            "seconds": round(seconds, 3),
-            "load_seconds": round(load_seconds, 3),
-            "backend_seconds": round(llm.backend_seconds, 3),
-            "verify_seconds": round(t.verify_seconds, 3),
-            "generated_tokens_per_s": round(llm.fresh_completion_tokens / llm.backend_seconds, 1)
-            if llm.backend_seconds
-            else None,
-            "samples_per_s": round(t.samples / seconds, 2) if seconds > 0 else None,
-        },
-        cache={
-            "enabled": cfg.use_cache,
-            "path": str(cache.path) if cache.path else None,
-            "hits": cache.hits,
-            "misses": cache.misses,
-            "stored": llm.fresh_samples if cfg.use_cache else 0,
-        },
-        warnings=cfg.warnings(),
-        outputs={
-            "samples": "samples.jsonl",
-            "sft": "sft.jsonl",
-            "preference": "preference.jsonl",
-            "rejected": "rejected.jsonl",
-            "invalid": "invalid.jsonl",
-        },
-    )
-    _close(cache, verifier, own_judge, backend if own_backend else None)
-    if not counts["balanced"]:  # the runner's invariant; a failure here is a bug, not a user error
-        run.abort()
-        raise AssertionError(f"row counts do not add up: {counts}")
-    write_json(run / "manifest.json", manifest)
-    manifest["run_dir"] = str(run.commit())
-    return manifest
-
-
-def _close(cache, verifier, *backends) -> None:
-    if cache is not None:
-        cache.close()
-    if verifier is not None:
-        verifier.close()
-    for b in backends:
-        if b is not None:
-            b.close()
+        counts["balanced"] = counts["input"] == counts["invalid"] + counts["not_a_prompt"] + counts[
+            "no_gold_answer"
+        ] + counts["prompts"] and counts["samples"] == t.prompts * cfg.n == sum(t.verdicts.values())
+        metrics: dict = {}
+        if cfg.graded or cfg.min_score is not None:
+            metrics.update(pass_metrics(t.passed, cfg.n))
+            if not cfg.graded:
+                metrics["pass_means"] = f"score >= --min-score {cfg.min_score:g}"
+        if t.best:
+            metrics["scores"] = {
+                "best_mean": round(sum(t.best) / len(t.best), 4),
+                "worst_mean": round(sum(t.worst) / len(t.worst), 4),
+            }
+        if t.margins and not cfg.graded:
+            metrics["pair_margin_mean"] = round(sum(t.margins) / len(t.margins), 4)
+        return run.finish(
+            counts=counts,
+            metrics=metrics,
+            reasons=dict(t.reasons.most_common()),
+            verifier=verifier.info(),
+            tokens={
+                "prompt": t.prompt_tokens,
+                "completion": t.completion_tokens,
+                "generated_now": llm.fresh_completion_tokens,
+            },
+            throughput={
+                "backend_seconds": round(llm.backend_seconds, 3),
+                "verify_seconds": round(t.verify_seconds, 3),
+                "generated_tokens_per_s": round(llm.fresh_completion_tokens / llm.backend_seconds, 1)
+                if llm.backend_seconds
+                else None,
+                "samples_per_s": round(t.samples / seconds, 2) if seconds > 0 else None,
+            },
+            warnings=cfg.warnings(),
+            outputs={
+                "samples": "samples.jsonl",
+                "sft": "sft.jsonl",
+                "preference": "preference.jsonl",
+                "rejected": "rejected.jsonl",
+                "invalid": "invalid.jsonl",
+            },
+        )
 
 
 __all__ = [

@@ -20,7 +20,7 @@ def _gold():
 
 def test_sample_data_to_dpo(tmp_path, cli, monkeypatch):
     from curate.tinymodels import build_tiny_model
-    from synth import reject as reject_module
+    from synth import run as run_module
 
     curated = tmp_path / "curated"
     res = cli(curate_main, "filter", SAMPLE / "math.jsonl", "-o", curated, "-q", "-j", "1")
@@ -34,7 +34,7 @@ def test_sample_data_to_dpo(tmp_path, cli, monkeypatch):
         value = gold[req.messages[-1]["content"]]
         return f"Step by step, the result is {value}.\n#### {value}" if i % 2 == 0 else "I think it is 7.5.\n#### 7.5"
 
-    monkeypatch.setattr(reject_module, "get_backend", lambda name, **kw: ScriptedBackend(model, model="m"))
+    monkeypatch.setattr(run_module, "get_backend", lambda name, **kw: ScriptedBackend(model, model="m"))
     rs = tmp_path / "rs"
     res = cli(synth_main, "reject-sample", curated, "-o", rs, "--model", "m", "--n", "4", "--verifier", "math",
               "--no-cache", "--pairs-per-prompt", "1")

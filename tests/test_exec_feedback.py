@@ -17,10 +17,10 @@ from synth.backends.scripted import ScriptedBackend  # noqa: E402
 from synth.execfeedback import (  # noqa: E402
     CrossCheck,
     NoTests,
+    assemble_tests,
     extract_code,
     program,
     split_asserts,
-    assemble_tests,
 )
 
 
@@ -188,13 +188,13 @@ def _solutions(req, i):
 
 @pytest.fixture
 def scripted(monkeypatch):
-    from synth import reject as reject_module
+    from synth import run as run_module
 
-    monkeypatch.setattr(reject_module, "get_backend", lambda name, **kw: ScriptedBackend(_solutions, model="m"))
+    monkeypatch.setattr(run_module, "get_backend", lambda name, **kw: ScriptedBackend(_solutions, model="m"))
 
 
 def test_reject_sample_code_verifier(tmp_path, scripted):
-    rows = [{"id": name, **row} for name, row in zip(["add", "pal"], read_jsonl(SAMPLE / "code.jsonl")[:2])]
+    rows = [{"id": name, **row} for name, row in zip(["add", "pal"], read_jsonl(SAMPLE / "code.jsonl")[:2], strict=True)]
     src = write_jsonl(tmp_path / "p.jsonl", rows + [{"prompt": "Write add(a, b).", "entry_point": "add"}])
     out = tmp_path / "run"
     r = run_cli("reject-sample", src, "-o", out, "--model", "m", "--no-cache", "--n", 4, "--verifier", "code",

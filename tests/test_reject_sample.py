@@ -385,12 +385,12 @@ def sample_math_script():
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory, request):
-    from synth import reject as reject_module
+    from synth import run as run_module
 
     out = tmp_path_factory.mktemp("rs") / "run"
     mp = pytest.MonkeyPatch()
     mp.setattr(
-        reject_module, "get_backend", lambda name, **kw: ScriptedBackend(sample_math_script(), model="m")
+        run_module, "get_backend", lambda name, **kw: ScriptedBackend(sample_math_script(), model="m")
     )
     try:
         cache = out.parent / "cache.sqlite"
@@ -494,9 +494,9 @@ def test_preference_pairs_train_with_train_dpo(cli_run, tmp_path):
     ],
 )
 def test_cli_user_errors_are_one_line(tmp_path, args, message, monkeypatch):
-    from synth import reject as reject_module
+    from synth import run as run_module
 
-    monkeypatch.setattr(reject_module, "get_backend", lambda name, **kw: ScriptedBackend(lambda r, i: "x"))
+    monkeypatch.setattr(run_module, "get_backend", lambda name, **kw: ScriptedBackend(lambda r, i: "x"))
     src = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "x", "answer": "1"}])
     r = run_cli("reject-sample", src, "-o", tmp_path / "run", "--model", "m", "--no-cache", *args)
     assert r.exit_code != 0
@@ -505,10 +505,10 @@ def test_cli_user_errors_are_one_line(tmp_path, args, message, monkeypatch):
 
 
 def test_cli_bad_input_line_names_file_line_and_field(tmp_path, monkeypatch):
-    from synth import reject as reject_module
+    from synth import run as run_module
 
     monkeypatch.setattr(
-        reject_module, "get_backend", lambda name, **kw: ScriptedBackend(lambda r, i: "#### 1")
+        run_module, "get_backend", lambda name, **kw: ScriptedBackend(lambda r, i: "#### 1")
     )
     src = tmp_path / "p.jsonl"
     src.write_text('{"prompt": "1 + 0?", "answer": "1"}\n{"messages": [{"role": "user"}], "answer": "2"}\n')
