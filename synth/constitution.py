@@ -39,7 +39,6 @@ identical pairs, judge disagreements.
 from __future__ import annotations
 
 import re
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -49,18 +48,15 @@ import orjson
 import xxhash
 import yaml
 
-from curate.io import InputError, JsonlWriter, RunDir, write_json
+from curate.io import InputError, JsonlWriter
 from curate.ledger import RunLedger
-from curate.run import base_manifest
-from curate.schema import Reader, public, rejected_row
+from curate.schema import public, rejected_row
 from rules import load_rules, rules_path
-from synth.backends import Backend, ChatRequest, Completion, get_backend
+from synth.backends import Backend, ChatRequest, Completion
 from synth.generate import (
     GenerateConfig,
     NotAPrompt,
     batched,
-    model_identity,
-    open_cache,
     progress_bar,
     prompt_of,
 )
@@ -731,7 +727,6 @@ class _Synthesizer:
 def run_constitution(cfg: ConstitutionConfig, backend: Backend | None = None) -> dict:
     """Write `sft.jsonl`, `preference.jsonl`, the ledger and the manifest to `cfg.output`; return the manifest."""
     cfg.validate()
-    t0 = time.perf_counter()
     constitution = load_constitution(cfg.constitution, identity=cfg.identity, developer=cfg.developer)
     pool = constitution.pool(mode=cfg.mode, subset=cfg.subset)
     if not pool:
@@ -744,101 +739,58 @@ def run_constitution(cfg: ConstitutionConfig, backend: Backend | None = None) ->
         )
         raise InputError(f"{constitution.path}: no {wanted}{scope} to draw for --mode {cfg.mode}{left}")
     prompts = Prompts.load(cfg.prompts_file)
-    manifest = base_manifest("synth constitution", asdict(cfg), cfg.inputs)
-    run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
-    own_backend = backend is None
-    cache = None
-    try:
-        reader = Reader(
-            cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
-        )
-        cache = open_cache(cfg)
-        if backend is None:
-            backend = get_backend(cfg.backend, model=cfg.model, **cfg.backend_options)
-        llm = CachedLLM(backend, cache, model_identity(cfg.backend, cfg.model))
-        ledger = RunLedger(run, main="sft.jsonl")
-        preference = JsonlWriter(run / "preference.jsonl")
-        synth = _Synthesizer(cfg, constitution, prompts, llm, ledger, preference, backend.name)
-        try:
-            with progress_bar(cfg, desc=STEP) as bar:
-                for batch in batched(reader, cfg.batch_size):
-                    synth.run_batch(batch)
-                    bar.update(reader.count - bar.n)
-                    bar.set_postfix_str(f"kept {synth.kept}", refresh=False)
-            ledger.write_invalid([bad.as_record() for bad in reader.invalid])
-            ledger.close()
-            preference.close()
-        except BaseException:
-            ledger.abort()
-            preference.abort()
-            raise
-    except BaseException:
-        run.abort()
-        if cache is not None:
-            cache.close()
-        if own_backend and backend is not None:
-            backend.close()
-        raise
-    stats = llm.stats
-    counts = {
-        "input": reader.count,
-        "invalid": len(reader.invalid),
-        "not_a_prompt": synth.not_a_prompt,
-        "prompts": synth.prompts_seen,
-        "kept": synth.kept,
-        "rejected": sum(synth.reasons.values()) - synth.not_a_prompt,
-    }
-    counts["balanced"] = (
-        counts["input"] == counts["invalid"] + counts["not_a_prompt"] + counts["prompts"]
-        and counts["prompts"] == counts["kept"] + counts["rejected"]
-        and ledger.counts["kept"] == preference.count == counts["kept"]
-    )
-    manifest.update(
-        counts=counts,
-        reasons=dict(synth.reasons.most_common()),
-        constitution={
-            "path": constitution.path,
-            "xxh3_128": constitution.xxh3_128,
-            "principles": [p.id for p in constitution.principles],
-            "left_out": constitution.left_out,
-            "pool": [p.id for p in pool],
-        },
-        principles_drawn=dict(sorted(synth.drawn.items())),
-        judge={
-            "enabled": cfg.judge,
-            "rule": "keep when chosen wins in both orders (no backend returns log-probabilities, so "
-            "judge_threshold is unused)",
-            "kept": synth.judged["kept"],
-            "disagreements": synth.judged["disagreements"],
-            "prefers_rejected": synth.judged["prefers_rejected"],
+    from synth.run import SynthRun
+
+    with SynthRun(cfg, "synth constitution", main="sft.jsonl", backend=backend) as run:
+        preference = run.writer("preference.jsonl")
+        synth = _Synthesizer(cfg, constitution, prompts, run.llm, run.ledger, preference, run.backend.name)
+        with progress_bar(cfg, desc=STEP) as bar:
+            for batch in batched(run.reader, cfg.batch_size):
+                synth.run_batch(batch)
+                bar.update(run.reader.count - bar.n)
+                bar.set_postfix_str(f"kept {synth.kept}", refresh=False)
+        counts = {
+            "input": run.reader.count,
+            "invalid": len(run.reader.invalid),
+            "not_a_prompt": synth.not_a_prompt,
+            "prompts": synth.prompts_seen,
+            "kept": synth.kept,
+            "rejected": sum(synth.reasons.values()) - synth.not_a_prompt,
         }
-        if cfg.judge
-        else {"enabled": False},
-        backend={"name": backend.name, "model": cfg.model, "model_identity": llm.model_id, **backend.info()},
-        llm=stats.as_dict(),
-        cache={
-            "enabled": cfg.use_cache,
-            "path": str(cache.path) if getattr(cache, "path", None) else None,
-            "hits": stats.cache_hits,
-            "misses": stats.samples - stats.cache_hits,
-        },
-        seconds=round(time.perf_counter() - t0, 3),
-        outputs={
-            "sft": "sft.jsonl",
-            "preference": "preference.jsonl",
-            "rejected": "rejected.jsonl",
-            "invalid": "invalid.jsonl",
-        },
-    )
-    cache.close()
-    if own_backend:
-        backend.close()
-    if not counts["balanced"]:  # the runner's invariant; a failure here is a bug, not a user error
-        run.abort()
-        raise AssertionError(f"row counts do not add up: {counts}")
-    write_json(run / "manifest.json", manifest)
-    manifest["run_dir"] = str(run.commit())
-    return manifest
+        counts["balanced"] = (
+            counts["input"] == counts["invalid"] + counts["not_a_prompt"] + counts["prompts"]
+            and counts["prompts"] == counts["kept"] + counts["rejected"]
+            and run.ledger.counts["kept"] == preference.count == counts["kept"]
+        )
+        return run.finish(
+            counts=counts,
+            reasons=dict(synth.reasons.most_common()),
+            constitution={
+                "path": constitution.path,
+                "xxh3_128": constitution.xxh3_128,
+                "principles": [p.id for p in constitution.principles],
+                "left_out": constitution.left_out,
+                "pool": [p.id for p in pool],
+            },
+            principles_drawn=dict(sorted(synth.drawn.items())),
+            judge={
+                "enabled": cfg.judge,
+                "rule": "keep when chosen wins in both orders (no backend returns log-probabilities, so "
+                "judge_threshold is unused)",
+                "kept": synth.judged["kept"],
+                "disagreements": synth.judged["disagreements"],
+                "prefers_rejected": synth.judged["prefers_rejected"],
+            }
+            if cfg.judge
+            else {"enabled": False},
+            seconds=round(run.seconds, 3),
+            outputs={
+                "sft": "sft.jsonl",
+                "preference": "preference.jsonl",
+                "rejected": "rejected.jsonl",
+                "invalid": "invalid.jsonl",
+            },
+        )
 
 
 __all__ = [

@@ -41,24 +41,22 @@ from __future__ import annotations
 
 import functools
 import re
-import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 import xxhash
 import yaml
 
-from curate.io import InputError, JsonlWriter, RunDir, iter_lines, write_json
+from curate.io import InputError, JsonlWriter, RunDir, iter_lines
 from curate.ledger import RunLedger
-from curate.run import base_manifest
 from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader, public, rejected_row
 from rules import load_rules
 from synth.backends import Backend, ChatRequest, Completion, get_backend
 from synth.cache import default_cache_path
-from synth.generate import NotAPrompt, batched, model_identity, open_cache, progress_bar, prompt_of
+from synth.generate import NotAPrompt, batched, model_identity, progress_bar, prompt_of
 from synth.llm import CachedLLM
 
 STEP = "evolve"
@@ -703,94 +701,53 @@ def run_evolve(
 ) -> dict:
     """Evolve the prompts in `cfg.inputs` for `cfg.rounds` rounds into the run directory `cfg.output`; return
     the manifest. Backends may be given ready-made; otherwise they are built from the config."""
+    from synth.run import SynthRun
+
     cfg.validate()
     rules = EvolveRules.load(cfg.rules, only=cfg.operations)
-    t0 = time.perf_counter()
-    manifest = base_manifest("synth evolve", asdict(cfg), cfg.inputs)
-    run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
-    owned: list[Backend] = []
-    cache = None
-    try:
-        reader = Reader(
-            cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
-        )
-        cache = open_cache(cfg)
-        if backend is None:
-            backend = get_backend(cfg.backend, model=cfg.model, **cfg.backend_options)
-            owned.append(backend)
-        llm = CachedLLM(backend, cache, model_identity(cfg.backend, cfg.model))
-        answer_llm = llm
+    with SynthRun(cfg, "synth evolve", main=OUTPUT, backend=backend) as run:
+        llm = answer_llm = run.llm
         if cfg.answer and cfg.answer_model:
             answer_kind = cfg.answer_backend or cfg.backend
             if answer_backend is None:
-                answer_backend = get_backend(
-                    answer_kind, model=cfg.answer_model, **cfg.answer_backend_options
-                )
-                owned.append(answer_backend)
-            answer_llm = CachedLLM(answer_backend, cache, model_identity(answer_kind, cfg.answer_model))
-        ledger = RunLedger(run, main=OUTPUT)
-        evolver = Evolver(cfg, rules, llm, answer_llm, ledger)
-        try:
-            _run_rounds(cfg, evolver, reader, run)
-            ledger.write_invalid([bad.as_record() for bad in reader.invalid])
-            ledger.close()
-        except BaseException:
-            ledger.abort()
-            raise
-    except BaseException:
-        run.abort()
-        if cache is not None:
-            cache.close()
-        for b in owned:
-            b.close()
-        raise
-    rounds = [evolver.rounds[d].as_dict() for d in sorted(evolver.rounds)]
-    candidates = sum(r["candidates"] for r in rounds)
-    evolved = sum(r["survivors"] for r in rounds)
-    rejected = sum(sum(r["rejected"].values()) for r in rounds)
-    counts = {
-        "input": reader.count,
-        "invalid": len(reader.invalid),
-        "not_a_prompt": evolver.not_a_prompt,
-        "prompts": evolver.prompts,
-        "candidates": candidates,
-        "evolved": evolved,
-        "rejected_candidates": rejected,
-        "failed_requests": llm.stats.failed_requests
-        + (answer_llm.stats.failed_requests if answer_llm is not llm else 0),
-    }
-    counts["balanced"] = (
-        counts["input"] == counts["invalid"] + counts["not_a_prompt"] + counts["prompts"]
-        and candidates == evolved + rejected
-        and ledger.counts["kept"] == evolved
-        and ledger.counts["rejected"] == rejected + counts["not_a_prompt"]
-    )
-    by_op: dict[str, dict] = {}
-    for op in rules.operations:
-        tried = sum(r["candidates_by_operation"].get(op.name, 0) for r in rounds)
-        kept = sum(r["survivors_by_operation"].get(op.name, 0) for r in rounds)
-        by_op[op.name] = {
-            "weight": op.weight,
-            "candidates": tried,
-            "survivors": kept,
-            "survival_rate": round(kept / tried, 3) if tried else None,
+                answer_backend = get_backend(answer_kind, model=cfg.answer_model, **cfg.answer_backend_options)
+                run.on_close(answer_backend)
+            answer_llm = CachedLLM(answer_backend, run.cache, model_identity(answer_kind, cfg.answer_model))
+        evolver = Evolver(cfg, rules, llm, answer_llm, run.ledger)
+        _run_rounds(cfg, evolver, run.reader, run.run)
+        rounds = [evolver.rounds[d].as_dict() for d in sorted(evolver.rounds)]
+        candidates = sum(r["candidates"] for r in rounds)
+        evolved = sum(r["survivors"] for r in rounds)
+        rejected = sum(sum(r["rejected"].values()) for r in rounds)
+        ledger = run.ledger
+        counts = {
+            "input": run.reader.count,
+            "invalid": len(run.reader.invalid),
+            "not_a_prompt": evolver.not_a_prompt,
+            "prompts": evolver.prompts,
+            "candidates": candidates,
+            "evolved": evolved,
+            "rejected_candidates": rejected,
+            "failed_requests": llm.stats.failed_requests
+            + (answer_llm.stats.failed_requests if answer_llm is not llm else 0),
         }
-    seconds = time.perf_counter() - t0
-    manifest.update(
-        counts=counts,
-        reasons=dict(sum((Counter(r["rejected"]) for r in rounds), Counter()).most_common()),
-        rounds=rounds,
-        operations=by_op,
-        rules={
-            "path": rules.path,
-            "tree_nodes": evolver.tree_nodes,
-            "eliminations": [
-                {"name": e.name, "stage": e.stage, **e.settings()} for e in evolver.eliminations
-            ],
-        },
-        backend={"name": backend.name, "model": cfg.model, "model_identity": llm.model_id, **backend.info()},
-        llm=llm.stats.as_dict(),
-        **(
+        counts["balanced"] = (
+            counts["input"] == counts["invalid"] + counts["not_a_prompt"] + counts["prompts"]
+            and candidates == evolved + rejected
+            and ledger.counts["kept"] == evolved
+            and ledger.counts["rejected"] == rejected + counts["not_a_prompt"]
+        )
+        by_op: dict[str, dict] = {}
+        for op in rules.operations:
+            tried = sum(r["candidates_by_operation"].get(op.name, 0) for r in rounds)
+            kept = sum(r["survivors_by_operation"].get(op.name, 0) for r in rounds)
+            by_op[op.name] = {
+                "weight": op.weight,
+                "candidates": tried,
+                "survivors": kept,
+                "survival_rate": round(kept / tried, 3) if tried else None,
+            }
+        answer_sections = (
             {
                 "answer_backend": {
                     "name": answer_llm.backend.name,
@@ -802,25 +759,23 @@ def run_evolve(
             }
             if answer_llm is not llm
             else {}
-        ),
-        cache={
-            "enabled": cfg.use_cache,
-            "path": str(cache.path) if cache.path else None,
-            "hits": cache.hits,
-            "misses": cache.misses,
-        },
-        seconds=round(seconds, 3),
-        outputs={"evolved": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
-    )
-    cache.close()
-    for b in owned:
-        b.close()
-    if not counts["balanced"]:  # the runner's invariant; a failure here is a bug, not a user error
-        run.abort()
-        raise AssertionError(f"row counts do not add up: {counts}")
-    write_json(run / "manifest.json", manifest)
-    manifest["run_dir"] = str(run.commit())
-    return manifest
+        )
+        return run.finish(
+            counts=counts,
+            reasons=dict(sum((Counter(r["rejected"]) for r in rounds), Counter()).most_common()),
+            rounds=rounds,
+            operations=by_op,
+            rules={
+                "path": rules.path,
+                "tree_nodes": evolver.tree_nodes,
+                "eliminations": [
+                    {"name": e.name, "stage": e.stage, **e.settings()} for e in evolver.eliminations
+                ],
+            },
+            **answer_sections,
+            seconds=round(run.seconds, 3),
+            outputs={"evolved": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
+        )
 
 
 def _run_rounds(cfg: EvolveConfig, evolver: Evolver, reader: Reader, run: RunDir) -> None:

@@ -21,17 +21,15 @@ with the reason (`unparseable_tags`, `tagging_failed`, `no_user_turn`), never a 
 from __future__ import annotations
 
 import re
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from curate.io import InputError, RunDir, write_json
+from curate.io import InputError
 from curate.ledger import RunLedger
-from curate.run import base_manifest
-from curate.schema import Reader, public, rejected_row
+from curate.schema import public, rejected_row
 from curate.tags import tag_distribution
-from synth.backends import Backend, get_backend
-from synth.generate import GenerateConfig, batched, model_identity, open_cache, progress_bar
+from synth.backends import Backend
+from synth.generate import GenerateConfig, batched, progress_bar
 from synth.llm import CachedLLM
 from synth.parse import ParseError, parse_json
 
@@ -244,74 +242,32 @@ def run_tag(cfg: TagConfig, backend: Backend | None = None) -> dict:
     `backend` may be given ready-made (a loaded model, or a `ScriptedBackend` in tests); otherwise it is
     built from `cfg.backend`, `cfg.model` and `cfg.backend_options`.
     """
+    from synth.run import SynthRun
+
     cfg.validate()
     prompts = TagPrompts.load(cfg.rules)
-    t0 = time.perf_counter()
-    manifest = base_manifest("synth tag", asdict(cfg), cfg.inputs)
-    run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
-    own_backend = backend is None
-    cache = None
-    try:
-        reader = Reader(
-            cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
+    with SynthRun(cfg, "synth tag", main=OUTPUT, backend=backend) as run:
+        tagger = _Tagger(cfg, prompts, run.llm, run.ledger)
+        with progress_bar(cfg, desc=STEP) as bar:
+            for batch in batched(run.reader, cfg.batch_size):
+                tagger.run_batch(batch)
+                bar.update(run.reader.count - bar.n)
+        counts = {"input": run.reader.count, "invalid": len(run.reader.invalid), **tagger.counts}
+        counts["balanced"] = counts["input"] == counts["invalid"] + counts["tagged"] + counts["rejected"]
+        return run.finish(
+            counts=counts,
+            reasons=dict(sorted(tagger.reasons.items(), key=lambda kv: -kv[1])),
+            retries=tagger.retries,
+            prompts={
+                "rules": cfg.rules,
+                "system": prompts.system,
+                "prompt": prompts.prompt,
+                "correction": prompts.correction,
+            },
+            tags=tag_distribution(tagger.tag_lists),
+            seconds=round(run.seconds, 3),
+            outputs={"tagged": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
         )
-        cache = open_cache(cfg)
-        if backend is None:
-            backend = get_backend(cfg.backend, model=cfg.model, **cfg.backend_options)
-        ledger = RunLedger(run, main=OUTPUT)
-        llm = CachedLLM(backend, cache, model_identity(cfg.backend, cfg.model))
-        tagger = _Tagger(cfg, prompts, llm, ledger)
-        try:
-            with progress_bar(cfg, desc=STEP) as bar:
-                for batch in batched(reader, cfg.batch_size):
-                    tagger.run_batch(batch)
-                    bar.update(reader.count - bar.n)
-            ledger.write_invalid([bad.as_record() for bad in reader.invalid])
-            ledger.close()
-        except BaseException:
-            ledger.abort()
-            raise
-    except BaseException:
-        run.abort()
-        if cache is not None:
-            cache.close()
-        if own_backend and backend is not None:
-            backend.close()
-        raise
-    c = tagger.counts
-    counts = {"input": reader.count, "invalid": len(reader.invalid), **c}
-    counts["balanced"] = counts["input"] == counts["invalid"] + counts["tagged"] + counts["rejected"]
-    manifest.update(
-        counts=counts,
-        reasons=dict(sorted(tagger.reasons.items(), key=lambda kv: -kv[1])),
-        retries=tagger.retries,
-        prompts={
-            "rules": cfg.rules,
-            "system": prompts.system,
-            "prompt": prompts.prompt,
-            "correction": prompts.correction,
-        },
-        backend={"name": backend.name, "model": cfg.model, "model_identity": llm.model_id, **backend.info()},
-        llm=llm.stats.as_dict(),
-        cache={
-            "enabled": cfg.use_cache,
-            "path": str(cache.path) if cache.path else None,
-            "hits": cache.hits,
-            "misses": cache.misses,
-        },
-        tags=tag_distribution(tagger.tag_lists),
-        seconds=round(time.perf_counter() - t0, 3),
-        outputs={"tagged": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
-    )
-    cache.close()
-    if own_backend:
-        backend.close()
-    if not counts["balanced"]:  # an invariant of the run; a failure here is a bug, not a user error
-        run.abort()
-        raise AssertionError(f"row counts do not add up: {counts}")
-    write_json(run / "manifest.json", manifest)
-    manifest["run_dir"] = str(run.commit())
-    return manifest
 
 
 __all__ = ["TagConfig", "TagPrompts", "run_tag", "parse_tags", "user_turns"]

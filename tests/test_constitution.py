@@ -15,6 +15,7 @@ import pytest
 from conftest import read_jsonl, write_jsonl
 
 import synth.constitution as constitution
+import synth.run as run_lib
 from synth.backends.scripted import ScriptedBackend
 from synth.cli import main
 from synth.constitution import ConstitutionConfig, Prompts, load_constitution, run_constitution
@@ -81,7 +82,7 @@ def teacher(req, i: int) -> str | None:
 def scripted(monkeypatch):
     """The CLI's backend replaced by the scripted teacher; returns it, to inspect the requests."""
     backend = ScriptedBackend(teacher)
-    monkeypatch.setattr(constitution, "get_backend", lambda name, model, **kw: backend)
+    monkeypatch.setattr(run_lib, "get_backend", lambda name, model, **kw: backend)
     return backend
 
 

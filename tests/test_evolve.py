@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from conftest import SAMPLE, read_jsonl, write_jsonl
 
 import synth.evolve as evolve_lib
+import synth.run as run_lib
 from curate.cli import main as curate_main
 from rules import rules_path
 from synth.backends.scripted import ScriptedBackend
@@ -433,6 +434,7 @@ def fake_backends(monkeypatch):
         )
 
     monkeypatch.setattr(evolve_lib, "get_backend", get_backend)
+    monkeypatch.setattr(run_lib, "get_backend", get_backend)
     return made
 
 
