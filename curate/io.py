@@ -12,6 +12,7 @@ crashed run leaves either the old file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import io
 import os
@@ -228,6 +229,20 @@ def write_parquet(target: str | os.PathLike, rows: list[dict]) -> None:
         pl.DataFrame(rows).write_parquet(tmp)
 
 
+def _remove_orphans(target: Path) -> None:
+    """Remove hidden `.NAME.PID.*.partial` directories a killed run left beside `target` (its pid is gone)."""
+    for p in target.parent.glob(f".{glob.escape(target.name)}.*.partial"):
+        pid = p.name[len(target.name) + 2 :].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(p, ignore_errors=True)
+        except PermissionError:  # alive, someone else's
+            pass
+
+
 class RunDir:
     """A command's output directory, built in a hidden sibling and moved into place when complete.
 
@@ -249,7 +264,9 @@ class RunDir:
             if any(self.target.iterdir()) and not overwrite:
                 raise InputError(f"{target}: exists and is not empty; pass --force to replace it")
         self.target.parent.mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".partial", dir=self.target.parent))
+        _remove_orphans(self.target)
+        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.{os.getpid()}.", suffix=".partial",
+                                          dir=self.target.parent))
         self.path.chmod(0o777 & ~_UMASK)
 
     def __truediv__(self, name: str) -> Path:

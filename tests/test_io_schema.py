@@ -150,3 +150,22 @@ def test_explicit_input_format_is_enforced():
     with pytest.raises(RowError) as e:
         normalize({"messages": [{"role": "user", "content": "a"}]}, input_format="alpaca")
     assert e.value.field == "instruction"
+
+
+def test_run_dir_removes_what_a_killed_run_left(tmp_path):
+    """A run killed with SIGKILL leaves its hidden .NAME.PID.*.partial directory; the next run there removes
+    it when that process is gone, and leaves a live process's directory alone."""
+    import subprocess
+
+    proc = subprocess.Popen(["true"])  # a pid that has certainly exited
+    proc.wait()
+    dead = tmp_path / f".out.{proc.pid}.abc.partial"
+    live = tmp_path / f".out.{os.getppid()}.def.partial"
+    other = tmp_path / f".other.{proc.pid}.ghi.partial"
+    for d in (dead, live, other):
+        d.mkdir()
+        (d / "kept.jsonl").write_text("{}\n")
+    run = RunDir(tmp_path / "out")
+    assert not dead.exists() and live.exists() and other.exists()
+    assert run.path.name.startswith(f".out.{os.getpid()}.")
+    run.abort()
