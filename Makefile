@@ -21,7 +21,7 @@ $(VENV)/.core: $(BIN)/python pyproject.toml constraints.txt
 
 # Everything the test suite exercises (training, PII, toxicity, transformers backends), CPU torch.
 $(VENV)/.all: $(BIN)/python pyproject.toml constraints.txt
-	$(PIP) -e '.[dev,train,hf,openai,pii,toxicity]'
+	$(PIP) -e '.[dev,train,hf,openai,pii,toxicity,ray]'
 	@touch $@ $(VENV)/.core
 
 install: $(VENV)/.core

@@ -9,11 +9,12 @@ import click
 import orjson
 import yaml
 
+from curate.engines import ENGINES, EngineError
 from curate.io import InputError
 from curate.pipeline import StepError
 from curate.schema import DEFAULT_MAX_ROW_BYTES, FORMATS
 
-USER_ERRORS = (InputError, StepError, FileNotFoundError)
+USER_ERRORS = (InputError, StepError, EngineError, FileNotFoundError)
 
 
 def user_errors(fn):
@@ -119,12 +120,16 @@ def _filter_spec(filters: str | None, config: str | None, overrides: dict[str, d
 @click.option("--pii-ner", help="pii: installed spaCy model name or path for PERSON/LOCATION (e.g. en_core_web_sm).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Rows per batch.")
 @click.option("-j", "--workers", type=click.IntRange(min=1), help="Worker processes for CPU-bound steps (default: one per core; 1: none).")
+@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
+              help="local: this machine (Polars and worker processes); ray: Ray Data, same output (pip install 'posttrain[ray]').")
+@click.option("--ray-address", metavar="ADDRESS",
+              help="With --engine ray: join this cluster (e.g. auto, 10.0.0.5:6379, ray://head:10001); default: a local Ray instance for the run.")
 @click.option("-f", "--force", is_flag=True, help="Replace the output directory if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @input_options
 @user_errors
 def filter_cmd(inputs, output, ledger_dir, filters, config, sets, identity, developer, languages, pii_ner,
-               batch_size, workers, force, quiet, input_format, on_error, max_row_bytes):
+               batch_size, workers, engine, ray_address, force, quiet, input_format, on_error, max_row_bytes):
     """Filter conversations; every dropped row goes to rejected.jsonl with its step, reason and detail.
 
     INPUTS are JSONL (.jsonl, .gz, .zst), Parquet, run directories, or '-' for stdin.
@@ -135,8 +140,14 @@ def filter_cmd(inputs, output, ledger_dir, filters, config, sets, identity, deve
       curate filter a.jsonl b.parquet --filters quality,exact-dedup --on-error skip -o run2
       curate filter data.jsonl --identity Gemma --developer Google --languages en,fr -o run3
       cat data.jsonl | curate filter - -o - --ledger run4 > kept.jsonl
+      curate filter data.jsonl --engine ray --ray-address auto -o run5
     """
     from curate.run import FilterConfig, run_filter
+
+    if ray_address and engine != "ray":
+        raise click.UsageError("--ray-address joins a Ray cluster: add --engine ray")
+    if workers and engine == "ray":
+        raise click.UsageError("-j sets the local engine's worker processes; with --engine ray, Ray uses the cluster's CPUs")
 
     shortcuts = [("--identity", "identity", identity, ("selfid",)), ("--developer", "developer", developer, ("selfid",)),
                  ("--languages", "languages", languages, ("language",)),
@@ -148,7 +159,7 @@ def filter_cmd(inputs, output, ledger_dir, filters, config, sets, identity, deve
     cfg = FilterConfig(inputs=list(inputs), output=ledger_dir if stdout else output, filters=spec,
                        input_format=input_format, on_error=on_error, batch_size=batch_size,
                        max_row_bytes=max_row_bytes, overwrite=force, progress=None if not quiet else False,
-                       stdout=stdout)
+                       stdout=stdout, engine=engine, ray_address=ray_address)
     if workers:
         cfg.workers = workers
     manifest = run_filter(cfg)

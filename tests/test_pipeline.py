@@ -150,3 +150,35 @@ def test_worker_processes_give_identical_results(tmp_path):
         out[workers]["steps"] = [(s["name"], s["in"], s["dropped"], s["reasons"]) for s in m["steps"]]
     assert out[1] == out[2]
     assert any(s[2] for s in out[1]["steps"]), "the data must exercise at least one drop"
+
+
+@dataclass
+class FewTurns(Filter):
+    """Reads the `n_turns` column that the `Length` annotator adds."""
+
+    name = "few-turns"
+
+    def verdict(self, frame):
+        many = frame["n_turns"] > 2
+        return verdicts([("many_turns" if m else None) for m in many], [None] * frame.height)
+
+
+def test_steps_after_a_stateful_one_see_earlier_annotations_in_workers(tmp_path):
+    """An annotation made in a worker (before dedup) is a column for the steps after dedup, as in one process."""
+    from curate.filters.dedup import ExactDedupFilter
+    from curate.run import FilterConfig, run_filter
+    from tests.conftest import write_jsonl
+
+    data = [conv(f"q{i % 50}", f"answer {i % 50}") for i in range(200)]
+    data += [{"messages": [{"role": "user", "content": f"a{i}"}, {"role": "assistant", "content": "b"},
+                           {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]} for i in range(20)]
+    src = write_jsonl(tmp_path / "in.jsonl", data)
+    out = {}
+    for workers in (1, 2):
+        m = run_filter(FilterConfig(inputs=[str(src)], output=str(tmp_path / f"w{workers}"), batch_size=30,
+                                    workers=workers, progress=False),
+                       steps=[Length(), ExactDedupFilter(), FewTurns()])
+        assert m["counts"]["balanced"]
+        out[workers] = [(tmp_path / f"w{workers}" / n).read_bytes() for n in ("kept.jsonl", "rejected.jsonl")]
+        assert [s["dropped"] for s in m["steps"]] == [0, 150, 20]
+    assert out[1] == out[2]

@@ -1,0 +1,69 @@
+"""`RayBackend`: a synth backend on Ray actors answers as it does locally, behind the driver's cache."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import pytest
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+
+from synth.backends import BackendError, ChatRequest  # noqa: E402
+from synth.backends.scripted import ScriptedBackend  # noqa: E402
+from synth.cache import ResponseCache  # noqa: E402
+from synth.llm import CachedLLM  # noqa: E402
+from synth.ray_llm import RayBackend  # noqa: E402
+
+
+@pytest.fixture(scope="module", autouse=True)
+def ray_instance():
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, object_store_memory=100 * 2**20)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the factory below travels by value
+    yield
+    ray.shutdown()
+
+
+def answer(req, i):
+    text = req.messages[-1]["content"]
+    return None if "fail" in text else f"{text.upper()} #{i} (pid {os.getpid()})"
+
+
+def scripted(name, *, model):
+    return ScriptedBackend(answer, model=model)
+
+
+def requests(n):
+    return [ChatRequest([{"role": "user", "content": f"question {i}" + (" fail" if i == 3 else "")}], n=2)
+            for i in range(n)]
+
+
+def test_results_come_back_in_order_from_the_actors_and_fill_the_drivers_cache(tmp_path):
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    llm = CachedLLM(RayBackend("scripted", model="m", actors=2, batch_size=3, factory=scripted), cache)
+    results = llm.complete(requests(12))
+    assert [r.ok for r in results] == [i != 3 for i in range(12)]
+    assert results[3].error == "scripted failure"
+    texts = [[c.text.split(" (pid")[0] for c in r.completions] for r in results]
+    assert texts[5] == ["QUESTION 5 #0", "QUESTION 5 #1"]
+    pids = {c.text.split("pid ")[1] for r in results for c in r.completions}
+    assert pids and str(os.getpid()) not in pids  # Ray actors answered, not this process
+    # Same cache keys as the local backend: a local re-run is served from the cache, except the failure.
+    local = CachedLLM(ScriptedBackend(answer, model="m"), cache)
+    again = local.complete(requests(12))
+    assert local.stats.cache_hits == 22 and local.stats.fresh_samples == 0
+    assert [c.text for c in again[5].completions] == [c.text for c in results[5].completions]
+
+
+def test_openai_concurrency_is_one_budget_for_the_whole_cluster():
+    backend = RayBackend("openai", model="m", actors=4, concurrency=64, base_url="http://10.0.0.5:8000/v1")
+    assert backend.options["concurrency"] == 16 and backend.info()["cluster_concurrency"] == 64
+    with pytest.raises(BackendError, match="below the number of actors"):
+        RayBackend("openai", model="m", actors=4, concurrency=3)
+
+
+def test_a_gpu_backend_on_a_cluster_without_gpus_is_refused():
+    with pytest.raises(BackendError, match="1 GPU\\(s\\) per actor; the Ray cluster has 0"):
+        RayBackend("vllm", model="m")
