@@ -90,6 +90,9 @@ class EvolveConfig:
     batch_size: int = 64  # prompts whose evolutions are requested at once
     cache: str | None = None  # cache file; None = default_cache_path()
     use_cache: bool = True
+    engine: str = "local"  # local | ray: the backend on Ray actors (synth.ray_llm.RayBackend)
+    ray_address: str | None = None
+    ray_actors: int | None = None
     input_format: str = "auto"
     on_error: str = "fail"
     max_row_bytes: int = DEFAULT_MAX_ROW_BYTES

@@ -58,6 +58,9 @@ class GenerateConfig:
     batch_size: int = 64  # rows handed to the backend at once; each batch is committed to the cache
     cache: str | None = None  # cache file; None = default_cache_path()
     use_cache: bool = True
+    engine: str = "local"  # local | ray: the backend on Ray actors (synth.ray_llm.RayBackend)
+    ray_address: str | None = None
+    ray_actors: int | None = None
     keep_truncated: bool = False  # keep samples that hit max_tokens (finish_reason "length")
     input_format: str = "auto"
     on_error: str = "fail"

@@ -124,6 +124,18 @@ def backend_options(fn=None, *, model_required: bool = True):
             show_default=True,
             help="vllm: GPUs per model.",
         ),
+        click.option(
+            "--engine",
+            type=click.Choice(["local", "ray"]),
+            default="local",
+            show_default=True,
+            help="local: the backend in this process; ray: one backend per Ray actor (vllm data-parallel over the "
+            "GPUs, openai with --concurrency as a cluster-wide limit); the cache stays here. Needs posttrain[ray].",
+        ),
+        click.option("--ray-address", default=None,
+                     help="--engine ray: join this cluster (e.g. auto, ray://head:10001) [default: a local instance]."),
+        click.option("--ray-actors", type=click.IntRange(min=1), default=None,
+                     help="--engine ray: backend actors [default: one per GPU for vllm/hf on CUDA, else one per CPU]."),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -168,6 +180,9 @@ def sampling_settings(kw: dict) -> dict:
         "stop": list(kw["stop"]),
         "cache": kw["cache_path"],
         "use_cache": not kw["no_cache"],
+        "engine": kw["engine"],
+        "ray_address": kw["ray_address"],
+        "ray_actors": kw["ray_actors"],
     }
 
 

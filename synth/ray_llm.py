@@ -51,17 +51,17 @@ class RayBackend:
     """`name`'s backend on Ray actors; `generate` keeps request order and never raises for one request."""
 
     def __init__(self, name: str, *, model: str, actors: int | None = None, gpus_per_actor: float | None = None,
-                 batch_size: int = 64, address: str | None = None,
+                 requests_per_call: int = 64, address: str | None = None,
                  factory: Callable[..., Backend] = get_backend, **options):
         try:
             import ray
             import ray.data  # noqa: F401
         except ImportError:
             raise BackendError("running a backend on Ray needs Ray Data: pip install 'posttrain[ray]'") from None
-        if batch_size < 1:
-            raise BackendError(f"batch_size must be at least 1, got {batch_size}")
+        if requests_per_call < 1:
+            raise BackendError(f"requests_per_call must be at least 1, got {requests_per_call}")
         self.name, self.model = name, model
-        self.address, self.batch_size, self.factory = address, batch_size, factory
+        self.address, self.requests_per_call, self.factory = address, requests_per_call, factory
         self._started = False
         if gpus_per_actor is None:
             gpus_per_actor = self._default_gpus(name, options)
@@ -117,7 +117,7 @@ class RayBackend:
         answered = ds.map_batches(_BackendActor, fn_constructor_kwargs={"factory": self.factory, "name": self.name,
                                                                          "options": self.options},
                                   concurrency=self.actors, num_gpus=self.gpus_per_actor or None,
-                                  batch_size=self.batch_size, batch_format="numpy")
+                                  batch_size=self.requests_per_call, batch_format="numpy")
         out: list[ChatResult | None] = [None] * len(requests)
         for batch in answered.iter_batches(batch_size=None, batch_format="numpy"):
             for i, r in zip(batch["index"], batch["result"], strict=True):
@@ -129,7 +129,7 @@ class RayBackend:
 
     def info(self) -> dict:
         out = {"engine": "ray", "actors": self.actors, "gpus_per_actor": self.gpus_per_actor,
-               "address": self.address or "local instance", "batch_size": self.batch_size}
+               "address": self.address or "local instance", "requests_per_call": self.requests_per_call}
         if self.cluster_concurrency is not None:
             out.update(cluster_concurrency=self.cluster_concurrency, concurrency_per_actor=self.options["concurrency"])
         return out

@@ -24,13 +24,28 @@ from __future__ import annotations
 import time
 from dataclasses import asdict
 
-from curate.io import JsonlWriter, RunDir, write_json
+from curate.io import InputError, JsonlWriter, RunDir, write_json
 from curate.ledger import RunLedger
 from curate.run import base_manifest
 from curate.schema import Reader
 from synth.backends import Backend, get_backend
 from synth.generate import model_identity, open_cache
 from synth.llm import CachedLLM
+
+
+def build_backend(cfg) -> Backend:
+    """The config's backend: in this process, or (`engine: ray`) one per actor on a Ray cluster."""
+    engine = getattr(cfg, "engine", "local")
+    if engine == "ray":
+        from synth.ray_llm import RayBackend
+
+        return RayBackend(cfg.backend, model=cfg.model, address=cfg.ray_address, actors=cfg.ray_actors,
+                          factory=get_backend, **cfg.backend_options)
+    if engine != "local":
+        raise InputError(f"--engine must be local or ray, not {engine!r}")
+    if getattr(cfg, "ray_address", None) or getattr(cfg, "ray_actors", None):
+        raise InputError("--ray-address and --ray-actors are for --engine ray")
+    return get_backend(cfg.backend, model=cfg.model, **cfg.backend_options)
 
 
 class SynthRun:
@@ -58,7 +73,7 @@ class SynthRun:
             if self._wants_llm:
                 self.cache = open_cache(cfg)
                 if self.backend is None:
-                    self.backend = get_backend(cfg.backend, model=cfg.model, **cfg.backend_options)
+                    self.backend = build_backend(cfg)
                 self.llm = CachedLLM(self.backend, self.cache, model_identity(cfg.backend, cfg.model))
             self.load_seconds = time.perf_counter() - self.t0
             self.ledger = RunLedger(self.run, main=self.main)

@@ -42,7 +42,7 @@ def requests(n):
 
 def test_results_come_back_in_order_from_the_actors_and_fill_the_drivers_cache(tmp_path):
     cache = ResponseCache(tmp_path / "cache.sqlite")
-    llm = CachedLLM(RayBackend("scripted", model="m", actors=2, batch_size=3, factory=scripted), cache)
+    llm = CachedLLM(RayBackend("scripted", model="m", actors=2, requests_per_call=3, factory=scripted), cache)
     results = llm.complete(requests(12))
     assert [r.ok for r in results] == [i != 3 for i in range(12)]
     assert results[3].error == "scripted failure"
@@ -67,3 +67,29 @@ def test_openai_concurrency_is_one_budget_for_the_whole_cluster():
 def test_a_gpu_backend_on_a_cluster_without_gpus_is_refused():
     with pytest.raises(BackendError, match="1 GPU\\(s\\) per actor; the Ray cluster has 0"):
         RayBackend("vllm", model="m")
+
+
+def test_synth_commands_take_engine_ray(tmp_path, monkeypatch):
+    """`synth generate --engine ray` answers on the actors and writes what the local engine writes."""
+    from click.testing import CliRunner
+
+    import synth.run as run_lib
+    from synth.cli import main
+
+    monkeypatch.setattr(run_lib, "get_backend", lambda name, *, model, **hf_options: scripted(name, model=model))
+    src = tmp_path / "p.jsonl"
+    src.write_text("".join(f'{{"id": "q{i}", "prompt": "question {i}"}}\n' for i in range(6)))
+    outs = {}
+    for engine in ("local", "ray"):
+        extra = ["--engine", "ray", "--ray-actors", 2] if engine == "ray" else []
+        r = CliRunner().invoke(main, [str(a) for a in ["generate", src, "-o", tmp_path / engine, "--model", "m",
+                                                        "--n", 2, "--no-cache", *extra]])
+        assert r.exit_code == 0, r.output
+        rows = [line for line in (tmp_path / engine / "generated.jsonl").read_text().splitlines()]
+        outs[engine] = [line.split(" (pid")[0] for line in rows]
+    assert outs["ray"] == outs["local"] and len(outs["ray"]) == 12
+    m = (tmp_path / "ray" / "manifest.json").read_text()
+    assert '"engine": "ray"' in m and '"actors": 2' in m
+    r = CliRunner().invoke(main, ["generate", str(src), "-o", str(tmp_path / "x"), "--model", "m",
+                                  "--ray-address", "auto"])
+    assert r.exit_code == 1 and "--ray-address and --ray-actors are for --engine ray" in r.output
