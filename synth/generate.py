@@ -333,10 +333,6 @@ def run_generate(cfg: GenerateConfig, backend: Backend | None = None) -> dict:
                 **({"samples_without_counts": t.unknown_token_counts} if t.unknown_token_counts else {}),
             },
             throughput={
-                "backend_seconds": round(llm.backend_seconds, 3),
-                "generated_tokens_per_s": round(llm.fresh_completion_tokens / llm.backend_seconds, 1)
-                if llm.backend_seconds
-                else None,
                 "rows_per_s": round(counts["input"] / seconds, 2) if seconds > 0 else None,
             },
             outputs={"generated": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},

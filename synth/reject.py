@@ -972,11 +972,7 @@ def run_reject_sample(
                 "generated_now": llm.fresh_completion_tokens,
             },
             throughput={
-                "backend_seconds": round(llm.backend_seconds, 3),
                 "verify_seconds": round(t.verify_seconds, 3),
-                "generated_tokens_per_s": round(llm.fresh_completion_tokens / llm.backend_seconds, 1)
-                if llm.backend_seconds
-                else None,
                 "samples_per_s": round(t.samples / seconds, 2) if seconds > 0 else None,
             },
             warnings=cfg.warnings(),

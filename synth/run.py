@@ -121,9 +121,14 @@ class SynthRun:
             raise AssertionError(f"row counts do not add up: {counts}")
         self.manifest.update(self.llm_sections())
         self.manifest.update(sections)
-        self.manifest.setdefault("throughput", {}).update(
-            seconds=round(self.seconds, 3), load_seconds=round(self.load_seconds, 3)
-        )
+        thr = self.manifest.setdefault("throughput", {})
+        thr.update(seconds=round(self.seconds, 3), load_seconds=round(self.load_seconds, 3))
+        if self.llm is not None:
+            st = self.llm.stats
+            thr["backend_seconds"] = round(st.backend_seconds, 3)
+            thr["generated_tokens_per_s"] = (
+                round(st.fresh_completion_tokens / st.backend_seconds, 1) if st.backend_seconds else None
+            )
         write_json(self.run / "manifest.json", self.manifest)
         self.manifest["run_dir"] = str(self.run.commit())
         self._committed = True
