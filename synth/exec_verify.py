@@ -91,7 +91,8 @@ def run_exec_verify(cfg: ExecVerifyConfig) -> dict:
                         run.ledger.rejected([rejected_row(public(row), reason, detail, step=STEP)])
                     else:
                         todo.append((row, program(code, tests.source)))
-                results = sandbox.map([Job(code=p, id=str(row["id"])) for row, p in todo])
+                bar.update(run.reader.count - bar.n - len(todo))  # the bar moves as each program finishes
+                results = sandbox.map([Job(code=p, id=str(row["id"])) for row, p in todo], progress=bar.update)
                 for (row, _), result in zip(todo, results, strict=True):
                     durations.append(result.duration_s)
                     out = {**public(row), "exec": exec_record(result)}
