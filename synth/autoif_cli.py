@@ -11,6 +11,7 @@ from synth.options import (
     backend_options,
     backend_settings,
     run_options,
+    run_settings,
     sampling_settings,
     sandbox_options,
     sandbox_settings,
@@ -53,7 +54,7 @@ from synth.options import (
 @synth_errors
 def autoif_cmd(inputs, output, seeds, prompts, n, functions, n_cases, min_functions, min_accuracy,
                instructions_per_query, keep_per_prompt, pairs_per_prompt, verifier_max_tokens, system_prompt,
-               batch_size, keep_truncated, force, progress, input_format, on_error, max_row_bytes, **kw):
+               batch_size, keep_truncated, **kw):
     """Instruction-following data verified by code (AutoIF).
 
     For each seed instruction ("answer in under 50 words", "use exactly three bullet points"...) the LLM writes
@@ -79,8 +80,8 @@ def autoif_cmd(inputs, output, seeds, prompts, n, functions, n_cases, min_functi
         functions=functions, n_cases=n_cases, min_functions=min_functions, min_accuracy=min_accuracy,
         instructions_per_query=instructions_per_query, keep_per_prompt=keep_per_prompt,
         pairs_per_prompt=pairs_per_prompt, verifier_max_tokens=verifier_max_tokens, system_prompt=system_prompt,
-        batch_size=batch_size, keep_truncated=keep_truncated, input_format=input_format, on_error=on_error,
-        max_row_bytes=max_row_bytes, overwrite=force, progress=progress, backend_options=backend_settings(backend, kw),
+        batch_size=batch_size, keep_truncated=keep_truncated, backend_options=backend_settings(backend, kw),
+        **run_settings(kw),
         **sampling_settings(kw), **sandbox_settings(kw),
     )
     _print_summary(run_autoif(cfg))

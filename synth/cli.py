@@ -16,6 +16,7 @@ from synth.options import (  # noqa: F401
     backend_options,
     backend_settings,
     run_options,
+    run_settings,
     sampling_settings,
     synth_errors,
 )
@@ -82,11 +83,6 @@ def generate_cmd(
     batch_size,
     keep_truncated,
     dry_run,
-    force,
-    progress,
-    input_format,
-    on_error,
-    max_row_bytes,
     **kw,
 ):
     """Answer prompts with a teacher model (SFT distillation), n samples each.
@@ -118,11 +114,7 @@ def generate_cmd(
         **sampling_settings(kw),
         batch_size=batch_size,
         keep_truncated=keep_truncated,
-        input_format=input_format,
-        on_error=on_error,
-        max_row_bytes=max_row_bytes,
-        overwrite=force,
-        progress=progress,
+        **run_settings(kw),
         backend_options=options,
     )
     if dry_run:

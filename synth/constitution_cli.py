@@ -8,7 +8,14 @@ import functools
 import click
 
 from curate.cli import input_options
-from synth.options import backend_options, backend_settings, run_options, sampling_settings, synth_errors
+from synth.options import (
+    backend_options,
+    backend_settings,
+    run_options,
+    run_settings,
+    sampling_settings,
+    synth_errors,
+)
 
 MODES = ("pairs", "revise")
 SUBSETS = ("refusal", "hedging", "attribution")
@@ -103,11 +110,6 @@ def constitution_cmd(
     parse_retries,
     batch_size,
     keep_truncated,
-    force,
-    progress,
-    input_format,
-    on_error,
-    max_row_bytes,
     **kw,
 ):
     """Demonstrations and preference pairs from a constitution of principles (Qwen2, Constitutional AI),
@@ -148,11 +150,7 @@ def constitution_cmd(
         **sampling_settings(kw),
         batch_size=batch_size,
         keep_truncated=keep_truncated,
-        input_format=input_format,
-        on_error=on_error,
-        max_row_bytes=max_row_bytes,
-        overwrite=force,
-        progress=progress,
+        **run_settings(kw),
         backend_options=options,
     )
     _print_summary(run_constitution(cfg))

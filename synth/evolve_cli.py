@@ -13,6 +13,7 @@ from synth.options import (
     backend_options,
     backend_settings,
     run_options,
+    run_settings,
     sampling_settings,
     synth_errors,
 )
@@ -106,11 +107,6 @@ def evolve_cmd(
     answer_backend,
     answer_model,
     batch_size,
-    force,
-    progress,
-    input_format,
-    on_error,
-    max_row_bytes,
     **kw,
 ):
     """Evolve instructions into harder and rarer ones (Evol-Instruct in depth and breadth, Tree-Instruct).
@@ -152,11 +148,7 @@ def evolve_cmd(
         answer_model=answer_model,
         **sampling_settings(kw),
         batch_size=batch_size,
-        input_format=input_format,
-        on_error=on_error,
-        max_row_bytes=max_row_bytes,
-        overwrite=force,
-        progress=progress,
+        **run_settings(kw),
         backend_options=options,
         answer_backend_options=answer_options,
     )

@@ -12,6 +12,7 @@ from synth.options import (
     backend_options,
     backend_settings,
     run_options,
+    run_settings,
     sampling_settings,
     sandbox_options,
     sandbox_settings,
@@ -41,8 +42,7 @@ from synth.options import (
 @run_options
 @input_options
 @synth_errors
-def exec_verify_cmd(inputs, output, tests_field, entry_point_field, generate_tests, n, n_tests, batch_size, force,
-                    progress, input_format, on_error, max_row_bytes, **kw):
+def exec_verify_cmd(inputs, output, tests_field, entry_point_field, generate_tests, n, n_tests, batch_size, **kw):
     """Run the code in each response against the row's tests in the sandbox.
 
     Rows are conversations ending in an assistant response with a `tests` field: assert statements, or
@@ -60,8 +60,7 @@ def exec_verify_cmd(inputs, output, tests_field, entry_point_field, generate_tes
           --model Qwen/Qwen2.5-Coder-7B-Instruct --n 8 --n-tests 10
     """
     common = dict(inputs=list(inputs), output=output, tests_field=tests_field, entry_point_field=entry_point_field,
-                  input_format=input_format, on_error=on_error, max_row_bytes=max_row_bytes, overwrite=force,
-                  progress=progress, **sandbox_settings(kw))
+                  **run_settings(kw), **sandbox_settings(kw))
     if generate_tests:
         from synth.reject import RejectConfig, run_reject_sample
         from synth.reject_cli import _print_summary as print_reject_summary

@@ -186,6 +186,12 @@ def sampling_settings(kw: dict) -> dict:
     }
 
 
+def run_settings(kw: dict) -> dict:
+    """The config fields of `run_options` and `curate.cli.input_options`: replace, progress, how to read."""
+    return {"overwrite": kw["force"], "progress": kw["progress"], "input_format": kw["input_format"],
+            "on_error": kw["on_error"], "max_row_bytes": kw["max_row_bytes"]}
+
+
 def run_options(fn):
     """Options of every command that writes a run directory: replace an existing one, show progress."""
     fn = click.option(

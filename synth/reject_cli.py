@@ -13,6 +13,7 @@ from synth.options import (
     backend_options,
     backend_settings,
     run_options,
+    run_settings,
     sampling_settings,
     sandbox_options,
     sandbox_settings,
@@ -181,11 +182,6 @@ def reject_sample_cmd(
     system_prompt,
     batch_size,
     keep_truncated,
-    force,
-    progress,
-    input_format,
-    on_error,
-    max_row_bytes,
     **kw,
 ):
     """Rejection sampling: n samples per prompt, verified, into SFT demonstrations and preference pairs.
@@ -249,11 +245,7 @@ def reject_sample_cmd(
         **sampling_settings(kw),
         batch_size=batch_size,
         keep_truncated=keep_truncated,
-        input_format=input_format,
-        on_error=on_error,
-        max_row_bytes=max_row_bytes,
-        overwrite=force,
-        progress=progress,
+        **run_settings(kw),
         backend_options=options,
     )
     _print_summary(run_reject_sample(cfg))

@@ -7,7 +7,14 @@ import functools
 import click
 
 from curate.cli import input_options
-from synth.options import backend_options, backend_settings, run_options, sampling_settings, synth_errors
+from synth.options import (
+    backend_options,
+    backend_settings,
+    run_options,
+    run_settings,
+    sampling_settings,
+    synth_errors,
+)
 
 
 # Tagging wants one deterministic answer per row and short output: greedy, 512 tokens by default.
@@ -44,7 +51,7 @@ from synth.options import backend_options, backend_settings, run_options, sampli
 @input_options
 @synth_errors
 def tag_cmd(
-    inputs, output, rules, retries, batch_size, force, progress, input_format, on_error, max_row_bytes, **kw
+    inputs, output, rules, retries, batch_size, **kw
 ):
     """Tag the intentions of each row's user turn(s) with an LLM (InsTag): `tags` and `tag_explanations`.
 
@@ -69,11 +76,7 @@ def tag_cmd(
         backend=backend,
         **sampling_settings(kw),
         batch_size=batch_size,
-        input_format=input_format,
-        on_error=on_error,
-        max_row_bytes=max_row_bytes,
-        overwrite=force,
-        progress=progress,
+        **run_settings(kw),
         backend_options=backend_settings(backend, kw),
         rules=rules,
         retries=retries,
