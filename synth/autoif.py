@@ -32,7 +32,7 @@ from curate.schema import public, rejected_row
 from rules import load_rules, rules_path
 from synth.backends import ChatRequest
 from synth.execfeedback import FENCE, SandboxSettings, extract_code, program
-from synth.generate import GenerateConfig, NotAPrompt, batched, progress_bar, prompt_of, sample_id
+from synth.generate import GenerateConfig, NotAPrompt, batched, progress_bar, prompt_of
 from synth.parse import ParseError, fill_template, parse_json
 from synth.reject import PromptItem, Sample, pair_id, select
 from synth.run import SynthRun
@@ -84,10 +84,6 @@ class AutoIFConfig(GenerateConfig):
                              "written per instruction: no instruction could be kept")
         if not 0 <= self.min_accuracy <= 1:
             raise InputError(f"--min-accuracy must be between 0 and 1, got {self.min_accuracy}")
-
-    def settings(self) -> SandboxSettings:
-        return SandboxSettings(self.sandbox, self.sandbox_workers, self.exec_timeout, self.exec_memory_mb)
-
 
 @dataclass(frozen=True)
 class Seed:
@@ -296,17 +292,8 @@ class AutoIF:
         answers = self.run.llm.complete_each([cfg.request(it.messages) for it, _ in items])
         plan = []
         for (item, ins), (comps, error) in zip(items, answers, strict=True):
-            for i, comp in enumerate(comps):
-                s = Sample(i, sample_id(item.id, i), None if comp is None else comp.text)
-                if comp is None:
-                    s.verdict, s.why = "failed", f"generation failed: {error or 'no completion'}"
-                elif comp.finish_reason == "length" and not cfg.keep_truncated:
-                    s.verdict, s.why = "truncated", f"hit --max-tokens {cfg.max_tokens} before the end of the answer"
-                elif not comp.text.strip():
-                    s.verdict, s.why = "empty", "the model answered with nothing"
-                else:
-                    plan.append((s, ins))
-                item.samples.append(s)
+            item.samples.extend(Sample.of(item.id, i, comp, error, cfg) for i, comp in enumerate(comps))
+            plan.extend((s, ins) for s in item.samples if s.pending)
         results = iter(self._map([evaluation_program(f.code, s.text) for s, ins in plan for f in ins.kept_functions]))
         for s, ins in plan:
             said = [answer(next(results)) for _ in ins.kept_functions]
@@ -367,7 +354,7 @@ def run_autoif(cfg: AutoIFConfig, backend=None) -> dict:
     manifest. `backend` may be given ready-made (tests, library callers)."""
     with SynthRun(cfg, "synth autoif", main="sft.jsonl", backend=backend) as run:
         seeds = load_seeds(cfg.seeds)
-        sandbox = cfg.settings().open()
+        sandbox = SandboxSettings.of(cfg).open()
         run.on_close(sandbox)
         job = AutoIF(cfg, run, sandbox)
         kept = job.build_instructions(seeds)

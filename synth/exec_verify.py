@@ -54,10 +54,6 @@ class ExecVerifyConfig:
         if self.batch_size < 1 or self.sandbox_workers < 1:
             raise InputError("--batch-size and --sandbox-workers must be at least 1")
 
-    def settings(self) -> SandboxSettings:
-        return SandboxSettings(self.sandbox, self.sandbox_workers, self.exec_timeout, self.exec_memory_mb)
-
-
 def response_of(row: dict) -> str | None:
     msgs = row.get("messages") or []
     if msgs and msgs[-1].get("role") == "assistant":
@@ -70,7 +66,7 @@ def run_exec_verify(cfg: ExecVerifyConfig) -> dict:
     reasons: Counter = Counter()
     durations: list[float] = []
     with SynthRun(cfg, "synth exec-verify", main=OUTPUT, llm=False) as run:
-        sandbox = cfg.settings().open()
+        sandbox = SandboxSettings.of(cfg).open()
         run.on_close(sandbox)
         with progress_bar(cfg, desc=STEP) as bar:
             for rows in batched(run.reader, cfg.batch_size):

@@ -68,11 +68,11 @@ def extract_code(text: str | None) -> str | None:
     if blocks:
         return None  # only other languages (```bash, ```text)
     try:
-        ast.parse(text)
+        tree = ast.parse(text)
     except (SyntaxError, ValueError):
         return None
-    return text.strip("\n") if any(isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.Assign, ast.Import,
-                                                 ast.ImportFrom)) for n in ast.parse(text).body) else None
+    definitions = (ast.FunctionDef, ast.ClassDef, ast.Assign, ast.Import, ast.ImportFrom)
+    return text.strip("\n") if any(isinstance(n, definitions) for n in tree.body) else None
 
 
 def assemble_tests(tests, *, entry_point: str | None = None) -> str:
@@ -143,6 +143,11 @@ class SandboxSettings:
         from synth.sandbox import Limits
 
         return Limits(wall_s=self.wall_s, cpu_s=self.wall_s, memory_mb=self.memory_mb)
+
+    @classmethod
+    def of(cls, cfg) -> SandboxSettings:
+        """From a command's config (the fields `synth.options.sandbox_settings` fills)."""
+        return cls(cfg.sandbox, cfg.sandbox_workers, cfg.exec_timeout, cfg.exec_memory_mb)
 
     def open(self) -> Sandbox:
         from synth.sandbox import Sandbox

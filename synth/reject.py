@@ -178,6 +178,22 @@ class Sample:
     def pending(self) -> bool:
         return self.verdict == "pending"
 
+    @classmethod
+    def of(cls, parent_id: str, index: int, comp, error: str | None, cfg) -> Sample:
+        """A sample from its completion (None when generation failed): failed, truncated (unless
+        `cfg.keep_truncated`) and empty answers get their verdict here; the rest stay pending for a verifier."""
+        s = cls(index, sample_id(parent_id, index), None if comp is None else comp.text)
+        if comp is None:
+            s.verdict, s.why = "failed", f"generation failed: {error or 'no completion'}"
+            return s
+        s.finish_reason = comp.finish_reason
+        s.prompt_tokens, s.completion_tokens = comp.prompt_tokens, comp.completion_tokens
+        if comp.finish_reason == "length" and not cfg.keep_truncated:
+            s.verdict, s.why = "truncated", f"hit --max-tokens {cfg.max_tokens} before the end of the answer"
+        elif not comp.text.strip():
+            s.verdict, s.why = "empty", "the model answered with nothing"
+        return s
+
 
 @dataclass
 class PromptItem:
@@ -749,19 +765,7 @@ class _Sampler:
             return
         results = self.llm.complete_each([cfg.request(it.messages) for it in items])
         for item, (comps, error) in zip(items, results, strict=True):
-            for i, comp in enumerate(comps):
-                s = Sample(i, sample_id(item.id, i), None if comp is None else comp.text)
-                if comp is None:
-                    s.verdict, s.why = "failed", f"generation failed: {error or 'no completion'}"
-                else:
-                    s.finish_reason = comp.finish_reason
-                    s.prompt_tokens, s.completion_tokens = comp.prompt_tokens, comp.completion_tokens
-                    if comp.finish_reason == "length" and not cfg.keep_truncated:
-                        s.verdict = "truncated"
-                        s.why = f"hit --max-tokens {cfg.max_tokens} before the end of the answer"
-                    elif not comp.text.strip():
-                        s.verdict, s.why = "empty", "the model answered with nothing"
-                item.samples.append(s)
+            item.samples.extend(Sample.of(item.id, i, comp, error, cfg) for i, comp in enumerate(comps))
         t0 = time.perf_counter()
         self.verifier.verify(items)
         t.verify_seconds += time.perf_counter() - t0
@@ -870,7 +874,7 @@ def build_verifier(cfg: RejectConfig, backend: Backend, cache, *, judge_backend:
     if cfg.verifier == "code":
         from synth.execfeedback import CodeVerifier, SandboxSettings
 
-        settings = SandboxSettings(cfg.sandbox, cfg.sandbox_workers, cfg.exec_timeout, cfg.exec_memory_mb)
+        settings = SandboxSettings.of(cfg)
         llm = CachedLLM(backend, cache, model_identity(cfg.backend, cfg.model)) if cfg.generate_tests else None
         return CodeVerifier(settings, tests_field=cfg.tests_field, entry_point_field=cfg.entry_point_field,
                             llm=llm, n_tests=cfg.n_tests, seed=cfg.seed)
