@@ -8,6 +8,7 @@ import click
 
 from curate.cli import input_options
 from synth.options import (
+    answer_options,
     backend_options,
     backend_settings,
     run_options,
@@ -44,10 +45,7 @@ from synth.options import (
               help="Chosen vs rejected pairs per query and instruction.")
 @click.option("--verifier-max-tokens", type=click.IntRange(min=1), default=1024, show_default=True,
               help="Longest verification-function answer, in tokens.")
-@click.option("--system-prompt", default=None, help="System message for rows that have none.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Queries per backend call (x n samples).")
-@click.option("--keep-truncated", is_flag=True, help="Check responses cut off at --max-tokens (set aside by default).")
+@answer_options(batch_size=16)
 @sandbox_options
 @run_options
 @input_options

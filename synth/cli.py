@@ -11,8 +11,8 @@ from synth.autoif_cli import autoif_cmd
 from synth.constitution_cli import constitution_cmd
 from synth.evolve_cli import evolve_cmd
 from synth.exec_cli import exec_verify_cmd
-from synth.options import (  # noqa: F401
-    BACKEND_CHOICES,
+from synth.options import (
+    answer_options,
     backend_options,
     backend_settings,
     run_options,
@@ -54,21 +54,7 @@ def main():
     show_default=True,
     help="Answers per prompt; each becomes its own row.",
 )
-@click.option(
-    "--system-prompt",
-    default=None,
-    help="System message for rows that have none (kept in the output conversation).",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Rows per backend call; each finished batch is committed to the cache.",
-)
-@click.option(
-    "--keep-truncated", is_flag=True, help="Keep answers cut off at --max-tokens (rejected by default)."
-)
+@answer_options(batch_size=64)
 @click.option(
     "--dry-run", is_flag=True, help="Print the number of requests and prompt tokens; generate nothing."
 )

@@ -9,6 +9,7 @@ import click
 
 from curate.cli import input_options
 from synth.options import (
+    answer_options,
     backend_options,
     backend_settings,
     run_options,
@@ -72,25 +73,13 @@ SUBSETS = ("refusal", "hedging", "attribution")
     help="Which principle each prompt draws (a hash of seed and row id).",
 )
 @click.option(
-    "--system-prompt", default=None, help="System message for rows that have none (kept in the output)."
-)
-@click.option(
     "--parse-retries",
     type=click.IntRange(min=0),
     default=1,
     show_default=True,
     help="Fresh samples to ask for after an empty or malformed answer (critique, verdict, response).",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=64,
-    show_default=True,
-    help="Prompts per round of backend calls; each finished round is committed to the cache.",
-)
-@click.option(
-    "--keep-truncated", is_flag=True, help="Keep responses cut off at --max-tokens (ledger by default)."
-)
+@answer_options(batch_size=64)
 @run_options
 @backend_options
 @input_options

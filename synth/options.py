@@ -186,6 +186,26 @@ def sampling_settings(kw: dict) -> dict:
     }
 
 
+def answer_options(*, batch_size: int):
+    """Options of the commands that answer prompts: a system prompt for rows without one, how many prompts go
+    to the backend at once (`batch_size` by default), and whether answers cut off at --max-tokens are used."""
+
+    def decorate(fn):
+        options = [
+            click.option("--system-prompt", default=None,
+                         help="System message for rows that have none (kept in the output rows)."),
+            click.option("--batch-size", type=click.IntRange(min=1), default=batch_size, show_default=True,
+                         help="Prompts per backend call (x n samples); each finished batch is committed to the cache."),
+            click.option("--keep-truncated", is_flag=True,
+                         help="Use answers cut off at --max-tokens (set aside with the reason by default)."),
+        ]
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+
+    return decorate
+
+
 def run_settings(kw: dict) -> dict:
     """The config fields of `run_options` and `curate.cli.input_options`: replace, progress, how to read."""
     return {"overwrite": kw["force"], "progress": kw["progress"], "input_format": kw["input_format"],

@@ -10,6 +10,7 @@ import click
 from curate.cli import input_options
 from synth.options import (
     BACKEND_CHOICES,
+    answer_options,
     backend_options,
     backend_settings,
     run_options,
@@ -138,21 +139,7 @@ from synth.options import (
 )
 @click.option("--n-tests", type=click.IntRange(min=1), default=8, show_default=True, help="code: tests to generate per prompt.")
 @sandbox_options
-@click.option(
-    "--system-prompt",
-    default=None,
-    help="System message for rows that have none (kept in the output conversations and prompts).",
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Prompts per backend call (x n samples); each finished batch is committed to the cache.",
-)
-@click.option(
-    "--keep-truncated", is_flag=True, help="Verify answers cut off at --max-tokens (set aside by default)."
-)
+@answer_options(batch_size=8)
 @run_options
 @input_options
 @synth_errors
