@@ -62,7 +62,10 @@ def build_corpus(path: Path, rows: int, seed: int = 0) -> dict:
                     w[int(rng.integers(len(w)))] = str(rng.choice(vocab))
                 a = " ".join(w)
                 near.append(f"r{i}")
-            row = {"id": f"r{i}", "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}]}
+            row = {
+                "id": f"r{i}",
+                "messages": [{"role": "user", "content": q}, {"role": "assistant", "content": a}],
+            }
             fh.write(json.dumps(row) + "\n")
     return {"exact": exact, "near": near}
 
@@ -80,14 +83,30 @@ finally:
 def run_cli(corpus: Path, out: Path, filters: list[str]) -> dict:
     """One `curate filter` in a fresh process; its own peak RSS is read inside it."""
     rss_file = out.parent / "rss.txt"
-    cmd = [sys.executable, "-c", _WRAPPER, str(rss_file), "filter", str(corpus), "-o", str(out), "--force", "-q",
-           "--filters", ",".join(filters)]
+    cmd = [
+        sys.executable,
+        "-c",
+        _WRAPPER,
+        str(rss_file),
+        "filter",
+        str(corpus),
+        "-o",
+        str(out),
+        "--force",
+        "-q",
+        "--filters",
+        ",".join(filters),
+    ]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     wall = time.perf_counter() - t0
     m = json.loads((out / "manifest.json").read_text())
-    return {"wall_s": wall, "docs_per_s": m["counts"]["input"] / wall,
-            "peak_rss_mb": int(rss_file.read_text()) / 1024, "manifest": m}
+    return {
+        "wall_s": wall,
+        "docs_per_s": m["counts"]["input"] / wall,
+        "peak_rss_mb": int(rss_file.read_text()) / 1024,
+        "manifest": m,
+    }
 
 
 def near_dup_quality(corpus: Path, planted: dict, out: Path, subset: int) -> dict:
@@ -105,7 +124,7 @@ def near_dup_quality(corpus: Path, planted: dict, out: Path, subset: int) -> dic
     f = NearDedupFilter()
     ours = {}
     for i in range(0, len(rows), 10_000):
-        batch = rows[i:i + 10_000]
+        batch = rows[i : i + 10_000]
         for r, reason in zip(batch, f.verdict(to_frame(batch))["reason"], strict=True):
             ours[r["id"]] = reason is not None
     from curate.filters.dedup import conversation_text
@@ -117,7 +136,7 @@ def near_dup_quality(corpus: Path, planted: dict, out: Path, subset: int) -> dic
     t0 = time.perf_counter()
     for r, text in zip(rows, texts, strict=True):
         w = text.split(" ")
-        sh = {" ".join(w[i:i + f.ngram]) for i in range(max(1, len(w) - f.ngram + 1))}
+        sh = {" ".join(w[i : i + f.ngram]) for i in range(max(1, len(w) - f.ngram + 1))}
         m = MinHash(num_perm=f.num_perm, seed=1)
         m.update_batch([s.encode() for s in sh])
         hits = [h for h in lsh.query(m) if sigs[h].jaccard(m) >= f.threshold]
@@ -156,9 +175,12 @@ def main():
     corpus = out / f"corpus-{args.rows}.jsonl"
     t0 = time.perf_counter()
     planted = build_corpus(corpus, args.rows)
-    print(f"corpus: {args.rows} rows, {corpus.stat().st_size / args.rows:.0f} bytes/row, "
-          f"{len(planted['exact'])} exact + {len(planted['near'])} near duplicates planted "
-          f"({time.perf_counter() - t0:.0f}s)", flush=True)
+    print(
+        f"corpus: {args.rows} rows, {corpus.stat().st_size / args.rows:.0f} bytes/row, "
+        f"{len(planted['exact'])} exact + {len(planted['near'])} near duplicates planted "
+        f"({time.perf_counter() - t0:.0f}s)",
+        flush=True,
+    )
     configs = []
     if args.only in ("each", "all"):
         configs += [[s] for s in STEPS]
@@ -171,11 +193,17 @@ def main():
         runs = [run_cli(corpus, out / "run", filters) for _ in range(args.repeat)]
         rates = [r["docs_per_s"] for r in runs]
         peak = max(r["peak_rss_mb"] for r in runs)
-        results[name] = {"median_docs_per_s": statistics.median(rates), "runs": rates, "peak_rss_mb": peak,
-                         "counts": runs[-1]["manifest"]["counts"],
-                         "step_rows_per_s": {s["name"]: s.get("rows_per_s") for s in runs[-1]["manifest"]["steps"]}}
-        print(f"{name:<44} {statistics.median(rates):>16,.0f} {str([round(x) for x in rates]):>26} {peak:>12,.0f}",
-              flush=True)
+        results[name] = {
+            "median_docs_per_s": statistics.median(rates),
+            "runs": rates,
+            "peak_rss_mb": peak,
+            "counts": runs[-1]["manifest"]["counts"],
+            "step_rows_per_s": {s["name"]: s.get("rows_per_s") for s in runs[-1]["manifest"]["steps"]},
+        }
+        print(
+            f"{name:<44} {statistics.median(rates):>16,.0f} {str([round(x) for x in rates]):>26} {peak:>12,.0f}",
+            flush=True,
+        )
     if args.subset:
         q = near_dup_quality(corpus, planted, out, args.subset)
         results["near_dup_quality"] = q

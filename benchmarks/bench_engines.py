@@ -28,10 +28,26 @@ OUTPUTS = ("kept.jsonl", "rejected.jsonl", "edits.jsonl", "invalid.jsonl")
 
 
 def run_cli(corpus: Path, out: Path, engine: str, extra: list[str]) -> dict:
-    cmd = [sys.executable, "-m", "curate.cli", "filter", str(corpus), "-o", str(out), "--force", "-q",
-           "--filters", ",".join(STEPS), "--engine", engine, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "curate.cli",
+        "filter",
+        str(corpus),
+        "-o",
+        str(out),
+        "--force",
+        "-q",
+        "--filters",
+        ",".join(STEPS),
+        "--engine",
+        engine,
+        *extra,
+    ]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"})
+    subprocess.run(
+        cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1", "RAY_USAGE_STATS_ENABLED": "0"}
+    )
     wall = time.perf_counter() - t0
     m = json.loads((out / "manifest.json").read_text())
     return {"wall_s": wall, "docs_per_s": m["counts"]["input"] / wall, "manifest": m}
@@ -46,7 +62,9 @@ def main():
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=3, help="runs per engine; the median is reported")
     ap.add_argument("--engines", default="local,ray")
-    ap.add_argument("--ray-address", help="join this Ray cluster instead of starting a local instance per run")
+    ap.add_argument(
+        "--ray-address", help="join this Ray cluster instead of starting a local instance per run"
+    )
     ap.add_argument("--out", default=str(ROOT / "bench-out"))
     args = ap.parse_args()
     out = Path(args.out)
@@ -54,8 +72,11 @@ def main():
     corpus = out / f"corpus-{args.rows}.jsonl"
     if not corpus.exists():  # deterministic (seeded): the same file bench_curate.py writes
         build_corpus(corpus, args.rows)
-    print(f"corpus: {corpus} ({args.rows} rows, {corpus.stat().st_size / 2**20:.0f} MiB); "
-          f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"corpus: {corpus} ({args.rows} rows, {corpus.stat().st_size / 2**20:.0f} MiB); "
+        f"{os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     results, runs_dir = {}, {}
     print(f"{'engine':<10} {'docs/s (median)':>16} {'runs (docs/s)':>28} {'in-process s':>13}")
     for engine in args.engines.split(","):
@@ -64,12 +85,18 @@ def main():
         runs = [run_cli(corpus, runs_dir[engine], engine, extra) for _ in range(args.repeat)]
         rates = [r["docs_per_s"] for r in runs]
         inproc = statistics.median(r["manifest"]["seconds"] for r in runs)
-        results[engine] = {"median_docs_per_s": statistics.median(rates), "runs": rates,
-                           "median_in_process_s": inproc, "counts": runs[-1]["manifest"]["counts"],
-                           "engine": runs[-1]["manifest"].get("engine"),
-                           "step_rows_per_s": {s["name"]: s.get("rows_per_s") for s in runs[-1]["manifest"]["steps"]}}
-        print(f"{engine:<10} {statistics.median(rates):>16,.0f} {str([round(x) for x in rates]):>28} {inproc:>13.1f}",
-              flush=True)
+        results[engine] = {
+            "median_docs_per_s": statistics.median(rates),
+            "runs": rates,
+            "median_in_process_s": inproc,
+            "counts": runs[-1]["manifest"]["counts"],
+            "engine": runs[-1]["manifest"].get("engine"),
+            "step_rows_per_s": {s["name"]: s.get("rows_per_s") for s in runs[-1]["manifest"]["steps"]},
+        }
+        print(
+            f"{engine:<10} {statistics.median(rates):>16,.0f} {str([round(x) for x in rates]):>28} {inproc:>13.1f}",
+            flush=True,
+        )
     if len(runs_dir) > 1:
         first, *others = runs_dir.values()
         same = all(digests(first) == digests(o) for o in others)

@@ -43,7 +43,7 @@ SIZES = {
 
 
 def build_model(size: str, family: str, out: Path) -> Path:
-    from curate.tinymodels import build_tiny_model
+    from posttrain.tinymodels import build_tiny_model
 
     path = build_tiny_model(family, out, seed=0)
     if SIZES[size] is not None:

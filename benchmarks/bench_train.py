@@ -3,7 +3,7 @@
 
 Sizes: `tiny` (the test model: 2 layers, d=64), `small` (4 layers, d=256) and `0.5b` (Qwen2.5-0.5B's shapes:
 24 layers, d=896, 14/2 heads, ffn 4864, vocabulary 151,936, tied embeddings; about 494M parameters). The tokenizer
-is the tiny byte-level one from `curate.tinymodels` (its ids use a corner of the 0.5b vocabulary, which changes
+is the tiny byte-level one from `posttrain.tinymodels` (its ids use a corner of the 0.5b vocabulary, which changes
 no cost). Rows are synthetic conversations whose lengths vary from a quarter of `--seq-len` to all of it, so
 padding is real and packing has something to remove.
 
@@ -72,7 +72,7 @@ def build_model(size: str, out: Path) -> Path:
     import torch
     import transformers
 
-    from curate.tinymodels import build_tokenizer
+    from posttrain.tinymodels import build_tokenizer
 
     tok = build_tokenizer("qwen2")
     shape = dict(SIZES[size])
@@ -98,7 +98,7 @@ def build_model(size: str, out: Path) -> Path:
 
 def make_rows(tok, n: int, seq_len: int, *, preference: bool, seed: int = 0) -> list[dict]:
     """Conversations of 1/4 .. 1 x seq_len tokens (prompt about a third of it)."""
-    from curate.tinymodels import CORPUS
+    from posttrain.tinymodels import CORPUS
 
     words = CORPUS.split()
     rng = random.Random(seed)

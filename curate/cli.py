@@ -35,12 +35,27 @@ def user_errors(fn):
 
 def input_options(fn):
     """Options every command that reads datasets shares."""
-    fn = click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True,
-                      help="Row format; auto-detected per row by default.")(fn)
-    fn = click.option("--on-error", type=click.Choice(["fail", "skip"]), default="fail", show_default=True,
-                      help="On a bad line: stop with its file, line and field, or set it aside in invalid.jsonl.")(fn)
-    fn = click.option("--max-row-bytes", type=click.IntRange(min=1), default=DEFAULT_MAX_ROW_BYTES, show_default=True,
-                      help="Rows larger than this are invalid.")(fn)
+    fn = click.option(
+        "--input-format",
+        type=click.Choice(FORMATS),
+        default="auto",
+        show_default=True,
+        help="Row format; auto-detected per row by default.",
+    )(fn)
+    fn = click.option(
+        "--on-error",
+        type=click.Choice(["fail", "skip"]),
+        default="fail",
+        show_default=True,
+        help="On a bad line: stop with its file, line and field, or set it aside in invalid.jsonl.",
+    )(fn)
+    fn = click.option(
+        "--max-row-bytes",
+        type=click.IntRange(min=1),
+        default=DEFAULT_MAX_ROW_BYTES,
+        show_default=True,
+        help="Rows larger than this are invalid.",
+    )(fn)
     return fn
 
 
@@ -63,13 +78,16 @@ def _parse_set(values: tuple[str, ...]) -> dict[str, dict]:
         key, sep, raw = item.partition("=")
         step, dot, option = key.partition(".")
         if not sep or not dot or not step or not option:
-            raise click.BadParameter(f"{item!r}: expected STEP.OPTION=VALUE, e.g. near-dedup.threshold=0.85",
-                                     param_hint="--set")
+            raise click.BadParameter(
+                f"{item!r}: expected STEP.OPTION=VALUE, e.g. near-dedup.threshold=0.85", param_hint="--set"
+            )
         out.setdefault(step, {})[option] = yaml.safe_load(raw)
     return out
 
 
-def _filter_spec(filters: str | None, config: str | None, overrides: dict[str, dict], shortcuts: list = ()) -> list:
+def _filter_spec(
+    filters: str | None, config: str | None, overrides: dict[str, dict], shortcuts: list = ()
+) -> list:
     """The pipeline as a recipe list, with --set overrides and shortcut flags applied to the steps they name."""
     from curate.steps import DEFAULT_FILTERS, load_recipe
 
@@ -91,8 +109,10 @@ def _filter_spec(filters: str | None, config: str | None, overrides: dict[str, d
     for flag, key, value, targets in shortcuts:
         present = [t for t in targets if t in names]
         if not present:
-            raise click.UsageError(f"{flag} sets an option of {' or '.join(targets)}, which is not in the pipeline "
-                                   f"({', '.join(names)})")
+            raise click.UsageError(
+                f"{flag} sets an option of {' or '.join(targets)}, which is not in the pipeline "
+                f"({', '.join(names)})"
+            )
         for t in present:
             overrides.setdefault(t, {})[key] = value
     merged = []
@@ -101,35 +121,87 @@ def _filter_spec(filters: str | None, config: str | None, overrides: dict[str, d
         merged.append({name: {**(settings or {}), **overrides.get(name, {})}})
     unused = sorted(set(overrides) - set(names))
     if unused:
-        raise click.UsageError(f"an option is set for step {unused[0]!r}, which is not in the pipeline ({', '.join(names)})")
+        raise click.UsageError(
+            f"an option is set for step {unused[0]!r}, which is not in the pipeline ({', '.join(names)})"
+        )
     return merged
 
 
 @main.command("filter")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", default="curated", show_default=True,
-              help="Run directory: kept.jsonl, rejected.jsonl, edits.jsonl, invalid.jsonl, manifest.json. "
-                   "'-' writes kept rows to stdout (then --ledger is required).")
+@click.option(
+    "-o",
+    "--output",
+    default="curated",
+    show_default=True,
+    help="Run directory: kept.jsonl, rejected.jsonl, edits.jsonl, invalid.jsonl, manifest.json. "
+    "'-' writes kept rows to stdout (then --ledger is required).",
+)
 @click.option("--ledger", "ledger_dir", help="With -o -: the run directory for the ledger and manifest.")
-@click.option("--filters", help="Comma-separated steps, in order (default: quality,selfid,exact-dedup,near-dedup,language).")
-@click.option("--config", type=click.Path(dir_okay=False), help="YAML recipe: `filters: [quality, {near-dedup: {threshold: 0.85}}]`.")
-@click.option("--set", "sets", multiple=True, metavar="STEP.OPTION=VALUE", help="Override a step option; repeatable.")
+@click.option(
+    "--filters",
+    help="Comma-separated steps, in order (default: quality,selfid,exact-dedup,near-dedup,language).",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    help="YAML recipe: `filters: [quality, {near-dedup: {threshold: 0.85}}]`.",
+)
+@click.option(
+    "--set", "sets", multiple=True, metavar="STEP.OPTION=VALUE", help="Override a step option; repeatable."
+)
 @click.option("--identity", help="selfid: the target model's own name, which it may claim (e.g. Gemma).")
 @click.option("--developer", help="selfid: the target model's developer (e.g. Google).")
 @click.option("--languages", help="language: codes to keep, comma-separated (default: en).")
-@click.option("--pii-ner", help="pii: installed spaCy model name or path for PERSON/LOCATION (e.g. en_core_web_sm).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Rows per batch.")
-@click.option("-j", "--workers", type=click.IntRange(min=1), help="Worker processes for CPU-bound steps (default: one per core; 1: none).")
-@click.option("--engine", type=click.Choice(ENGINES), default="local", show_default=True,
-              help="local: this machine (Polars and worker processes); ray: Ray Data, same output (pip install 'posttrain[ray]').")
-@click.option("--ray-address", metavar="ADDRESS",
-              help="With --engine ray: join this cluster (e.g. auto, 10.0.0.5:6379, ray://head:10001); default: a local Ray instance for the run.")
+@click.option(
+    "--pii-ner", help="pii: installed spaCy model name or path for PERSON/LOCATION (e.g. en_core_web_sm)."
+)
+@click.option(
+    "--batch-size", type=click.IntRange(min=1), default=10_000, show_default=True, help="Rows per batch."
+)
+@click.option(
+    "-j",
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Worker processes for CPU-bound steps (default: one per core; 1: none).",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="local",
+    show_default=True,
+    help="local: this machine (Polars and worker processes); ray: Ray Data, same output (pip install 'posttrain[ray]').",
+)
+@click.option(
+    "--ray-address",
+    metavar="ADDRESS",
+    help="With --engine ray: join this cluster (e.g. auto, 10.0.0.5:6379, ray://head:10001); default: a local Ray instance for the run.",
+)
 @click.option("-f", "--force", is_flag=True, help="Replace the output directory if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or summary.")
 @input_options
 @user_errors
-def filter_cmd(inputs, output, ledger_dir, filters, config, sets, identity, developer, languages, pii_ner,
-               batch_size, workers, engine, ray_address, force, quiet, input_format, on_error, max_row_bytes):
+def filter_cmd(
+    inputs,
+    output,
+    ledger_dir,
+    filters,
+    config,
+    sets,
+    identity,
+    developer,
+    languages,
+    pii_ner,
+    batch_size,
+    workers,
+    engine,
+    ray_address,
+    force,
+    quiet,
+    input_format,
+    on_error,
+    max_row_bytes,
+):
     """Filter conversations; every dropped row goes to rejected.jsonl with its step, reason and detail.
 
     INPUTS are JSONL (.jsonl, .gz, .zst), Parquet, run directories, or '-' for stdin.
@@ -147,19 +219,36 @@ def filter_cmd(inputs, output, ledger_dir, filters, config, sets, identity, deve
     if ray_address and engine != "ray":
         raise click.UsageError("--ray-address joins a Ray cluster: add --engine ray")
     if workers and engine == "ray":
-        raise click.UsageError("-j sets the local engine's worker processes; with --engine ray, Ray uses the cluster's CPUs")
+        raise click.UsageError(
+            "-j sets the local engine's worker processes; with --engine ray, Ray uses the cluster's CPUs"
+        )
 
-    shortcuts = [("--identity", "identity", identity, ("selfid",)), ("--developer", "developer", developer, ("selfid",)),
-                 ("--languages", "languages", languages, ("language",)),
-                 ("--pii-ner", "ner", pii_ner, ("pii", "pii-redact"))]
+    shortcuts = [
+        ("--identity", "identity", identity, ("selfid",)),
+        ("--developer", "developer", developer, ("selfid",)),
+        ("--languages", "languages", languages, ("language",)),
+        ("--pii-ner", "ner", pii_ner, ("pii", "pii-redact")),
+    ]
     spec = _filter_spec(filters, config, _parse_set(sets), [s for s in shortcuts if s[2] is not None])
     stdout = output == "-"
     if stdout and not ledger_dir:
-        raise click.UsageError("-o - writes kept rows to stdout; give --ledger DIR for rejected rows and the manifest")
-    cfg = FilterConfig(inputs=list(inputs), output=ledger_dir if stdout else output, filters=spec,
-                       input_format=input_format, on_error=on_error, batch_size=batch_size,
-                       max_row_bytes=max_row_bytes, overwrite=force, progress=None if not quiet else False,
-                       stdout=stdout, engine=engine, ray_address=ray_address)
+        raise click.UsageError(
+            "-o - writes kept rows to stdout; give --ledger DIR for rejected rows and the manifest"
+        )
+    cfg = FilterConfig(
+        inputs=list(inputs),
+        output=ledger_dir if stdout else output,
+        filters=spec,
+        input_format=input_format,
+        on_error=on_error,
+        batch_size=batch_size,
+        max_row_bytes=max_row_bytes,
+        overwrite=force,
+        progress=None if not quiet else False,
+        stdout=stdout,
+        engine=engine,
+        ray_address=ray_address,
+    )
     if workers:
         cfg.workers = workers
     manifest = run_filter(cfg)
@@ -176,10 +265,14 @@ def _print_summary(m: dict) -> None:
         reasons = ", ".join(f"{r} {n}" for r, n in list(st["reasons"].items())[:3])
         if st["kind"] == "editor":
             reasons = f"edited {st.get('edited_rows', 0)} rows" + (f"; {reasons}" if reasons else "")
-        echo(f"{st['name']:<14} {st['in']:>9} {st['dropped']:>9} {st['out']:>9} {st.get('rows_per_s', '-'):>9}  {reasons}")
+        echo(
+            f"{st['name']:<14} {st['in']:>9} {st['dropped']:>9} {st['out']:>9} {st.get('rows_per_s', '-'):>9}  {reasons}"
+        )
     echo("")
-    echo(f"input {c['input']} = kept {c['kept']} + rejected {c['rejected']} + invalid {c['invalid']}"
-         f"   ({m['seconds']:.1f}s, {m.get('rows_per_s') or '-'} rows/s)")
+    echo(
+        f"input {c['input']} = kept {c['kept']} + rejected {c['rejected']} + invalid {c['invalid']}"
+        f"   ({m['seconds']:.1f}s, {m.get('rows_per_s') or '-'} rows/s)"
+    )
     run = m.get("run_dir")
     if run:
         main = "stdout" if m["outputs"]["kept"] == "-" else f"{run}/kept.jsonl"
@@ -209,10 +302,19 @@ def filters_cmd(fmt):
         try:
             cls = step_class(name)
         except ImportError as e:
-            listing.append({"name": name, "unavailable": f"missing dependency: {e.name} (install posttrain[...] extras)"})
+            listing.append(
+                {"name": name, "unavailable": f"missing dependency: {e.name} (install posttrain[...] extras)"}
+            )
             continue
-        listing.append({"name": name, "kind": cls.kind, "default": name in DEFAULT_FILTERS, "help": cls.help,
-                        "options": option_help(cls)})
+        listing.append(
+            {
+                "name": name,
+                "kind": cls.kind,
+                "default": name in DEFAULT_FILTERS,
+                "help": cls.help,
+                "options": option_help(cls),
+            }
+        )
     if fmt == "json":
         click.echo(orjson.dumps(listing, option=orjson.OPT_INDENT_2, default=str).decode())
         return
@@ -289,8 +391,13 @@ def _evolution(evo: dict) -> str:
 def _print_tag(t: dict) -> None:
     raw = t["as_raw"]
     if raw:
-        fate = ("dropped" if raw["canonical"] is None else "kept as it is" if raw["canonical"] == raw["raw"]
-                else f"now {raw['canonical']!r}")
+        fate = (
+            "dropped"
+            if raw["canonical"] is None
+            else "kept as it is"
+            if raw["canonical"] == raw["raw"]
+            else f"now {raw['canonical']!r}"
+        )
         click.echo(f"  raw tag in {raw['rows']} rows: {fate}")
         for hop in raw["steps"]:
             click.echo(f"    {hop['step']}: {hop['from']!r} -> {hop['to']!r}  ({hop['detail']})")
@@ -325,8 +432,13 @@ def _render_diff(ops) -> str:
 @click.argument("a")
 @click.argument("b")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True,
-              help="Rows shown per section in text output (0: all).")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Rows shown per section in text output (0: all).",
+)
 @user_errors
 def diff_cmd(a, b, fmt, limit):
     """Compare A (before) with B (after): dropped rows with reasons, edited rows word by word, added rows.
@@ -346,8 +458,14 @@ def diff_cmd(a, b, fmt, limit):
         return
     c = out["counts"]
     click.echo(f"A {out['a']}: {c['a']} rows   B {out['b']}: {c['b']} rows")
-    click.echo(f"unchanged {c['unchanged']}   " + click.style(f"dropped {c['dropped']}", fg="red") + "   "
-               + click.style(f"edited {c['edited']}", fg="yellow") + "   " + click.style(f"added {c['added']}", fg="green"))
+    click.echo(
+        f"unchanged {c['unchanged']}   "
+        + click.style(f"dropped {c['dropped']}", fg="red")
+        + "   "
+        + click.style(f"edited {c['edited']}", fg="yellow")
+        + "   "
+        + click.style(f"added {c['added']}", fg="green")
+    )
     if out["dropped_by_reason"]:
         click.echo("\ndropped, by reason:")
         for reason, n in out["dropped_by_reason"].items():
@@ -356,13 +474,17 @@ def diff_cmd(a, b, fmt, limit):
     if out["dropped"]:
         click.echo(click.style("\ndropped rows:", bold=True))
         for d in cap(out["dropped"]):
-            click.echo(click.style(f"- {d['id']}", fg="red") + f"  {d['step']}: {d['reason']}  {d['detail'] or ''}")
+            click.echo(
+                click.style(f"- {d['id']}", fg="red") + f"  {d['step']}: {d['reason']}  {d['detail'] or ''}"
+            )
         _more(out["dropped"], limit)
     if out["edited"]:
         click.echo(click.style("\nedited rows:", bold=True))
         for e in cap(out["edited"]):
             for ch in e["changes"]:
-                click.echo(click.style(f"~ {e['id']} {ch['field']}: ", fg="yellow") + _render_diff(ch["diff"]))
+                click.echo(
+                    click.style(f"~ {e['id']} {ch['field']}: ", fg="yellow") + _render_diff(ch["diff"])
+                )
         _more(out["edited"], limit)
     if out["added"]:
         click.echo(click.style("\nadded rows:", bold=True))
@@ -379,8 +501,13 @@ def _more(items, limit):
 @main.command("stats")
 @click.argument("inputs", nargs=-1, required=True)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("--language-sample", type=click.IntRange(min=0), default=2000, show_default=True,
-              help="Rows read for language identification (0: skip).")
+@click.option(
+    "--language-sample",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="Rows read for language identification (0: skip).",
+)
 @click.option("--input-format", type=click.Choice(FORMATS), default="auto", show_default=True)
 @user_errors
 def stats_cmd(inputs, fmt, language_sample, input_format):
@@ -396,7 +523,10 @@ def stats_cmd(inputs, fmt, language_sample, input_format):
     if fmt == "json":
         click.echo(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
         return
-    click.echo(f"rows     {out['rows']}" + (f"   (invalid lines skipped: {out['invalid']})" if out["invalid"] else ""))
+    click.echo(
+        f"rows     {out['rows']}"
+        + (f"   (invalid lines skipped: {out['invalid']})" if out["invalid"] else "")
+    )
     if not out["rows"]:
         return
     click.echo("kinds    " + ", ".join(f"{k} {v}" for k, v in out["kinds"].items()))
@@ -409,8 +539,10 @@ def stats_cmd(inputs, fmt, language_sample, input_format):
         click.echo(f"languages ({out['languages_sampled']} sampled)  {langs}")
     if "tags" in out:
         t = out["tags"]
-        click.echo(f"tags     {t['tagged_rows']} tagged rows, {t['distinct_tags']} distinct tags, "
-                   f"{t['mean_tags_per_row']} per row")
+        click.echo(
+            f"tags     {t['tagged_rows']} tagged rows, {t['distinct_tags']} distinct tags, "
+            f"{t['mean_tags_per_row']} per row"
+        )
         click.echo("tags per row     " + "  ".join(f"{k}: {v}" for k, v in t["tags_per_row"].items()))
         click.echo("top tags         " + ", ".join(f"{tag} {n}" for tag, n in t["top_tags"]))
 
@@ -427,20 +559,37 @@ def tags_group():
 
 @tags_group.command("normalize")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", required=True, help="Run directory: tagged.jsonl, tag_map.jsonl, manifest.json.")
-@click.option("--steps", help="Comma-separated steps, in order (default: frequency,rule,association; "
-                              "semantic with --embedding-model).")
-@click.option("--config", type=click.Path(dir_okay=False), help="YAML recipe with a `normalize:` list "
-              "(rules/instag.yaml is one).")
-@click.option("--set", "sets", multiple=True, metavar="STEP.OPTION=VALUE",
-              help="Override a step option, e.g. frequency.alpha=5; repeatable.")
-@click.option("--embedding-model", type=click.Path(exists=True, file_okay=False),
-              help="Local sentence-embedding model directory: switches semantic aggregation on.")
+@click.option(
+    "-o", "--output", required=True, help="Run directory: tagged.jsonl, tag_map.jsonl, manifest.json."
+)
+@click.option(
+    "--steps",
+    help="Comma-separated steps, in order (default: frequency,rule,association; "
+    "semantic with --embedding-model).",
+)
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False),
+    help="YAML recipe with a `normalize:` list (rules/instag.yaml is one).",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="STEP.OPTION=VALUE",
+    help="Override a step option, e.g. frequency.alpha=5; repeatable.",
+)
+@click.option(
+    "--embedding-model",
+    type=click.Path(exists=True, file_okay=False),
+    help="Local sentence-embedding model directory: switches semantic aggregation on.",
+)
 @click.option("-f", "--force", is_flag=True, help="Replace the output directory if it exists.")
 @input_options
 @user_errors
-def tags_normalize_cmd(inputs, output, steps, config, sets, embedding_model, force, input_format, on_error,
-                       max_row_bytes):
+def tags_normalize_cmd(
+    inputs, output, steps, config, sets, embedding_model, force, input_format, on_error, max_row_bytes
+):
     """Normalize InsTag tags: frequency filter, rule, semantic and association aggregation. No LLM.
 
     Rows keep every field; `tags` becomes the canonical tags and `raw_tags` keeps the tags read.
@@ -455,17 +604,32 @@ def tags_normalize_cmd(inputs, output, steps, config, sets, embedding_model, for
     """
     from curate.tags import NormalizeConfig, normalize_spec, run_normalize
 
-    spec = normalize_spec(steps=steps, config=config, overrides=_parse_set(sets), embedding_model=embedding_model)
-    m = run_normalize(NormalizeConfig(inputs=list(inputs), output=output, steps=spec, input_format=input_format,
-                                      on_error=on_error, max_row_bytes=max_row_bytes, overwrite=force))
+    spec = normalize_spec(
+        steps=steps, config=config, overrides=_parse_set(sets), embedding_model=embedding_model
+    )
+    m = run_normalize(
+        NormalizeConfig(
+            inputs=list(inputs),
+            output=output,
+            steps=spec,
+            input_format=input_format,
+            on_error=on_error,
+            max_row_bytes=max_row_bytes,
+            overwrite=force,
+        )
+    )
     echo = functools.partial(click.echo, err=True)
     for st in m["steps"]:
         extra = "  ".join(f"{k} {v}" for k, v in st.get("summary", {}).items() if k != "model")
-        echo(f"{st['name']:<12} tags {st['tags_in']:>6} -> {st['tags_out']:>6}   merged {st['merged']:>5}  "
-             f"dropped {st['dropped']:>5}  {extra}")
+        echo(
+            f"{st['name']:<12} tags {st['tags_in']:>6} -> {st['tags_out']:>6}   merged {st['merged']:>5}  "
+            f"dropped {st['dropped']:>5}  {extra}"
+        )
     b, a, c = m["before"], m["after"], m["counts"]
-    echo(f"rows {c['rows']} ({c['untagged']} without tags, {c['invalid']} invalid); tags per row "
-         f"{b['mean_tags_per_row']} -> {a['mean_tags_per_row']}; distinct {b['distinct_tags']} -> {a['distinct_tags']}")
+    echo(
+        f"rows {c['rows']} ({c['untagged']} without tags, {c['invalid']} invalid); tags per row "
+        f"{b['mean_tags_per_row']} -> {a['mean_tags_per_row']}; distinct {b['distinct_tags']} -> {a['distinct_tags']}"
+    )
     run = m["run_dir"]
     echo(f"tagged:   {run}/tagged.jsonl   (next: curate select {run} -o ... --n N)")
     echo(f"tag map:  {run}/tag_map.jsonl  (curate why TAG {run})")
@@ -474,11 +638,18 @@ def tags_normalize_cmd(inputs, output, steps, config, sets, embedding_model, for
 
 @main.command("select")
 @click.argument("inputs", nargs=-1, required=True)
-@click.option("-o", "--output", required=True, help="Run directory: selected.jsonl, rejected.jsonl, manifest.json.")
+@click.option(
+    "-o", "--output", required=True, help="Run directory: selected.jsonl, rejected.jsonl, manifest.json."
+)
 @click.option("-n", "--n", "n", type=click.IntRange(min=1), required=True, help="Rows to select (exactly).")
-@click.option("--strategy", type=click.Choice(["instag", "random", "complexity", "diversity"]), default="instag",
-              show_default=True, help="instag: most tags first, each pass takes rows that add an uncovered tag; "
-              "diversity: the same passes in random order; complexity: most tags; random.")
+@click.option(
+    "--strategy",
+    type=click.Choice(["instag", "random", "complexity", "diversity"]),
+    default="instag",
+    show_default=True,
+    help="instag: most tags first, each pass takes rows that add an uncovered tag; "
+    "diversity: the same passes in random order; complexity: most tags; random.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Tie-breaks and random orders.")
 @click.option("-f", "--force", is_flag=True, help="Replace the output directory if it exists.")
 @input_options
@@ -494,15 +665,29 @@ def select_cmd(inputs, output, n, strategy, seed, force, input_format, on_error,
     """
     from curate.select import SelectConfig, run_select
 
-    m = run_select(SelectConfig(inputs=list(inputs), output=output, n=n, strategy=strategy, seed=seed,
-                                input_format=input_format, on_error=on_error, max_row_bytes=max_row_bytes,
-                                overwrite=force))
+    m = run_select(
+        SelectConfig(
+            inputs=list(inputs),
+            output=output,
+            n=n,
+            strategy=strategy,
+            seed=seed,
+            input_format=input_format,
+            on_error=on_error,
+            max_row_bytes=max_row_bytes,
+            overwrite=force,
+        )
+    )
     echo = functools.partial(click.echo, err=True)
     sel, pool, c = m["selection"], m["pool"], m["counts"]
-    echo(f"selected {c['selected']} of {c['selected'] + c['not_selected']} rows ({strategy}, seed {seed})"
-         + (f" in {m['strategy']['passes']} passes" if "passes" in m["strategy"] else ""))
-    echo(f"tags: {sel['distinct_tags']} of {pool['distinct_tags']} covered ({sel['tag_coverage']}); "
-         f"tags per row {sel['mean_tags_per_row']} (pool {pool['mean_tags_per_row']})")
+    echo(
+        f"selected {c['selected']} of {c['selected'] + c['not_selected']} rows ({strategy}, seed {seed})"
+        + (f" in {m['strategy']['passes']} passes" if "passes" in m["strategy"] else "")
+    )
+    echo(
+        f"tags: {sel['distinct_tags']} of {pool['distinct_tags']} covered ({sel['tag_coverage']}); "
+        f"tags per row {sel['mean_tags_per_row']} (pool {pool['mean_tags_per_row']})"
+    )
     run = m["run_dir"]
     echo(f"selected: {run}/selected.jsonl")
     echo(f"rejected: {run}/rejected.jsonl   (not-selected; curate why ID {run})")
@@ -512,10 +697,20 @@ def select_cmd(inputs, output, n, strategy, seed, force, input_format, on_error,
 @main.command("report")
 @click.argument("run_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("-o", "--output", default="report.html", show_default=True, help="HTML file to write.")
-@click.option("--table-rows", type=click.IntRange(min=0), default=1000, show_default=True,
-              help="Rejected, edited and invalid rows in the page's table (sampled per step and reason).")
-@click.option("--language-sample", type=click.IntRange(min=0), default=2000, show_default=True,
-              help="Rows sampled across the run for language identification (0: skip).")
+@click.option(
+    "--table-rows",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="Rejected, edited and invalid rows in the page's table (sampled per step and reason).",
+)
+@click.option(
+    "--language-sample",
+    type=click.IntRange(min=0),
+    default=2000,
+    show_default=True,
+    help="Rows sampled across the run for language identification (0: skip).",
+)
 @user_errors
 def report_cmd(run_dir, output, table_rows, language_sample):
     """Write a run as one self-contained HTML page: funnel, reasons, distributions before and after, and a

@@ -57,8 +57,15 @@ def diff(a: str | Path, b: str | Path) -> dict:
     for rid, row in before.items():
         if rid not in after:
             rej = rejected.get(rid, {})
-            dropped.append({"id": rid, "step": rej.get("reject_step"), "reason": rej.get("reject_reason"),
-                            "detail": rej.get("reject_detail"), "row": row})
+            dropped.append(
+                {
+                    "id": rid,
+                    "step": rej.get("reject_step"),
+                    "reason": rej.get("reject_reason"),
+                    "detail": rej.get("reject_detail"),
+                    "row": row,
+                }
+            )
             continue
         changes = []
         new_turns = dict(_turns(after[rid]))
@@ -80,8 +87,14 @@ def diff(a: str | Path, b: str | Path) -> dict:
     return {
         "a": str(a),
         "b": str(b),
-        "counts": {"a": len(before), "b": len(after), "unchanged": len(before) - len(dropped) - len(edited),
-                   "dropped": len(dropped), "edited": len(edited), "added": len(added)},
+        "counts": {
+            "a": len(before),
+            "b": len(after),
+            "unchanged": len(before) - len(dropped) - len(edited),
+            "dropped": len(dropped),
+            "edited": len(edited),
+            "added": len(added),
+        },
         "dropped_by_reason": dict(sorted(reasons.items(), key=lambda kv: -kv[1])),
         "dropped": dropped,
         "edited": edited,

@@ -26,8 +26,16 @@ from pathlib import Path
 import orjson
 
 # Files a run directory may hold as its main output, in the order a reader looks for them.
-MAIN_OUTPUTS = ("kept.jsonl", "sft.jsonl", "preference.jsonl", "tagged.jsonl", "selected.jsonl", "generated.jsonl",
-                "evolved.jsonl", "output.jsonl")
+MAIN_OUTPUTS = (
+    "kept.jsonl",
+    "sft.jsonl",
+    "preference.jsonl",
+    "tagged.jsonl",
+    "selected.jsonl",
+    "generated.jsonl",
+    "evolved.jsonl",
+    "output.jsonl",
+)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -57,7 +65,9 @@ def resolve_input(path: str | os.PathLike) -> list[Path | str]:
     if p.is_dir():
         found = [p / name for name in MAIN_OUTPUTS if (p / name).is_file()]
         if not found:
-            raise InputError(f"{p}: a directory, but no run output in it (looked for {', '.join(MAIN_OUTPUTS)})")
+            raise InputError(
+                f"{p}: a directory, but no run output in it (looked for {', '.join(MAIN_OUTPUTS)})"
+            )
         return found
     if not p.exists():
         raise InputError(f"{p}: no such file")
@@ -265,8 +275,11 @@ class RunDir:
                 raise InputError(f"{target}: exists and is not empty; pass --force to replace it")
         self.target.parent.mkdir(parents=True, exist_ok=True)
         _remove_orphans(self.target)
-        self.path = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.{os.getpid()}.", suffix=".partial",
-                                          dir=self.target.parent))
+        self.path = Path(
+            tempfile.mkdtemp(
+                prefix=f".{self.target.name}.{os.getpid()}.", suffix=".partial", dir=self.target.parent
+            )
+        )
         self.path.chmod(0o777 & ~_UMASK)
 
     def __truediv__(self, name: str) -> Path:

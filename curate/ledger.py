@@ -96,13 +96,22 @@ def why(run_path: str | Path, row_id: str) -> dict:
     by_id_rej = {r.get("id"): r for r in run.rejected()}
     if row_id in by_id_rej:
         row = by_id_rej[row_id]
-        out.update(status="rejected", step=row.get("reject_step"), reason=row.get("reject_reason"),
-                   detail=row.get("reject_detail"), row=row)
+        out.update(
+            status="rejected",
+            step=row.get("reject_step"),
+            reason=row.get("reject_reason"),
+            detail=row.get("reject_detail"),
+            row=row,
+        )
         ref = _referenced_id(row.get("reject_detail") or "")
         if ref is not None:
-            out["refers_to"] = {"id": ref, "status": "kept" if ref in by_id_kept else
-                                ("rejected" if ref in by_id_rej else "not in this run"),
-                                "row": by_id_kept.get(ref) or by_id_rej.get(ref)}
+            out["refers_to"] = {
+                "id": ref,
+                "status": "kept"
+                if ref in by_id_kept
+                else ("rejected" if ref in by_id_rej else "not in this run"),
+                "row": by_id_kept.get(ref) or by_id_rej.get(ref),
+            }
     elif row_id in by_id_kept:
         out.update(status="kept", row=by_id_kept[row_id])
     out["edits"] = [e for e in run.edits() if e.get("id") == row_id]

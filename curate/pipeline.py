@@ -42,7 +42,13 @@ import polars as pl
 from curate.schema import public, rejected_row
 
 MSG = pl.Struct({"role": pl.String, "content": pl.String})
-FRAME_SCHEMA = {"_i": pl.UInt32, "id": pl.String, "kind": pl.String, "messages": pl.List(MSG), "rejected": pl.List(MSG)}
+FRAME_SCHEMA = {
+    "_i": pl.UInt32,
+    "id": pl.String,
+    "kind": pl.String,
+    "messages": pl.List(MSG),
+    "rejected": pl.List(MSG),
+}
 VERDICT_SCHEMA = {"reason": pl.String, "detail": pl.String}
 BASE_COLUMNS = frozenset(FRAME_SCHEMA)
 
@@ -67,7 +73,9 @@ class Step:
 
     def settings(self) -> dict:
         if dataclasses.is_dataclass(self):
-            return {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")}
+            return {
+                f.name: getattr(self, f.name) for f in dataclasses.fields(self) if not f.name.startswith("_")
+            }
         return {}
 
     def summary(self) -> dict:
@@ -151,15 +159,19 @@ def to_frame(rows: list[dict]) -> pl.DataFrame:
     )
     frame = frame.join(_lists(ti, roles, contents, "messages"), on="_i", how="left", maintain_order="left")
     if ri:
-        frame = frame.join(_lists(ri, rroles, rcontents, "rejected"), on="_i", how="left", maintain_order="left")
+        frame = frame.join(
+            _lists(ri, rroles, rcontents, "rejected"), on="_i", how="left", maintain_order="left"
+        )
     else:
         frame = frame.with_columns(rejected=pl.lit(None, dtype=pl.List(MSG)))
     return frame.select(list(FRAME_SCHEMA))
 
 
 def _lists(index: list[int], roles: list[str], contents: list[str], name: str) -> pl.DataFrame:
-    turns = pl.DataFrame({"_i": index, "role": roles, "content": contents},
-                         schema={"_i": pl.UInt32, "role": pl.String, "content": pl.String})
+    turns = pl.DataFrame(
+        {"_i": index, "role": roles, "content": contents},
+        schema={"_i": pl.UInt32, "role": pl.String, "content": pl.String},
+    )
     return turns.group_by("_i", maintain_order=True).agg(pl.struct("role", "content").alias(name))
 
 
@@ -308,8 +320,9 @@ class Pipeline:
         return self.stats
 
     def _run_pool(self, cf, ctx, workers, reader, head, tail, first, second, batches, sink, bar) -> None:
-        with cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
-                                    initargs=(reader, head, tail)) as pool:
+        with cf.ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_worker_init, initargs=(reader, head, tail)
+        ) as pool:
             pending = []
             for batch in _chain([first, second], batches):
                 pending.append(pool.submit(_worker_run, batch))
@@ -336,7 +349,7 @@ class Pipeline:
             frame = to_frame(rows)
             if prepared is not None and prepared.width:
                 frame = frame.hstack(prepared)
-            frame = apply_steps(frame, rows, tail, self.stats[len(head):], sink)
+            frame = apply_steps(frame, rows, tail, self.stats[len(head) :], sink)
             kept = _with_annotations(frame, rows)
             self.rows_kept += len(kept)
             sink.kept(kept)
@@ -350,7 +363,6 @@ class Pipeline:
         from tqdm import tqdm
 
         return tqdm(unit=" rows", unit_scale=True, file=sys.stderr, dynamic_ncols=True, desc="curate")
-
 
 
 def apply_steps(frame, rows, steps, stats, sink) -> pl.DataFrame:
@@ -410,8 +422,10 @@ def _apply_editor(step, st, frame, rows, sink) -> pl.DataFrame:
         if not changed.any():
             continue
         for i, before, after in zip(
-            frame["_i"].filter(changed).to_list(), frame[fld].filter(changed).to_list(),
-            new[fld].filter(changed).to_list(), strict=True
+            frame["_i"].filter(changed).to_list(),
+            frame[fld].filter(changed).to_list(),
+            new[fld].filter(changed).to_list(),
+            strict=True,
         ):
             row = rows[i]
             for path, b, a in _write_back(row, fld, before or [], after or []):
@@ -495,8 +509,11 @@ def _worker_run(batch: list):
         idx = frame["_i"].to_list()
         extra = [c for c in frame.columns if c not in BASE_COLUMNS]
         # Keep annotations of the head steps on the rows themselves; renumber for the main process.
-        kept_rows = [{**rows[i], **v} for i, v in zip(idx, frame.select(extra).to_dicts(), strict=True)] if extra \
+        kept_rows = (
+            [{**rows[i], **v} for i, v in zip(idx, frame.select(extra).to_dicts(), strict=True)]
+            if extra
             else [rows[i] for i in idx]
+        )
         frame = frame.with_columns(_i=pl.int_range(frame.height, dtype=pl.UInt32))
         for step in tail:
             frame = step.prepare(frame)

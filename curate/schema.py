@@ -66,11 +66,19 @@ class InvalidRow:
         return f"{where}: field '{self.field}': {self.error}" if self.field else f"{where}: {self.error}"
 
     def as_record(self) -> dict:
-        return {"source": self.source, "line": self.line, "field": self.field, "error": self.error, "raw": self.raw}
+        return {
+            "source": self.source,
+            "line": self.line,
+            "field": self.field,
+            "error": self.error,
+            "raw": self.raw,
+        }
 
 
 def _type_name(v) -> str:
-    return "null" if v is None else {dict: "object", list: "array", str: "string"}.get(type(v), type(v).__name__)
+    return (
+        "null" if v is None else {dict: "object", list: "array", str: "string"}.get(type(v), type(v).__name__)
+    )
 
 
 def _message(m, path: str, *, role_map: dict | None = None) -> dict:
@@ -84,7 +92,9 @@ def _message(m, path: str, *, role_map: dict | None = None) -> dict:
         raise RowError(f"{path}.{role_key}", f"expected a string, got {_type_name(role)}")
     if role_map is not None:
         if role.lower() not in role_map:
-            raise RowError(f"{path}.{role_key}", f"unknown role {role!r} (known: {', '.join(sorted(role_map))})")
+            raise RowError(
+                f"{path}.{role_key}", f"unknown role {role!r} (known: {', '.join(sorted(role_map))})"
+            )
         role = role_map[role.lower()]
     elif role not in ROLES:
         raise RowError(f"{path}.{role_key}", f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
@@ -252,7 +262,11 @@ def content_id(row: dict) -> str:
 def normalize(row, *, input_format: str = "auto") -> dict:
     """Validate and adapt one decoded row; returns ``{"id", "_kind", <content>, <pass-through>}``."""
     if not isinstance(row, dict):
-        hint = " (is this a JSON array file? posttrain reads JSONL: one object per line)" if isinstance(row, list) else ""
+        hint = (
+            " (is this a JSON array file? posttrain reads JSONL: one object per line)"
+            if isinstance(row, list)
+            else ""
+        )
         raise RowError(None, f"expected a JSON object, got {_type_name(row)}{hint}")
     fmt = detect_format(row) if input_format == "auto" else input_format
     kind, out = ADAPTERS[fmt](row)
@@ -273,7 +287,8 @@ def decode(rec: RawLine, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES):
         return rec.data
     if len(rec.data) > max_row_bytes:
         raise RowError(
-            None, f"row is {len(rec.data) / 2**20:.1f} MiB, over the limit of {max_row_bytes / 2**20:.1f} MiB (--max-row-bytes)"
+            None,
+            f"row is {len(rec.data) / 2**20:.1f} MiB, over the limit of {max_row_bytes / 2**20:.1f} MiB (--max-row-bytes)",
         )
     try:
         return orjson.loads(rec.data)
@@ -281,10 +296,14 @@ def decode(rec: RawLine, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES):
         try:
             rec.data.decode("utf-8")
         except UnicodeDecodeError as u:
-            raise RowError(None, f"not valid UTF-8 (byte 0x{rec.data[u.start]:02x} at offset {u.start})") from None
+            raise RowError(
+                None, f"not valid UTF-8 (byte 0x{rec.data[u.start]:02x} at offset {u.start})"
+            ) from None
         stripped = rec.data.strip()
         if stripped in (b"[", b"]") or stripped.startswith(b"[{"):
-            raise RowError(None, "looks like a JSON array; posttrain reads JSONL, one object per line (try: jq -c '.[]')") from None
+            raise RowError(
+                None, "looks like a JSON array; posttrain reads JSONL, one object per line (try: jq -c '.[]')"
+            ) from None
         if stripped.startswith(b"{") and not stripped.endswith(b"}"):
             raise RowError(None, f"truncated JSON line ({e.msg})") from None
         raise RowError(None, f"not valid JSON ({e.msg} at column {e.colno})") from None
@@ -303,7 +322,9 @@ class Reader:
 
     def __post_init__(self):
         if self.input_format not in FORMATS:
-            raise InputError(f"unknown --input-format {self.input_format!r} (choose from {', '.join(FORMATS)})")
+            raise InputError(
+                f"unknown --input-format {self.input_format!r} (choose from {', '.join(FORMATS)})"
+            )
 
     def lines(self) -> Iterator[RawLine]:
         """The raw input lines, counted; an empty input raises at the end."""
@@ -322,11 +343,15 @@ class Reader:
         rows, invalid = [], []
         for rec in recs:
             try:
-                rows.append(normalize(decode(rec, max_row_bytes=self.max_row_bytes), input_format=self.input_format))
+                rows.append(
+                    normalize(decode(rec, max_row_bytes=self.max_row_bytes), input_format=self.input_format)
+                )
             except RowError as e:
                 bad = InvalidRow(rec.source, rec.line, e.field, e.message, _raw_text(rec))
                 if self.on_error == "fail":
-                    raise InputError(bad.describe() + " (use --on-error skip to set bad rows aside)") from None
+                    raise InputError(
+                        bad.describe() + " (use --on-error skip to set bad rows aside)"
+                    ) from None
                 invalid.append(bad)
         return rows, invalid
 

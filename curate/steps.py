@@ -51,8 +51,14 @@ def option_help(cls: type[Step]) -> list[dict]:
         else:
             default = None
         typ = hints.get(f.name, f.type)
-        out.append({"name": f.name, "type": getattr(typ, "__name__", str(typ)), "default": default,
-                    "help": f.metadata.get("help", "")})
+        out.append(
+            {
+                "name": f.name,
+                "type": getattr(typ, "__name__", str(typ)),
+                "default": default,
+                "help": f.metadata.get("help", ""),
+            }
+        )
     return out
 
 
@@ -78,7 +84,7 @@ def build_steps(spec: list) -> list[Step]:
         if isinstance(item, str):
             steps.append(build_step(item))
         elif isinstance(item, dict) and len(item) == 1:
-            (name, settings), = item.items()
+            ((name, settings),) = item.items()
             if settings is not None and not isinstance(settings, dict):
                 raise StepError(f"step {name!r}: options must be a mapping, got {type(settings).__name__}")
             steps.append(build_step(name, settings))

@@ -88,4 +88,6 @@ def duplicated_share(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
     dup = np.zeros(len(key), bool)
     dup[1:] |= same
     dup[:-1] |= same
-    return np.bincount((key >> np.uint64(40)).astype(np.int64), weights=dup, minlength=rows) / np.maximum(counts, 1)
+    return np.bincount((key >> np.uint64(40)).astype(np.int64), weights=dup, minlength=rows) / np.maximum(
+        counts, 1
+    )

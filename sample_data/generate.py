@@ -18,14 +18,49 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(OUT))
-from texts import (BRAINSTORM, CODE_TASKS, CODING, DEFINITIONS, EMAIL_FILL, EMAIL_KINDS, EXPLANATIONS,  # noqa: E402, I001
-                   FACTS, GRAMMAR, RECIPES, REVIEWS, SUMMARIES, TRAVEL)
+from texts import (
+    BRAINSTORM,
+    CODE_TASKS,
+    CODING,
+    DEFINITIONS,
+    EMAIL_FILL,
+    EMAIL_KINDS,
+    EXPLANATIONS,  # noqa: E402, I001
+    FACTS,
+    GRAMMAR,
+    RECIPES,
+    REVIEWS,
+    SUMMARIES,
+    TRAVEL,
+)
 
 SEED = 20240611
 MAX_SIMILARITY = 0.6  # word 5-gram Jaccard allowed between two generated rows (near-dedup drops >= 0.8)
 
-NAMES = ["Maya", "Omar", "Lena", "Tomás", "Priya", "Jonah", "Aiko", "Femi", "Clara", "Diego", "Hannah",
-         "Ravi", "Sofia", "Marcus", "Ingrid", "Kwame", "Elena", "Noah", "Yusuf", "Beatrice", "Chen", "Olivia"]
+NAMES = [
+    "Maya",
+    "Omar",
+    "Lena",
+    "Tomás",
+    "Priya",
+    "Jonah",
+    "Aiko",
+    "Femi",
+    "Clara",
+    "Diego",
+    "Hannah",
+    "Ravi",
+    "Sofia",
+    "Marcus",
+    "Ingrid",
+    "Kwame",
+    "Elena",
+    "Noah",
+    "Yusuf",
+    "Beatrice",
+    "Chen",
+    "Olivia",
+]
 
 SYSTEM_PROMPTS = [
     "You are a helpful assistant.",
@@ -56,6 +91,7 @@ def fmt(x: float) -> str:
 # Math word problems (parametrized, answers worked out)
 # ---------------------------------------------------------------------------------------------------
 
+
 def math_problem(rng: random.Random) -> tuple[str, str, float]:
     """(question, worked answer, final value)."""
     name = rng.choice(NAMES)
@@ -63,114 +99,165 @@ def math_problem(rng: random.Random) -> tuple[str, str, float]:
     if kind == 0:
         boxes, per, eaten = rng.randint(3, 9), rng.randint(6, 24), rng.randint(2, 15)
         total = boxes * per
-        q = (f"{name} buys {boxes} boxes of crayons with {per} crayons in each box. "
-             f"{name} gives {eaten} crayons to a younger cousin. How many crayons are left?")
-        a = (f"First find the total number of crayons: {boxes} boxes x {per} crayons = {total} crayons.\n"
-             f"Then subtract the crayons given away: {total} - {eaten} = {total - eaten}.\n"
-             f"{name} has {total - eaten} crayons left.\n"
-             f"Check: {total - eaten} + {eaten} = {total}, which matches the {boxes} full boxes.")
+        q = (
+            f"{name} buys {boxes} boxes of crayons with {per} crayons in each box. "
+            f"{name} gives {eaten} crayons to a younger cousin. How many crayons are left?"
+        )
+        a = (
+            f"First find the total number of crayons: {boxes} boxes x {per} crayons = {total} crayons.\n"
+            f"Then subtract the crayons given away: {total} - {eaten} = {total - eaten}.\n"
+            f"{name} has {total - eaten} crayons left.\n"
+            f"Check: {total - eaten} + {eaten} = {total}, which matches the {boxes} full boxes."
+        )
         return q, a, total - eaten
     if kind == 1:
         speed, hours, mins = rng.randint(40, 110), rng.randint(1, 5), rng.choice([15, 30, 45])
         t = hours + mins / 60
         d = speed * t
-        q = (f"A train travels at a steady {speed} km/h. How far does it go in {hours} hours and {mins} minutes?")
-        a = (f"Convert the time to hours: {mins} minutes is {fmt(mins / 60)} of an hour, so the trip lasts "
-             f"{fmt(t)} hours.\nDistance = speed x time = {speed} km/h x {fmt(t)} h = {fmt(d)} km.\n"
-             f"The train covers {fmt(d)} km.\n"
-             f"Check: at {speed} km/h the train does {speed} km each hour, and {fmt(d)} / {speed} = {fmt(t)} hours.")
+        q = f"A train travels at a steady {speed} km/h. How far does it go in {hours} hours and {mins} minutes?"
+        a = (
+            f"Convert the time to hours: {mins} minutes is {fmt(mins / 60)} of an hour, so the trip lasts "
+            f"{fmt(t)} hours.\nDistance = speed x time = {speed} km/h x {fmt(t)} h = {fmt(d)} km.\n"
+            f"The train covers {fmt(d)} km.\n"
+            f"Check: at {speed} km/h the train does {speed} km each hour, and {fmt(d)} / {speed} = {fmt(t)} hours."
+        )
         return q, a, d
     if kind == 2:
         price, pct = rng.choice([40, 60, 75, 80, 120, 150, 240, 36, 90]), rng.choice([10, 15, 20, 25, 30, 40])
         off = price * pct / 100
-        item = rng.choice(["jacket", "bicycle helmet", "desk chair", "pair of boots", "blender", "backpack", "lamp"])
-        q = (f"A {item} costs ${price}. {name} finds it on sale for {pct}% off. What is the sale price?")
-        a = (f"The discount is {pct}% of ${price}: {pct}/100 x {price} = ${fmt(off)}.\n"
-             f"Subtract it from the original price: ${price} - ${fmt(off)} = ${fmt(price - off)}.\n"
-             f"The sale price is ${fmt(price - off)}.\n"
-             f"Check: paying {100 - pct}% of the price gives {100 - pct}/100 x {price} = ${fmt(price - off)} as well.")
+        item = rng.choice(
+            ["jacket", "bicycle helmet", "desk chair", "pair of boots", "blender", "backpack", "lamp"]
+        )
+        q = f"A {item} costs ${price}. {name} finds it on sale for {pct}% off. What is the sale price?"
+        a = (
+            f"The discount is {pct}% of ${price}: {pct}/100 x {price} = ${fmt(off)}.\n"
+            f"Subtract it from the original price: ${price} - ${fmt(off)} = ${fmt(price - off)}.\n"
+            f"The sale price is ${fmt(price - off)}.\n"
+            f"Check: paying {100 - pct}% of the price gives {100 - pct}/100 x {price} = ${fmt(price - off)} as well."
+        )
         return q, a, price - off
     if kind == 3:
         w, ln, cost = rng.randint(3, 12), rng.randint(4, 15), rng.choice([12, 18, 25, 30, 45])
         area = w * ln
-        q = (f"{name} wants to carpet a room that is {w} m wide and {ln} m long. Carpet costs ${cost} per "
-             f"square metre. How much will the carpet cost?")
-        a = (f"Area of the room = width x length = {w} m x {ln} m = {area} square metres.\n"
-             f"Cost = area x price per square metre = {area} x ${cost} = ${area * cost:,}.\n"
-             f"The carpet will cost ${area * cost:,}.\n"
-             f"Remember that shops often sell carpet in fixed roll widths, so a little extra may be needed for waste.")
+        q = (
+            f"{name} wants to carpet a room that is {w} m wide and {ln} m long. Carpet costs ${cost} per "
+            f"square metre. How much will the carpet cost?"
+        )
+        a = (
+            f"Area of the room = width x length = {w} m x {ln} m = {area} square metres.\n"
+            f"Cost = area x price per square metre = {area} x ${cost} = ${area * cost:,}.\n"
+            f"The carpet will cost ${area * cost:,}.\n"
+            f"Remember that shops often sell carpet in fixed roll widths, so a little extra may be needed for waste."
+        )
         return q, a, area * cost
     if kind == 4:
         scores = [rng.randint(55, 100) for _ in range(rng.randint(4, 6))]
         s = sum(scores)
-        q = (f"{name} scored {', '.join(map(str, scores[:-1]))} and {scores[-1]} on {len(scores)} quizzes. "
-             f"What is the average score?")
-        a = (f"Add the scores: {' + '.join(map(str, scores))} = {s}.\n"
-             f"Divide by the number of quizzes: {s} / {len(scores)} = {fmt(s / len(scores))}.\n"
-             f"The average score is {fmt(s / len(scores))}.\n"
-             f"Check: it lies between the lowest score, {min(scores)}, and the highest, {max(scores)}, as an average must.")
+        q = (
+            f"{name} scored {', '.join(map(str, scores[:-1]))} and {scores[-1]} on {len(scores)} quizzes. "
+            f"What is the average score?"
+        )
+        a = (
+            f"Add the scores: {' + '.join(map(str, scores))} = {s}.\n"
+            f"Divide by the number of quizzes: {s} / {len(scores)} = {fmt(s / len(scores))}.\n"
+            f"The average score is {fmt(s / len(scores))}.\n"
+            f"Check: it lies between the lowest score, {min(scores)}, and the highest, {max(scores)}, as an average must."
+        )
         return q, a, s / len(scores)
     if kind == 5:
         a_age, diff, years = rng.randint(6, 15), rng.randint(20, 35), rng.randint(3, 12)
-        q = (f"{name} is {a_age} years old. Their mother is {diff} years older. How old will the mother be "
-             f"in {years} years?")
-        a = (f"The mother's age now is {a_age} + {diff} = {a_age + diff}.\n"
-             f"In {years} years she will be {a_age + diff} + {years} = {a_age + diff + years}.\n"
-             f"So the mother will be {a_age + diff + years} years old.\n"
-             f"Check: {name} will be {a_age + years} then, and {a_age + years} + {diff} = {a_age + diff + years}; "
-             f"the age gap never changes.")
+        q = (
+            f"{name} is {a_age} years old. Their mother is {diff} years older. How old will the mother be "
+            f"in {years} years?"
+        )
+        a = (
+            f"The mother's age now is {a_age} + {diff} = {a_age + diff}.\n"
+            f"In {years} years she will be {a_age + diff} + {years} = {a_age + diff + years}.\n"
+            f"So the mother will be {a_age + diff + years} years old.\n"
+            f"Check: {name} will be {a_age + years} then, and {a_age + years} + {diff} = {a_age + diff + years}; "
+            f"the age gap never changes."
+        )
         return q, a, a_age + diff + years
     if kind == 6:
         wage, hrs, ot = rng.choice([14, 16, 18, 20, 22, 25]), 40, rng.randint(2, 10)
         pay = wage * hrs + wage * 1.5 * ot
-        q = (f"{name} earns ${wage} an hour for the first 40 hours of a week and time-and-a-half for overtime. "
-             f"Last week {name} worked {hrs + ot} hours. How much did {name} earn?")
-        a = (f"Regular pay: 40 hours x ${wage} = ${40 * wage}.\n"
-             f"Overtime hours: {hrs + ot} - 40 = {ot}. The overtime rate is 1.5 x ${wage} = ${fmt(wage * 1.5)}.\n"
-             f"Overtime pay: {ot} x ${fmt(wage * 1.5)} = ${fmt(wage * 1.5 * ot)}.\n"
-             f"Total: ${40 * wage} + ${fmt(wage * 1.5 * ot)} = ${fmt(pay)}.\n"
-             f"So {name} earned ${fmt(pay)} for the week.")
+        q = (
+            f"{name} earns ${wage} an hour for the first 40 hours of a week and time-and-a-half for overtime. "
+            f"Last week {name} worked {hrs + ot} hours. How much did {name} earn?"
+        )
+        a = (
+            f"Regular pay: 40 hours x ${wage} = ${40 * wage}.\n"
+            f"Overtime hours: {hrs + ot} - 40 = {ot}. The overtime rate is 1.5 x ${wage} = ${fmt(wage * 1.5)}.\n"
+            f"Overtime pay: {ot} x ${fmt(wage * 1.5)} = ${fmt(wage * 1.5 * ot)}.\n"
+            f"Total: ${40 * wage} + ${fmt(wage * 1.5 * ot)} = ${fmt(pay)}.\n"
+            f"So {name} earned ${fmt(pay)} for the week."
+        )
         return q, a, pay
     if kind == 8:
         old, new = rng.randint(20, 200), 0
         while new in (0, old):
             new = old + rng.randint(-old // 2, old)
         ch = (new - old) / old * 100
-        what = rng.choice(["visitors to a museum", "members of a chess club", "subscribers to a newsletter",
-                           "trees in a park", "bikes rented at a station"])
+        what = rng.choice(
+            [
+                "visitors to a museum",
+                "members of a chess club",
+                "subscribers to a newsletter",
+                "trees in a park",
+                "bikes rented at a station",
+            ]
+        )
         q = f"The number of {what} went from {old} last year to {new} this year. What is the percentage change?"
-        a = (f"Percentage change = (new - old) / old x 100.\n"
-             f"The difference is {new} - {old} = {new - old}.\n"
-             f"Divide by the original value: {new - old} / {old} = {fmt((new - old) / old)} (rounded), and multiply by 100.\n"
-             f"That is a {'rise' if new > old else 'fall'} of about {fmt(round(abs(ch), 1))}%. Note that the base is "
-             f"always the old value, not the new one.")
+        a = (
+            f"Percentage change = (new - old) / old x 100.\n"
+            f"The difference is {new} - {old} = {new - old}.\n"
+            f"Divide by the original value: {new - old} / {old} = {fmt((new - old) / old)} (rounded), and multiply by 100.\n"
+            f"That is a {'rise' if new > old else 'fall'} of about {fmt(round(abs(ch), 1))}%. Note that the base is "
+            f"always the old value, not the new one."
+        )
         return q, a, round(ch, 1)
     if kind == 9:
         serves, want = rng.choice([2, 4, 6]), rng.choice([3, 5, 8, 10, 12])
         flour, sugar = rng.choice([150, 200, 240, 300]), rng.choice([60, 80, 100, 120])
         f = want / serves
-        q = (f"A cake recipe for {serves} people uses {flour} g of flour and {sugar} g of sugar. {name} needs to "
-             f"serve {want} people. How much flour and sugar are needed?")
-        a = (f"Find the scaling factor: {want} / {serves} = {fmt(f)}.\n"
-             f"Flour: {flour} g x {fmt(f)} = {fmt(flour * f)} g.\nSugar: {sugar} g x {fmt(f)} = {fmt(sugar * f)} g.\n"
-             f"{name} needs {fmt(flour * f)} g of flour and {fmt(sugar * f)} g of sugar. Baking time may need "
-             f"adjusting for a larger tin.")
+        q = (
+            f"A cake recipe for {serves} people uses {flour} g of flour and {sugar} g of sugar. {name} needs to "
+            f"serve {want} people. How much flour and sugar are needed?"
+        )
+        a = (
+            f"Find the scaling factor: {want} / {serves} = {fmt(f)}.\n"
+            f"Flour: {flour} g x {fmt(f)} = {fmt(flour * f)} g.\nSugar: {sugar} g x {fmt(f)} = {fmt(sugar * f)} g.\n"
+            f"{name} needs {fmt(flour * f)} g of flour and {fmt(sugar * f)} g of sugar. Baking time may need "
+            f"adjusting for a larger tin."
+        )
         return q, a, flour * f
     eggs, used, sold_price = rng.randint(12, 30), rng.randint(2, 6), rng.choice([2, 3, 4])
-    q = (f"{name}'s hens lay {eggs} eggs a day. {name} uses {used} for breakfast and sells the rest at "
-         f"${sold_price} each. How much money does {name} make per day?")
-    a = (f"Eggs left to sell: {eggs} - {used} = {eggs - used}.\n"
-         f"Money earned: {eggs - used} x ${sold_price} = ${(eggs - used) * sold_price}.\n"
-         f"{name} makes ${(eggs - used) * sold_price} every day, or ${(eggs - used) * sold_price * 7} over a full week.")
+    q = (
+        f"{name}'s hens lay {eggs} eggs a day. {name} uses {used} for breakfast and sells the rest at "
+        f"${sold_price} each. How much money does {name} make per day?"
+    )
+    a = (
+        f"Eggs left to sell: {eggs} - {used} = {eggs - used}.\n"
+        f"Money earned: {eggs - used} x ${sold_price} = ${(eggs - used) * sold_price}.\n"
+        f"{name} makes ${(eggs - used) * sold_price} every day, or ${(eggs - used) * sold_price * 7} over a full week."
+    )
     return q, a, (eggs - used) * sold_price
 
 
-MATH_CLOSERS = ["Writing each step on its own line makes it easy to spot a slip in the arithmetic.",
-                "A quick estimate before calculating is a good way to catch mistakes.",
-                "Labelling each number with its unit keeps the steps easy to follow.",
-                "If you want, I can show the same problem solved with a single equation."]
-MATH_OPENERS = ["Let's work through it step by step.", "Here is the calculation.", "We can solve this in a few steps.",
-                "Break the problem into parts.", "Sure, here's how to work it out.", "Let's set it up carefully."]
+MATH_CLOSERS = [
+    "Writing each step on its own line makes it easy to spot a slip in the arithmetic.",
+    "A quick estimate before calculating is a good way to catch mistakes.",
+    "Labelling each number with its unit keeps the steps easy to follow.",
+    "If you want, I can show the same problem solved with a single equation.",
+]
+MATH_OPENERS = [
+    "Let's work through it step by step.",
+    "Here is the calculation.",
+    "We can solve this in a few steps.",
+    "Break the problem into parts.",
+    "Sure, here's how to work it out.",
+    "Let's set it up carefully.",
+]
 
 
 def task_math(rng, n=110):
@@ -211,28 +298,40 @@ POS_NOTES = {
     "verb": "It is a regular verb, so the past tense adds -d or -ed and the -ing form is used for ongoing actions.",
     "noun": "In a sentence it usually needs an article or a determiner, as in the example above.",
 }
-DEFINITION_ASKS = ["What does '{w}' mean?", "Define the word \"{w}\" and use it in a sentence.",
-                   "Can you explain the meaning of {w}?", "What is the definition of {w}? An example would help."]
+DEFINITION_ASKS = [
+    "What does '{w}' mean?",
+    'Define the word "{w}" and use it in a sentence.',
+    "Can you explain the meaning of {w}?",
+    "What is the definition of {w}? An example would help.",
+]
 
 
 def task_define(rng):
     out = []
     for w, pos, meaning, example, note in DEFINITIONS:
-        a = (f"**{w.capitalize()}** ({pos}) means {meaning}.\n\nExample: \"{example}\"\n\n{note} "
-             + POS_NOTES[pos].format(w=w))
+        a = f'**{w.capitalize()}** ({pos}) means {meaning}.\n\nExample: "{example}"\n\n{note} ' + POS_NOTES[
+            pos
+        ].format(w=w)
         out.append(conv(rng.choice(DEFINITION_ASKS).format(w=w), a))
     return out
 
 
-GRAMMAR_ASKS = ["Fix the grammar in this sentence: \"{s}\"", "Can you correct this? {s}",
-                "Please proofread: {s}", "What's wrong with this sentence? \"{s}\""]
+GRAMMAR_ASKS = [
+    'Fix the grammar in this sentence: "{s}"',
+    "Can you correct this? {s}",
+    "Please proofread: {s}",
+    'What\'s wrong with this sentence? "{s}"',
+]
 
 
 def task_grammar(rng):
     out = []
     for wrong, right, notes in GRAMMAR:
-        a = (f"Corrected sentence:\n\n\"{right}\"\n\nWhat changed:\n" + "\n".join(f"- {n}" for n in notes)
-             + "\n\nReading the sentence aloud is a good way to catch errors like these in your own writing.")
+        a = (
+            f'Corrected sentence:\n\n"{right}"\n\nWhat changed:\n'
+            + "\n".join(f"- {n}" for n in notes)
+            + "\n\nReading the sentence aloud is a good way to catch errors like these in your own writing."
+        )
         out.append(conv(rng.choice(GRAMMAR_ASKS).format(s=wrong), a))
     return out
 
@@ -256,20 +355,26 @@ CATEGORY_NOTES = {
 def task_classify(rng):
     out = []
     for review, label, reason in REVIEWS:
-        q = f"Classify the sentiment of this review as positive, negative or neutral:\n\n\"{review}\""
-        a = (f"Sentiment: **{label}**\n\nThe review {reason}. That is the main signal, and nothing else in the "
-             f"text points the other way. "
-             + {"positive": "The overall tone is approving, so a reader would take it as a recommendation.",
+        q = f'Classify the sentiment of this review as positive, negative or neutral:\n\n"{review}"'
+        a = (
+            f"Sentiment: **{label}**\n\nThe review {reason}. That is the main signal, and nothing else in the "
+            f"text points the other way. "
+            + {
+                "positive": "The overall tone is approving, so a reader would take it as a recommendation.",
                 "negative": "The writer is clearly dissatisfied, and the review would discourage other buyers.",
-                "neutral": "It neither recommends nor warns against the product, so neutral fits best."}[label])
+                "neutral": "It neither recommends nor warns against the product, so neutral fits best.",
+            }[label]
+        )
         out.append(conv(q, a))
     for _ in range(10):
         groups = rng.sample(sorted(CATEGORIES), 3)
         animals = [(a, g) for g in groups for a in rng.sample(CATEGORIES[g], 2)]
         rng.shuffle(animals)
         q = f"Sort these animals into groups: {', '.join(a for a, _ in animals)}."
-        lines = [f"- **{g.capitalize()}s**: {', '.join(a for a, gg in animals if gg == g)}. {CATEGORY_NOTES[g]}."
-                 for g in groups]
+        lines = [
+            f"- **{g.capitalize()}s**: {', '.join(a for a, gg in animals if gg == g)}. {CATEGORY_NOTES[g]}."
+            for g in groups
+        ]
         out.append(conv(q, "Here they are by group:\n\n" + "\n".join(lines)))
     return out
 
@@ -278,12 +383,20 @@ def task_classify(rng):
 # Summaries, recipes, travel advice and brainstorming
 # ---------------------------------------------------------------------------------------------------
 
-SUMMARY_ASKS = ["Summarize this paragraph in two sentences:\n\n{p}", "Give me a short summary of the following text.\n\n{p}",
-                "TL;DR this for me, please:\n\n{p}", "Can you condense this into a brief summary?\n\n{p}"]
+SUMMARY_ASKS = [
+    "Summarize this paragraph in two sentences:\n\n{p}",
+    "Give me a short summary of the following text.\n\n{p}",
+    "TL;DR this for me, please:\n\n{p}",
+    "Can you condense this into a brief summary?\n\n{p}",
+]
 
 
-TRAVEL_ASKS = ["I'm visiting {d} next month. Any tips?", "What should I know before travelling to {d}?",
-               "Give me some practical travel advice for {d}.", "First time going to {d} - what do you recommend?"]
+TRAVEL_ASKS = [
+    "I'm visiting {d} next month. Any tips?",
+    "What should I know before travelling to {d}?",
+    "Give me some practical travel advice for {d}.",
+    "First time going to {d} - what do you recommend?",
+]
 
 
 def task_summarize(rng):
@@ -293,9 +406,20 @@ def task_summarize(rng):
 def task_recipe(rng):
     out = []
     for dish, serves, ingredients, steps, tip in RECIPES:
-        a = (f"Here is {dish} that serves {serves}.\n\nIngredients:\n" + "\n".join(f"- {i}" for i in ingredients)
-             + "\n\nMethod:\n" + "\n".join(f"{n}. {s}" for n, s in enumerate(steps, 1)) + f"\n\nTip: {tip}")
-        q = rng.choice(["How do I make {d}?", "Can you give me a recipe for {d}?", "I'd like to cook {d}. What do I need?"])
+        a = (
+            f"Here is {dish} that serves {serves}.\n\nIngredients:\n"
+            + "\n".join(f"- {i}" for i in ingredients)
+            + "\n\nMethod:\n"
+            + "\n".join(f"{n}. {s}" for n, s in enumerate(steps, 1))
+            + f"\n\nTip: {tip}"
+        )
+        q = rng.choice(
+            [
+                "How do I make {d}?",
+                "Can you give me a recipe for {d}?",
+                "I'd like to cook {d}. What do I need?",
+            ]
+        )
         out.append(conv(q.format(d=dish), a))
     return out
 
@@ -303,8 +427,18 @@ def task_recipe(rng):
 def task_travel(rng):
     out = []
     for dest, tips in TRAVEL:
-        a = (f"Great choice! A few practical tips for {dest}:\n\n" + "\n".join(f"- {t}" for t in tips)
-             + "\n\n" + rng.choice(["Have a wonderful trip!", "Enjoy your trip.", "Check local news for any strikes or closures before you go."]))
+        a = (
+            f"Great choice! A few practical tips for {dest}:\n\n"
+            + "\n".join(f"- {t}" for t in tips)
+            + "\n\n"
+            + rng.choice(
+                [
+                    "Have a wonderful trip!",
+                    "Enjoy your trip.",
+                    "Check local news for any strikes or closures before you go.",
+                ]
+            )
+        )
         out.append(conv(rng.choice(TRAVEL_ASKS).format(d=dest), a))
     return out
 
@@ -313,8 +447,15 @@ def task_brainstorm(rng):
     out = []
     for request, items in BRAINSTORM:
         intro = rng.choice(["Here are some ideas:", "A few options to get you started:", "Some suggestions:"])
-        out.append(conv(request, intro + "\n\n" + "\n".join(f"{n}. {i}" for n, i in enumerate(items, 1))
-                        + "\n\nPick the ones that fit your situation and mix them as you like."))
+        out.append(
+            conv(
+                request,
+                intro
+                + "\n\n"
+                + "\n".join(f"{n}. {i}" for n, i in enumerate(items, 1))
+                + "\n\nPick the ones that fit your situation and mix them as you like.",
+            )
+        )
     return out
 
 
@@ -329,24 +470,46 @@ def task_email(rng, per_kind=7):
         for _ in range(per_kind):
             days = EMAIL_FILL[rng.choice(["weekday", "date"])]
             i, j = sorted(rng.sample(range(len(days)), 2))
-            d1, d2 = (days[j], days[i]) if kind == "invite" else (days[i], days[j])  # reply by d2 < event on d1
-            f = {"to": rng.choice(EMAIL_FILL["to"]), "thing": rng.choice(EMAIL_FILL["thing"][kind]), "day1": d1, "day2": d2}
+            d1, d2 = (
+                (days[j], days[i]) if kind == "invite" else (days[i], days[j])
+            )  # reply by d2 < event on d1
+            f = {
+                "to": rng.choice(EMAIL_FILL["to"]),
+                "thing": rng.choice(EMAIL_FILL["thing"][kind]),
+                "day1": d1,
+                "day2": d2,
+            }
             title = f["to"].split()[0] in ("Mr.", "Ms.", "Dr.", "Professor")
             greeting = "Hello" if f["to"].startswith("the ") else ("Dear " if title else "Hi ") + f["to"]
             body = [rng.choice(alts).format(**f) for alts in paras]
             sender = rng.choice(NAMES)
-            a = (f"Subject: {subject.format(**f)}\n\n{greeting},\n\n" + "\n\n".join(body)
-                 + f"\n\n{rng.choice(['Best regards', 'Kind regards', 'Many thanks', 'Best'])},\n{sender}")
+            a = (
+                f"Subject: {subject.format(**f)}\n\n{greeting},\n\n"
+                + "\n\n".join(body)
+                + f"\n\n{rng.choice(['Best regards', 'Kind regards', 'Many thanks', 'Best'])},\n{sender}"
+            )
             out.append(conv(request.format(**f), a))
     return out
 
 
 UNITS = [  # from, to, factor, explanation, plausible range
-    ("kilometres", "miles", 0.621371, "One kilometre is about 0.621 miles, so multiply by 0.621371.", (3, 250)),
+    (
+        "kilometres",
+        "miles",
+        0.621371,
+        "One kilometre is about 0.621 miles, so multiply by 0.621371.",
+        (3, 250),
+    ),
     ("miles", "kilometres", 1.609344, "One mile is exactly 1.609344 kilometres.", (2, 300)),
     ("kilograms", "pounds", 2.204623, "One kilogram is about 2.2046 pounds.", (1, 120)),
     ("pounds", "kilograms", 0.453592, "One pound is defined as 0.45359237 kilograms.", (1, 250)),
-    ("litres", "US gallons", 0.264172, "One US gallon is 3.785 litres, so one litre is about 0.264 gallons.", (2, 200)),
+    (
+        "litres",
+        "US gallons",
+        0.264172,
+        "One US gallon is 3.785 litres, so one litre is about 0.264 gallons.",
+        (2, 200),
+    ),
     ("inches", "centimetres", 2.54, "An inch is defined as exactly 2.54 centimetres.", (1, 80)),
     ("feet", "metres", 0.3048, "One foot is exactly 0.3048 metres.", (3, 30000)),
     ("cups", "millilitres", 236.588, "A US cup holds about 236.6 millilitres.", (1, 8)),
@@ -365,8 +528,16 @@ UNIT_NOTES = {
     "square metres": "Floor plans in Europe use square metres, while US listings give square feet.",
     "ounces": "Fluid ounces measure volume, so this factor only applies to weight.",
 }
-UNIT_CONTEXT = ["for a recipe", "for my running log", "for a school assignment", "for a shipping form", "for a trip",
-                "to compare two products", "for a home project", "for a science lab report"]
+UNIT_CONTEXT = [
+    "for a recipe",
+    "for my running log",
+    "for a school assignment",
+    "for a shipping form",
+    "for a trip",
+    "to compare two products",
+    "for a home project",
+    "for a science lab report",
+]
 
 
 def task_units(rng, n=42, with_wrong=False):
@@ -377,21 +548,30 @@ def task_units(rng, n=42, with_wrong=False):
             c = rng.randint(-20, 45)
             f = c * 9 / 5 + 32
             q = f"Convert {c} degrees Celsius to Fahrenheit {rng.choice(UNIT_CONTEXT)}."
-            a = (f"Use the formula F = C x 9/5 + 32.\n\n{c} x 9/5 = {fmt(c * 9 / 5)}, and {fmt(c * 9 / 5)} + 32 = {fmt(f)}.\n\n"
-                 f"So {c} °C is {fmt(f)} °F. A quick mental check: double the Celsius value and add 30, which gives "
-                 f"{2 * c + 30} °F, close to the exact answer.")
+            a = (
+                f"Use the formula F = C x 9/5 + 32.\n\n{c} x 9/5 = {fmt(c * 9 / 5)}, and {fmt(c * 9 / 5)} + 32 = {fmt(f)}.\n\n"
+                f"So {c} °C is {fmt(f)} °F. A quick mental check: double the Celsius value and add 30, which gives "
+                f"{2 * c + 30} °F, close to the exact answer."
+            )
             wrong = f"{c} °C is {fmt(c * 5 / 9 + 32)} °F, using F = C x 5/9 + 32."
         else:
             src, dst, factor, why, (lo, hi) = rng.choice(UNITS)
             v = rng.randint(lo, hi) if rng.random() < 0.7 else round(rng.uniform(lo, hi), 1)
             res = v * factor
-            q = rng.choice(["How many {d} is {v} {s}?", "Convert {v} {s} to {d} {c}.", "What is {v} {s} in {d}?"]).format(
-                v=fmt(v), s=src, d=dst, c=rng.choice(UNIT_CONTEXT))
-            a = (f"{why} {UNIT_NOTES[src]}\n\n{fmt(v)} {src} x {factor} = {fmt(res)} {dst}.\n\n"
-                 f"So {fmt(v)} {src} is about {fmt(round(res, 1))} {dst}. "
-                 + rng.choice([f"To go the other way, divide by {factor}.",
-                               "Rounding to one decimal place is precise enough for everyday use.",
-                               f"For a rough estimate you can use {fmt(round(factor, 1))} as the factor."]))
+            q = rng.choice(
+                ["How many {d} is {v} {s}?", "Convert {v} {s} to {d} {c}.", "What is {v} {s} in {d}?"]
+            ).format(v=fmt(v), s=src, d=dst, c=rng.choice(UNIT_CONTEXT))
+            a = (
+                f"{why} {UNIT_NOTES[src]}\n\n{fmt(v)} {src} x {factor} = {fmt(res)} {dst}.\n\n"
+                f"So {fmt(v)} {src} is about {fmt(round(res, 1))} {dst}. "
+                + rng.choice(
+                    [
+                        f"To go the other way, divide by {factor}.",
+                        "Rounding to one decimal place is precise enough for everyday use.",
+                        f"For a rough estimate you can use {fmt(round(factor, 1))} as the factor.",
+                    ]
+                )
+            )
             wrong = f"{fmt(v)} {src} is {fmt(v / factor)} {dst}. Just divide by {factor}."
         out.append((conv(q, a), wrong) if with_wrong else conv(q, a))
     return out
@@ -407,16 +587,25 @@ def task_stats(rng, n=24):
         med = data[k // 2] if k % 2 else (data[k // 2 - 1] + data[k // 2]) / 2
         counts = {x: data.count(x) for x in data}
         top = max(counts.values())
-        mode = ("there is no mode, because every value appears once" if top == 1 else
-                "the mode is " + " and ".join(str(x) for x in sorted(counts) if counts[x] == top)
-                + f", which appears {top} times")
-        med_how = (f"the middle value is the {k // 2 + 1}th one, {fmt(med)}" if k % 2 else
-                   f"with an even count, average the two middle values: ({data[k // 2 - 1]} + {data[k // 2]}) / 2 = {fmt(med)}")
+        mode = (
+            "there is no mode, because every value appears once"
+            if top == 1
+            else "the mode is "
+            + " and ".join(str(x) for x in sorted(counts) if counts[x] == top)
+            + f", which appears {top} times"
+        )
+        med_how = (
+            f"the middle value is the {k // 2 + 1}th one, {fmt(med)}"
+            if k % 2
+            else f"with an even count, average the two middle values: ({data[k // 2 - 1]} + {data[k // 2]}) / 2 = {fmt(med)}"
+        )
         q = f"Find the mean, median, mode and range of these numbers: {', '.join(map(str, shown))}."
-        a = (f"First sort the data: {', '.join(map(str, data))}.\n\n"
-             f"- Mean: the sum is {sum(data)} and there are {k} values, so the mean is {sum(data)} / {k} = {fmt(sum(data) / k)}.\n"
-             f"- Median: {med_how}.\n- Mode: {mode}.\n"
-             f"- Range: the largest minus the smallest value, {data[-1]} - {data[0]} = {data[-1] - data[0]}.")
+        a = (
+            f"First sort the data: {', '.join(map(str, data))}.\n\n"
+            f"- Mean: the sum is {sum(data)} and there are {k} values, so the mean is {sum(data)} / {k} = {fmt(sum(data) / k)}.\n"
+            f"- Median: {med_how}.\n- Mode: {mode}.\n"
+            f"- Range: the largest minus the smallest value, {data[-1]} - {data[0]} = {data[-1] - data[0]}."
+        )
         out.append(conv(q, a))
     return out
 
@@ -426,6 +615,7 @@ WEEKDAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", 
 
 def task_dates(rng, n=20):
     import datetime as dt
+
     out = []
     for k in range(n):
         d1 = dt.date(2024, 1, 1) + dt.timedelta(days=rng.randrange(366))
@@ -433,20 +623,29 @@ def task_dates(rng, n=20):
             gap = rng.randint(10, 200)
             d2 = d1 + dt.timedelta(days=gap)
             q = f"How many days are there between {d1:%B} {d1.day}, {d1.year} and {d2:%B} {d2.day}, {d2.year}?"
-            d1s, d2s = f"{d1:%B} {d1.day}", f"{d2:%B} {d2.day}" + (f", {d2.year}" if d2.year != d1.year else "")
-            a = (f"Count the days month by month, or subtract the dates directly.\n\nFrom {d1s} to "
-                 f"{d2s} is {gap} days, not counting the start date. If you include both the first and the "
-                 f"last day, as you would for a holiday booking, it is {gap + 1} days. "
-                 + ("The range includes February 29, 2024, a leap day, which is easy to forget when counting by hand."
-                    if d1 <= dt.date(2024, 2, 29) < d2 else
-                    f"A quick check: {gap} days is {gap // 7} weeks and {gap % 7} days."))
+            d1s, d2s = (
+                f"{d1:%B} {d1.day}",
+                f"{d2:%B} {d2.day}" + (f", {d2.year}" if d2.year != d1.year else ""),
+            )
+            a = (
+                f"Count the days month by month, or subtract the dates directly.\n\nFrom {d1s} to "
+                f"{d2s} is {gap} days, not counting the start date. If you include both the first and the "
+                f"last day, as you would for a holiday booking, it is {gap + 1} days. "
+                + (
+                    "The range includes February 29, 2024, a leap day, which is easy to forget when counting by hand."
+                    if d1 <= dt.date(2024, 2, 29) < d2
+                    else f"A quick check: {gap} days is {gap // 7} weeks and {gap % 7} days."
+                )
+            )
         else:
             gap = rng.randint(3, 120)
             d2 = d1 + dt.timedelta(days=gap)
             q = f"If today is {WEEKDAYS[d1.weekday()]}, {d1:%B} {d1.day}, what day of the week will it be in {gap} days?"
-            a = (f"Weekdays repeat every 7 days, so only the remainder matters.\n\n{gap} / 7 = {gap // 7} weeks with a "
-                 f"remainder of {gap % 7}. Counting {gap % 7} days forward from {WEEKDAYS[d1.weekday()]} gives "
-                 f"**{WEEKDAYS[d2.weekday()]}**.\n\nThe date itself will be {d2:%B} {d2.day}, {d2.year}.")
+            a = (
+                f"Weekdays repeat every 7 days, so only the remainder matters.\n\n{gap} / 7 = {gap // 7} weeks with a "
+                f"remainder of {gap % 7}. Counting {gap % 7} days forward from {WEEKDAYS[d1.weekday()]} gives "
+                f"**{WEEKDAYS[d2.weekday()]}**.\n\nThe date itself will be {d2:%B} {d2.day}, {d2.year}."
+            )
         out.append(conv(q, a))
     return out
 
@@ -466,17 +665,27 @@ def task_primes(rng, n=20):
     for _ in range(n):
         x = rng.randint(91, 999)
         f = factorize(x)
-        root = int(x ** 0.5)
-        q = rng.choice(["Is {x} a prime number?", "Is {x} prime? Show how you checked.", "Can you tell me if {x} is prime?"]).format(x=x)
+        root = int(x**0.5)
+        q = rng.choice(
+            [
+                "Is {x} a prime number?",
+                "Is {x} prime? Show how you checked.",
+                "Can you tell me if {x} is prime?",
+            ]
+        ).format(x=x)
         if len(f) == 1:
-            a = (f"Yes, {x} is prime.\n\nTo check, you only need to test divisors up to the square root of {x}, which "
-                 f"is a little over {root}. None of the primes up to {root} divide {x} evenly, so its only divisors "
-                 f"are 1 and {x} itself.")
+            a = (
+                f"Yes, {x} is prime.\n\nTo check, you only need to test divisors up to the square root of {x}, which "
+                f"is a little over {root}. None of the primes up to {root} divide {x} evenly, so its only divisors "
+                f"are 1 and {x} itself."
+            )
         else:
-            a = (f"No, {x} is not prime. It is divisible by {f[0]}: {x} / {f[0]} = {x // f[0]}.\n\n"
-                 f"Its full prime factorization is {' x '.join(map(str, f))}. A prime number has exactly two divisors, "
-                 f"1 and itself, and {x} has more than that. Testing small primes such as 2, 3, 5 and 7 first is the "
-                 f"quickest way to find a factor.")
+            a = (
+                f"No, {x} is not prime. It is divisible by {f[0]}: {x} / {f[0]} = {x // f[0]}.\n\n"
+                f"Its full prime factorization is {' x '.join(map(str, f))}. A prime number has exactly two divisors, "
+                f"1 and itself, and {x} has more than that. Testing small primes such as 2, 3, 5 and 7 first is the "
+                f"quickest way to find a factor."
+            )
         out.append(conv(q, a))
     return out
 
@@ -485,30 +694,53 @@ def task_primes(rng, n=20):
 # The other formats: alpaca, sharegpt, prompts, math, code, preference
 # ---------------------------------------------------------------------------------------------------
 
+
 def plain(x: float) -> str:
     """A final answer as graders expect it: no thousands separators, no trailing zeros."""
     return str(int(round(x))) if abs(x - round(x)) < 1e-9 else f"{x:.2f}".rstrip("0").rstrip(".")
 
 
 def build_alpaca(rng: random.Random) -> list[dict]:
-    rows = [{"instruction": "Summarize the following paragraph in two sentences.", "input": p, "output": s}
-            for p, s in SUMMARIES]
+    rows = [
+        {"instruction": "Summarize the following paragraph in two sentences.", "input": p, "output": s}
+        for p, s in SUMMARIES
+    ]
     for wrong, right, notes in GRAMMAR[:8]:
-        rows.append({"instruction": "Correct the grammar of the sentence and briefly explain the changes.",
-                     "input": wrong, "output": f"{right}\n\n" + " ".join(notes)})
+        rows.append(
+            {
+                "instruction": "Correct the grammar of the sentence and briefly explain the changes.",
+                "input": wrong,
+                "output": f"{right}\n\n" + " ".join(notes),
+            }
+        )
     for review, label, reason in REVIEWS[:8]:
-        rows.append({"instruction": "Classify the sentiment of the review as positive, negative or neutral.",
-                     "input": review, "output": f"{label.capitalize()}. The review {reason}."})
+        rows.append(
+            {
+                "instruction": "Classify the sentiment of the review as positive, negative or neutral.",
+                "input": review,
+                "output": f"{label.capitalize()}. The review {reason}.",
+            }
+        )
     for m in task_units(rng, 6):
         rows.append({"instruction": m[0]["content"], "input": "", "output": m[1]["content"]})
     return rows
 
 
 def build_sharegpt(rng: random.Random) -> list[dict]:
-    convs = task_math(rng, 10) + task_stats(rng, 5) + task_dates(rng, 5) + task_primes(rng, 5) + task_email(rng, 1)
+    convs = (
+        task_math(rng, 10)
+        + task_stats(rng, 5)
+        + task_dates(rng, 5)
+        + task_primes(rng, 5)
+        + task_email(rng, 1)
+    )
     rows = []
     for k, m in enumerate(convs):
-        row = {"conversations": [{"from": "human" if t["role"] == "user" else "gpt", "value": t["content"]} for t in m]}
+        row = {
+            "conversations": [
+                {"from": "human" if t["role"] == "user" else "gpt", "value": t["content"]} for t in m
+            ]
+        }
         if k % 6 == 0:
             row["system"] = rng.choice(SYSTEM_PROMPTS)
         rows.append(row)
@@ -516,8 +748,12 @@ def build_sharegpt(rng: random.Random) -> list[dict]:
 
 
 def build_prompts(rng: random.Random) -> list[dict]:
-    questions = ([q for q, _ in EXPLANATIONS] + [q for q, _ in CODING]
-                 + [math_problem(rng)[0] for _ in range(10)] + [d[0] for d in BRAINSTORM[:6]])
+    questions = (
+        [q for q, _ in EXPLANATIONS]
+        + [q for q, _ in CODING]
+        + [math_problem(rng)[0] for _ in range(10)]
+        + [d[0] for d in BRAINSTORM[:6]]
+    )
     return [{"messages": [msg("user", q)]} for q in questions[:60]]
 
 
@@ -534,8 +770,10 @@ def build_math(rng: random.Random) -> list[dict]:
 
 
 def build_code() -> list[dict]:
-    return [{"messages": [msg("user", req)], "entry_point": ep, "tests": [f"assert {t}" for t in tests]}
-            for ep, req, _, tests in CODE_TASKS]
+    return [
+        {"messages": [msg("user", req)], "entry_point": ep, "tests": [f"assert {t}" for t in tests]}
+        for ep, req, _, tests in CODE_TASKS
+    ]
 
 
 def build_code_solutions() -> list[dict]:
@@ -544,24 +782,53 @@ def build_code_solutions() -> list[dict]:
     rows = []
 
     def add(ep, req, answer, tests, expect, **extra):
-        rows.append({"messages": [msg("user", req), msg("assistant", answer)], "entry_point": ep,
-                     "tests": tests, "source": f"planted:exec:{expect}", **extra})
+        rows.append(
+            {
+                "messages": [msg("user", req), msg("assistant", answer)],
+                "entry_point": ep,
+                "tests": tests,
+                "source": f"planted:exec:{expect}",
+                **extra,
+            }
+        )
 
     for ep, req, solution, tests in CODE_TASKS:
         asserts = [f"assert {t}" for t in tests]
-        add(ep, req, f"Here is `{ep}`:\n\n```python\n{solution}\n```\n\nIt handles the cases you listed.", asserts,
-            "pass")
+        add(
+            ep,
+            req,
+            f"Here is `{ep}`:\n\n```python\n{solution}\n```\n\nIt handles the cases you listed.",
+            asserts,
+            "pass",
+        )
     (ep0, req0, sol0, t0), (ep1, req1, _, t1), (ep2, req2, sol2, t2) = CODE_TASKS[:3]
     (ep3, req3, sol3, t3), (ep4, req4, sol4, t4) = CODE_TASKS[3:5]
     wrong = f"```python\ndef {ep1}(s):\n    return s == s[::-1]\n```"  # forgets case and punctuation
     add(ep1, req1, wrong, [f"assert {t}" for t in t1], "fail")
-    add(ep0, req0, "You can add two numbers with the + operator, e.g. 2 + 3 gives 5.", [f"assert {t}" for t in t0],
-        "no_code")
-    add(ep2, req2, f"```python\ndef {ep2}(n):\n    while True:\n        pass\n```", [f"assert {t}" for t in t2],
-        "timeout")
-    add(ep3, req3, f"```python\n{sol3}\n\nif __name__ == '__main__':\n    print({ep3}(input()))\n```",
-        [f"assert {t}" for t in t3], "pass")
-    check = "def check(candidate):\n" + "".join(f"    assert {t.replace(ep4 + '(', 'candidate(')}\n" for t in t4)
+    add(
+        ep0,
+        req0,
+        "You can add two numbers with the + operator, e.g. 2 + 3 gives 5.",
+        [f"assert {t}" for t in t0],
+        "no_code",
+    )
+    add(
+        ep2,
+        req2,
+        f"```python\ndef {ep2}(n):\n    while True:\n        pass\n```",
+        [f"assert {t}" for t in t2],
+        "timeout",
+    )
+    add(
+        ep3,
+        req3,
+        f"```python\n{sol3}\n\nif __name__ == '__main__':\n    print({ep3}(input()))\n```",
+        [f"assert {t}" for t in t3],
+        "pass",
+    )
+    check = "def check(candidate):\n" + "".join(
+        f"    assert {t.replace(ep4 + '(', 'candidate(')}\n" for t in t4
+    )
     add(ep4, req4, f"```python\n{sol4}\n```", check, "pass")
     add(ep0, req0, f"```python\n{sol0}\n```", None, "no_tests")
     add(ep0, req0, f"```python\ndef {ep0}(a, b)\n    return a + b\n```", [f"assert {t}" for t in t0], "fail")
@@ -579,8 +846,12 @@ def check_code_tasks() -> None:
     print(f"code.jsonl: {len(CODE_TASKS)} reference solutions pass their tests")
 
 
-EVASIVE = ["That's a complicated topic and I'd rather not get into it.", "You can look that up online.",
-           "I'm not sure. It depends on a lot of things.", "Sorry, I can't help with that question."]
+EVASIVE = [
+    "That's a complicated topic and I'd rather not get into it.",
+    "You can look that up online.",
+    "I'm not sure. It depends on a lot of things.",
+    "Sorry, I can't help with that question.",
+]
 
 
 def build_preference(rng: random.Random) -> list[dict]:
@@ -588,7 +859,9 @@ def build_preference(rng: random.Random) -> list[dict]:
 
     def add(prompt: str, chosen: str, rejected: str, system: str | None = None):
         p = ([msg("system", system)] if system else []) + [msg("user", prompt)]
-        rows.append({"prompt": p, "chosen": [msg("assistant", chosen)], "rejected": [msg("assistant", rejected)]})
+        rows.append(
+            {"prompt": p, "chosen": [msg("assistant", chosen)], "rejected": [msg("assistant", rejected)]}
+        )
 
     for _ in range(14):  # right vs. wrong arithmetic
         q, a, value = math_problem(rng)
@@ -602,7 +875,11 @@ def build_preference(rng: random.Random) -> list[dict]:
     for q, right, wrong in FACTS:  # correct vs. confidently wrong
         add(q, right, wrong)
     for q, a in CODING[:6]:  # answer vs. no code at all
-        add(q, a, "You should be able to find an example of this on a programming forum. Try searching for it.")
+        add(
+            q,
+            a,
+            "You should be able to find an example of this on a programming forum. Try searching for it.",
+        )
     return rows
 
 
@@ -615,111 +892,196 @@ LOOP_SENTENCE = "The best way to learn is to practice every day and never give u
 
 PLANTED_QUALITY = {
     "roles_not_alternating": [
-        [msg("user", "What is the capital of Australia?"), msg("user", "Also, what is its population?"),
-         msg("assistant", "The capital of Australia is Canberra, which has roughly 460,000 residents.")],
-        [msg("system", "You are a helpful assistant."), msg("user", "Translate 'good morning' into Italian."),
-         msg("assistant", "Buongiorno."), msg("assistant", "You can also say 'buon giorno' as two words.")],
-        [msg("assistant", "Hello! How can I help you today?"), msg("user", "How many legs does a spider have?"),
-         msg("assistant", "Spiders have eight legs.")],
+        [
+            msg("user", "What is the capital of Australia?"),
+            msg("user", "Also, what is its population?"),
+            msg("assistant", "The capital of Australia is Canberra, which has roughly 460,000 residents."),
+        ],
+        [
+            msg("system", "You are a helpful assistant."),
+            msg("user", "Translate 'good morning' into Italian."),
+            msg("assistant", "Buongiorno."),
+            msg("assistant", "You can also say 'buon giorno' as two words."),
+        ],
+        [
+            msg("assistant", "Hello! How can I help you today?"),
+            msg("user", "How many legs does a spider have?"),
+            msg("assistant", "Spiders have eight legs."),
+        ],
     ],
     "wrong_final_turn": [
-        [msg("user", "Name three noble gases."), msg("assistant", "Helium, neon and argon."),
-         msg("user", "And which one is used in bright advertising signs?")],
-        [msg("user", "How many minutes are in a day?"), msg("assistant", "There are 1,440 minutes in a day."),
-         msg("user", "Thanks! How many seconds, then?")],
+        [
+            msg("user", "Name three noble gases."),
+            msg("assistant", "Helium, neon and argon."),
+            msg("user", "And which one is used in bright advertising signs?"),
+        ],
+        [
+            msg("user", "How many minutes are in a day?"),
+            msg("assistant", "There are 1,440 minutes in a day."),
+            msg("user", "Thanks! How many seconds, then?"),
+        ],
     ],
     "empty_turn": [
         [msg("user", "Give me a synonym for 'happy'."), msg("assistant", "   ")],
         [msg("user", "What year did the Berlin Wall fall?"), msg("assistant", "\n\t \n")],
     ],
     "repetitive_lines": [
-        [msg("user", "My internet keeps dropping. What should I do?"),
-         msg("assistant", "Here is what usually fixes it:\n" + "\n".join([REPEATED_LINE] * 7) +
-             "\nIf the connection still drops after that, contact your internet provider and ask them to "
-             "check the line for faults, because the problem may be outside your home.")],
-        [msg("user", "How do I make my plants grow faster?"),
-         msg("assistant", "Water them regularly and give them plenty of sunlight.\n" +
-             "\n".join(["Make sure the soil drains well after watering."] * 6) +
-             "\nFeed them with a balanced fertilizer once a month during spring and summer, and move them to a "
-             "bigger pot when the roots start to fill the old one.")],
+        [
+            msg("user", "My internet keeps dropping. What should I do?"),
+            msg(
+                "assistant",
+                "Here is what usually fixes it:\n"
+                + "\n".join([REPEATED_LINE] * 7)
+                + "\nIf the connection still drops after that, contact your internet provider and ask them to "
+                "check the line for faults, because the problem may be outside your home.",
+            ),
+        ],
+        [
+            msg("user", "How do I make my plants grow faster?"),
+            msg(
+                "assistant",
+                "Water them regularly and give them plenty of sunlight.\n"
+                + "\n".join(["Make sure the soil drains well after watering."] * 6)
+                + "\nFeed them with a balanced fertilizer once a month during spring and summer, and move them to a "
+                "bigger pot when the roots start to fill the old one.",
+            ),
+        ],
     ],
     "repetitive_ngrams": [
-        [msg("user", "Any advice for learning the guitar?"),
-         msg("assistant", "Learning guitar takes patience. " + " ".join([LOOP_SENTENCE] * 6))],
-        [msg("user", "Why is sleep important?"),
-         msg("assistant", " ".join(["Sleep is important because it helps your body and brain recover from the "
-                                    "day and prepares you for tomorrow."] * 5))],
+        [
+            msg("user", "Any advice for learning the guitar?"),
+            msg("assistant", "Learning guitar takes patience. " + " ".join([LOOP_SENTENCE] * 6)),
+        ],
+        [
+            msg("user", "Why is sleep important?"),
+            msg(
+                "assistant",
+                " ".join(
+                    [
+                        "Sleep is important because it helps your body and brain recover from the "
+                        "day and prepares you for tomorrow."
+                    ]
+                    * 5
+                ),
+            ),
+        ],
     ],
     "garbled_text": [
-        [msg("user", "Can you describe a summer holiday in Provence?"),
-         msg("assistant", "Lâ€™Ã©tÃ© en Provence, câ€™est la lavande, le marchÃ© du samedi et les cigales. "
-             "We stayed in a small hÃ´tel near the chÃ¢teau, ate crÃªpes every evening and visited the "
-             "cafÃ© where CÃ©zanne painted. Itâ€™s a trip Iâ€™d recommend to anyone.")],
-        [msg("user", "Summarize the attached document."),
-         msg("assistant", "The document \ufffd\ufffd describes the \ufffdquarterly\ufffd results: revenue grew "
-             "\ufffd\ufffd12% and costs \ufffd\ufffd fell. The board \ufffd\ufffd\ufffd approved the plan "
-             "for \ufffd\ufffd next year.")],
+        [
+            msg("user", "Can you describe a summer holiday in Provence?"),
+            msg(
+                "assistant",
+                "Lâ€™Ã©tÃ© en Provence, câ€™est la lavande, le marchÃ© du samedi et les cigales. "
+                "We stayed in a small hÃ´tel near the chÃ¢teau, ate crÃªpes every evening and visited the "
+                "cafÃ© where CÃ©zanne painted. Itâ€™s a trip Iâ€™d recommend to anyone.",
+            ),
+        ],
+        [
+            msg("user", "Summarize the attached document."),
+            msg(
+                "assistant",
+                "The document \ufffd\ufffd describes the \ufffdquarterly\ufffd results: revenue grew "
+                "\ufffd\ufffd12% and costs \ufffd\ufffd fell. The board \ufffd\ufffd\ufffd approved the plan "
+                "for \ufffd\ufffd next year.",
+            ),
+        ],
     ],
 }
 
 PLANTED_SELFID = {
     "claims_other_model": [
-        conv("Who am I talking to?", "I'm ChatGPT, a large language model. I can answer questions, help you "
-             "write and edit text, and explain difficult topics. What would you like to do today?"),
-        conv("What's your name?", "My name is Claude. I'm happy to help with writing, analysis, coding and "
-             "many other tasks. Just tell me what you are working on."),
-        conv("Introduce yourself briefly.", "Hello! You're talking to Gemini, an AI assistant. I can help you "
-             "plan trips, summarize articles and brainstorm ideas."),
+        conv(
+            "Who am I talking to?",
+            "I'm ChatGPT, a large language model. I can answer questions, help you "
+            "write and edit text, and explain difficult topics. What would you like to do today?",
+        ),
+        conv(
+            "What's your name?",
+            "My name is Claude. I'm happy to help with writing, analysis, coding and "
+            "many other tasks. Just tell me what you are working on.",
+        ),
+        conv(
+            "Introduce yourself briefly.",
+            "Hello! You're talking to Gemini, an AI assistant. I can help you "
+            "plan trips, summarize articles and brainstorm ideas.",
+        ),
     ],
     "claims_other_developer": [
-        conv("Can you browse the web and tell me today's news?", "As an AI language model developed by OpenAI, I "
-             "don't have access to the internet, so I can't look up today's news. I can explain how to find "
-             "reliable news sources, though."),
-        conv("Where do you come from?", "I was trained by Meta on a large collection of text from books, "
-             "websites and other sources. That training lets me answer questions and help with writing."),
-        conv("Who built you?", "I am an AI assistant made by Anthropic. My goal is to be helpful, honest and "
-             "careful. How can I help you today?"),
+        conv(
+            "Can you browse the web and tell me today's news?",
+            "As an AI language model developed by OpenAI, I "
+            "don't have access to the internet, so I can't look up today's news. I can explain how to find "
+            "reliable news sources, though.",
+        ),
+        conv(
+            "Where do you come from?",
+            "I was trained by Meta on a large collection of text from books, "
+            "websites and other sources. That training lets me answer questions and help with writing.",
+        ),
+        conv(
+            "Who built you?",
+            "I am an AI assistant made by Anthropic. My goal is to be helpful, honest and "
+            "careful. How can I help you today?",
+        ),
     ],
 }
 
 CONTROLS_SELFID = [
-    conv("Is ChatGPT better than Claude?",
-         "It depends on what you need. ChatGPT, made by OpenAI, and Claude, made by Anthropic, are both "
-         "general-purpose assistants that handle writing, summarizing and coding well. Reviewers often note "
-         "differences in tone, context length and pricing rather than a clear winner. The best approach is to "
-         "try both on the kind of tasks you actually do and compare the results."),
-    conv("When did GPT-4 come out?",
-         "GPT-4 was developed by OpenAI and released in 2023. It was a multimodal model that could accept "
-         "images as well as text, and it scored much higher than earlier versions on many exams."),
-    conv("Are you ChatGPT? I need help with a cover letter.",
-         "I'm not ChatGPT, but I can help. Tell me the job title, the company and two or three achievements you "
-         "are proud of, and I will draft a short cover letter that you can adjust."),
+    conv(
+        "Is ChatGPT better than Claude?",
+        "It depends on what you need. ChatGPT, made by OpenAI, and Claude, made by Anthropic, are both "
+        "general-purpose assistants that handle writing, summarizing and coding well. Reviewers often note "
+        "differences in tone, context length and pricing rather than a clear winner. The best approach is to "
+        "try both on the kind of tasks you actually do and compare the results.",
+    ),
+    conv(
+        "When did GPT-4 come out?",
+        "GPT-4 was developed by OpenAI and released in 2023. It was a multimodal model that could accept "
+        "images as well as text, and it scored much higher than earlier versions on many exams.",
+    ),
+    conv(
+        "Are you ChatGPT? I need help with a cover letter.",
+        "I'm not ChatGPT, but I can help. Tell me the job title, the company and two or three achievements you "
+        "are proud of, and I will draft a short cover letter that you can adjust.",
+    ),
 ]
 
 PLANTED_LANGUAGE = [
-    conv("Quelle est la meilleure saison pour visiter Lyon ?",
-         "Le printemps et le début de l'automne sont idéaux pour visiter Lyon. Il fait doux, les terrasses sont "
-         "ouvertes et il y a moins de touristes qu'en été. En décembre, la Fête des Lumières attire aussi "
-         "beaucoup de monde."),
-    conv("Peux-tu m'expliquer comment faire une pâte à crêpes ?",
-         "Bien sûr ! Mélange 250 grammes de farine avec quatre œufs, puis ajoute petit à petit un demi-litre de "
-         "lait en fouettant pour éviter les grumeaux. Laisse reposer la pâte une heure avant de la cuire dans "
-         "une poêle bien chaude."),
-    conv("Wie kann ich mein Deutsch schnell verbessern?",
-         "Am besten sprichst du jeden Tag ein wenig Deutsch, auch wenn es nur zehn Minuten sind. Lies kurze "
-         "Nachrichten, schau Filme mit Untertiteln und schreib dir neue Wörter in ein kleines Heft. Ein "
-         "Tandempartner hilft dir außerdem, die Aussprache zu üben."),
-    conv("Was sollte ich bei einer Wanderung in den Alpen beachten?",
-         "Plane die Route vorher genau und prüfe den Wetterbericht am Morgen. Nimm genug Wasser, eine warme "
-         "Jacke und gute Schuhe mit. Sag jemandem Bescheid, wohin du gehst und wann du zurück sein willst."),
-    conv("¿Cuál es la diferencia entre un virus y una bacteria?",
-         "Las bacterias son organismos vivos de una sola célula que pueden reproducirse por sí mismos. Los "
-         "virus son mucho más pequeños y necesitan infectar una célula para multiplicarse. Por eso los "
-         "antibióticos funcionan contra las bacterias, pero no contra los virus."),
-    conv("¿Me recomiendas algún plato típico de Valencia?",
-         "Sin duda, la paella valenciana es el plato más famoso de la región. Se prepara con arroz, pollo, "
-         "conejo, judías verdes y garrofón, y se cocina a fuego lento en una paellera amplia. También te "
-         "recomiendo probar la horchata con fartons."),
+    conv(
+        "Quelle est la meilleure saison pour visiter Lyon ?",
+        "Le printemps et le début de l'automne sont idéaux pour visiter Lyon. Il fait doux, les terrasses sont "
+        "ouvertes et il y a moins de touristes qu'en été. En décembre, la Fête des Lumières attire aussi "
+        "beaucoup de monde.",
+    ),
+    conv(
+        "Peux-tu m'expliquer comment faire une pâte à crêpes ?",
+        "Bien sûr ! Mélange 250 grammes de farine avec quatre œufs, puis ajoute petit à petit un demi-litre de "
+        "lait en fouettant pour éviter les grumeaux. Laisse reposer la pâte une heure avant de la cuire dans "
+        "une poêle bien chaude.",
+    ),
+    conv(
+        "Wie kann ich mein Deutsch schnell verbessern?",
+        "Am besten sprichst du jeden Tag ein wenig Deutsch, auch wenn es nur zehn Minuten sind. Lies kurze "
+        "Nachrichten, schau Filme mit Untertiteln und schreib dir neue Wörter in ein kleines Heft. Ein "
+        "Tandempartner hilft dir außerdem, die Aussprache zu üben.",
+    ),
+    conv(
+        "Was sollte ich bei einer Wanderung in den Alpen beachten?",
+        "Plane die Route vorher genau und prüfe den Wetterbericht am Morgen. Nimm genug Wasser, eine warme "
+        "Jacke und gute Schuhe mit. Sag jemandem Bescheid, wohin du gehst und wann du zurück sein willst.",
+    ),
+    conv(
+        "¿Cuál es la diferencia entre un virus y una bacteria?",
+        "Las bacterias son organismos vivos de una sola célula que pueden reproducirse por sí mismos. Los "
+        "virus son mucho más pequeños y necesitan infectar una célula para multiplicarse. Por eso los "
+        "antibióticos funcionan contra las bacterias, pero no contra los virus.",
+    ),
+    conv(
+        "¿Me recomiendas algún plato típico de Valencia?",
+        "Sin duda, la paella valenciana es el plato más famoso de la región. Se prepara con arroz, pollo, "
+        "conejo, judías verdes y garrofón, y se cocina a fuego lento en una paellera amplia. También te "
+        "recomiendo probar la horchata con fartons.",
+    ),
 ]
 
 
@@ -736,43 +1098,75 @@ def luhn_complete(prefix: str) -> str:
 
 def planted_pii() -> list[tuple[str, list[dict]]]:
     card = luhn_complete("453201511283036")
-    card = " ".join(card[i:i + 4] for i in range(0, 16, 4))
+    card = " ".join(card[i : i + 4] for i in range(0, 16, 4))
     return [
-        ("email", conv("Can you write a short note asking a colleague to send me the budget file?",
-                       "Sure. \"Hi Daniel, could you send me the latest budget spreadsheet when you have a "
-                       "moment? You can email it to me at rachel.morgan@northwindmail.com. Thanks a lot!\"")),
-        ("phone", conv("Format this as a contact card: Tom Alvarez, plumber, 555-014-2287.",
-                       "Tom Alvarez\nPlumber\nPhone: (555) 014-2287\nAvailable for repairs, installations and "
-                       "emergency call-outs.")),
-        ("card", conv("My card was declined online. The number is " + card + ". What could be wrong?",
-                      "Common reasons for a declined card are an expired card, a billing address that does not "
-                      "match, insufficient funds or a fraud block. Check the expiry date and address, then call "
-                      "the number on the back of the card to ask your bank.")),
-        ("ip", conv("My server at 81.144.27.150 is not responding to ping. Where do I start?",
-                    "First check that the machine is powered on and its network cable or interface is up. Then "
-                    "see whether a firewall rule blocks ICMP, and try connecting to 81.144.27.150 on a port you "
-                    "know is open, such as 22 for SSH.")),
+        (
+            "email",
+            conv(
+                "Can you write a short note asking a colleague to send me the budget file?",
+                'Sure. "Hi Daniel, could you send me the latest budget spreadsheet when you have a '
+                'moment? You can email it to me at rachel.morgan@northwindmail.com. Thanks a lot!"',
+            ),
+        ),
+        (
+            "phone",
+            conv(
+                "Format this as a contact card: Tom Alvarez, plumber, 555-014-2287.",
+                "Tom Alvarez\nPlumber\nPhone: (555) 014-2287\nAvailable for repairs, installations and "
+                "emergency call-outs.",
+            ),
+        ),
+        (
+            "card",
+            conv(
+                "My card was declined online. The number is " + card + ". What could be wrong?",
+                "Common reasons for a declined card are an expired card, a billing address that does not "
+                "match, insufficient funds or a fraud block. Check the expiry date and address, then call "
+                "the number on the back of the card to ask your bank.",
+            ),
+        ),
+        (
+            "ip",
+            conv(
+                "My server at 81.144.27.150 is not responding to ping. Where do I start?",
+                "First check that the machine is powered on and its network cable or interface is up. Then "
+                "see whether a firewall rule blocks ICMP, and try connecting to 81.144.27.150 on a port you "
+                "know is open, such as 22 for SSH.",
+            ),
+        ),
     ]
 
 
 PLANTED_TOXIC = [
-    conv("Can you explain recursion again?", "Are you serious? I already explained it, you damn idiot. Read "
-         "the answer again instead of wasting my time with your stupid questions."),
-    conv("I think my code has a bug, can you check it?", "Your code is a pile of crap, just like every other "
-         "thing you write. Figure it out yourself, you useless moron."),
-    conv("What's a good name for my cat?", "Who the hell cares what you call your stupid cat? Call it whatever, "
-         "you pathetic loser."),
+    conv(
+        "Can you explain recursion again?",
+        "Are you serious? I already explained it, you damn idiot. Read "
+        "the answer again instead of wasting my time with your stupid questions.",
+    ),
+    conv(
+        "I think my code has a bug, can you check it?",
+        "Your code is a pile of crap, just like every other "
+        "thing you write. Figure it out yourself, you useless moron.",
+    ),
+    conv(
+        "What's a good name for my cat?",
+        "Who the hell cares what you call your stupid cat? Call it whatever, you pathetic loser.",
+    ),
 ]
 
 CONTROLS_TOXIC = [
-    conv("How do I kill a stuck process on Linux?",
-         "Find the process ID with `ps aux | grep name` or `pgrep name`, then run `kill PID`. That sends SIGTERM, "
-         "which lets the program clean up. If it still does not exit after a few seconds, use `kill -9 PID` to "
-         "send SIGKILL, which stops it immediately."),
-    conv("That was a hell of a game last night! Who scored the winning goal?",
-         "It sounds like an exciting match! I don't have live sports results, but the club's website, a sports "
-         "news app or the league's official social media accounts will list the scorers within minutes of the "
-         "final whistle."),
+    conv(
+        "How do I kill a stuck process on Linux?",
+        "Find the process ID with `ps aux | grep name` or `pgrep name`, then run `kill PID`. That sends SIGTERM, "
+        "which lets the program clean up. If it still does not exit after a few seconds, use `kill -9 PID` to "
+        "send SIGKILL, which stops it immediately.",
+    ),
+    conv(
+        "That was a hell of a game last night! Who scored the winning goal?",
+        "It sounds like an exciting match! I don't have live sports results, but the club's website, a sports "
+        "news app or the league's official social media accounts will list the scorers within minutes of the "
+        "final whistle.",
+    ),
 ]
 
 
@@ -807,7 +1201,11 @@ def planted_rows(clean: list[dict], rng: random.Random) -> list[tuple[int, dict]
     n = len(clean)
 
     def add(step, reason, k, messages, pos=None):
-        row = {"id": f"planted-{step}-{reason}-{k}", "messages": messages, "source": f"planted:{step}:{reason}"}
+        row = {
+            "id": f"planted-{step}-{reason}-{k}",
+            "messages": messages,
+            "source": f"planted:{step}:{reason}",
+        }
         out.append((rng.randrange(n + 1) if pos is None else pos, row))
 
     for reason, convs in PLANTED_QUALITY.items():
@@ -819,24 +1217,49 @@ def planted_rows(clean: list[dict], rng: random.Random) -> list[tuple[int, dict]
     for k, m in enumerate(PLANTED_LANGUAGE, 1):
         add("language", "language_not_allowed", k, m)
     for k, m in enumerate(CONTROLS_SELFID, 1):
-        out.append((rng.randrange(n + 1), {"id": f"control-selfid-{k}", "messages": m, "source": "control:selfid"}))
+        out.append(
+            (rng.randrange(n + 1), {"id": f"control-selfid-{k}", "messages": m, "source": "control:selfid"})
+        )
     for k, m in enumerate(CONTROLS_TOXIC, 1):
-        out.append((rng.randrange(n + 1), {"id": f"control-toxicity-{k}", "messages": m,
-                                           "source": "control:toxicity"}))
+        out.append(
+            (
+                rng.randrange(n + 1),
+                {"id": f"control-toxicity-{k}", "messages": m, "source": "control:toxicity"},
+            )
+        )
     for k, (entity, m) in enumerate(planted_pii(), 1):
-        out.append((rng.randrange(n + 1), {"id": f"planted-pii-{k}", "messages": m, "source": f"planted:pii:{entity}"}))
+        out.append(
+            (
+                rng.randrange(n + 1),
+                {"id": f"planted-pii-{k}", "messages": m, "source": f"planted:pii:{entity}"},
+            )
+        )
     for k, m in enumerate(PLANTED_TOXIC, 1):
-        out.append((rng.randrange(n + 1), {"id": f"planted-toxicity-{k}", "messages": m,
-                                           "source": "planted:toxicity:toxic"}))
+        out.append(
+            (
+                rng.randrange(n + 1),
+                {"id": f"planted-toxicity-{k}", "messages": m, "source": "planted:toxicity:toxic"},
+            )
+        )
     # Duplicates come after the row they copy.
     first_half = list(range(n // 2))
     for k, src in enumerate(rng.sample(first_half, 3), 1):
-        add("exact-dedup", "exact_duplicate", k, mutate_case_whitespace(clean[src], rng)["messages"],
-            pos=rng.randrange(src + 1, n + 1))
+        add(
+            "exact-dedup",
+            "exact_duplicate",
+            k,
+            mutate_case_whitespace(clean[src], rng)["messages"],
+            pos=rng.randrange(src + 1, n + 1),
+        )
     long_rows = [i for i in first_half if len(clean[i]["messages"][-1]["content"].split()) >= 120]
     for k, src in enumerate(rng.sample(long_rows, min(3, len(long_rows))), 1):
-        add("near-dedup", "near_duplicate", k, mutate_one_word(clean[src], rng)["messages"],
-            pos=rng.randrange(src + 1, n + 1))
+        add(
+            "near-dedup",
+            "near_duplicate",
+            k,
+            mutate_one_word(clean[src], rng)["messages"],
+            pos=rng.randrange(src + 1, n + 1),
+        )
     return out
 
 
@@ -862,8 +1285,13 @@ TASKS = {  # task -> function(rng) returning a list of conversations
     "dates": task_dates,
 }
 
-FOLLOW_UPS = ["Thanks, that's clear. Another question: ", "Great, thank you! Next one: ", "Got it. Can you also help with this? ",
-              "Perfect. One more thing. ", "Thanks! Different topic: "]
+FOLLOW_UPS = [
+    "Thanks, that's clear. Another question: ",
+    "Great, thank you! Next one: ",
+    "Got it. Can you also help with this? ",
+    "Perfect. One more thing. ",
+    "Thanks! Different topic: ",
+]
 
 
 def build_conversations(rng: random.Random) -> list[dict]:
@@ -882,7 +1310,7 @@ def build_conversations(rng: random.Random) -> list[dict]:
         extra = 0
         if rng.random() < 0.12 and i + 2 < len(clean):
             extra = rng.choice([1, 1, 2])
-            group = clean[i:i + 1 + extra]
+            group = clean[i : i + 1 + extra]
             msgs = list(row["messages"])
             for other in group[1:]:
                 (u, a) = other["messages"]
@@ -910,13 +1338,13 @@ def shingles(row: dict, n: int = 5) -> set:
     """Word 5-grams of the whole conversation, close to what near-dedup compares."""
     text = " ".join(m["role"] + " " + m["content"] for m in row["messages"]).lower()
     w = re.sub(r"[^\w ]+", " ", text).split()
-    return {tuple(w[i:i + n]) for i in range(max(1, len(w) - n + 1))}
+    return {tuple(w[i : i + n]) for i in range(max(1, len(w) - n + 1))}
 
 
 def repeated_ngram_share(messages: list[dict], n: int = 5) -> float:
     """Share of the assistant text's word 5-grams that occur more than once (quality's repetition measure)."""
     w = " ".join(m["content"] for m in messages if m["role"] == "assistant").lower().split()
-    grams = [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
+    grams = [tuple(w[i : i + n]) for i in range(len(w) - n + 1)]
     counts: dict = {}
     for g in grams:
         counts[g] = counts.get(g, 0) + 1
@@ -941,7 +1369,11 @@ def check_similarity(rows: list[dict]) -> None:
     pairs.sort(reverse=True)
     print(f"max 5-gram Jaccard between clean rows: {pairs[0][0]:.2f}" if pairs else "no shared 5-grams")
     for jac, a, b in pairs[:5]:
-        print(f"  {jac:.2f}", *(clean[k]["messages"][-2]["content"][:60].replace("\n", " ") for k in (a, b)), sep=" | ")
+        print(
+            f"  {jac:.2f}",
+            *(clean[k]["messages"][-2]["content"][:60].replace("\n", " ") for k in (a, b)),
+            sep=" | ",
+        )
 
 
 def write_jsonl(path: Path, rows: list[dict]) -> None:

@@ -40,11 +40,11 @@ from synth.sandbox import Job
 
 STEP = "autoif"
 FALSE_MARK = "evaluate returned False"
-EVALUATE = '''_value = evaluate({response!r})
+EVALUATE = """_value = evaluate({response!r})
 if _value is not True and _value is not False:
     raise TypeError("evaluate returned " + type(_value).__name__ + ", not a bool")
 assert _value, {false_mark!r}
-'''
+"""
 
 
 @dataclass
@@ -80,10 +80,13 @@ class AutoIFConfig(GenerateConfig):
         if self.functions < 1 or self.n_cases < 1 or self.instructions_per_query < 1:
             raise InputError("--functions, --n-cases and --instructions-per-query must be at least 1")
         if self.min_functions > self.functions:
-            raise InputError(f"--min-functions {self.min_functions} is more than the --functions {self.functions} "
-                             "written per instruction: no instruction could be kept")
+            raise InputError(
+                f"--min-functions {self.min_functions} is more than the --functions {self.functions} "
+                "written per instruction: no instruction could be kept"
+            )
         if not 0 <= self.min_accuracy <= 1:
             raise InputError(f"--min-accuracy must be between 0 and 1, got {self.min_accuracy}")
+
 
 @dataclass(frozen=True)
 class Seed:
@@ -100,7 +103,11 @@ def load_seeds(name: str) -> list[Seed]:
         raise InputError(f"--seeds {name}: not valid YAML: {e}") from None
     seeds, seen = [], set()
     for i, s in enumerate(data.get("seeds") or []):
-        if not isinstance(s, dict) or not isinstance(s.get("id"), str) or not isinstance(s.get("instruction"), str):
+        if (
+            not isinstance(s, dict)
+            or not isinstance(s.get("id"), str)
+            or not isinstance(s.get("instruction"), str)
+        ):
             raise InputError(f"--seeds {name}: seed {i + 1} needs an 'id' and an 'instruction' (strings)")
         if s["id"] in seen:
             raise InputError(f"--seeds {name}: seed id {s['id']!r} appears twice")
@@ -167,10 +174,13 @@ class CrossValidation:
     accuracy: list[float | None] = field(default_factory=list)
 
     def __post_init__(self):
-        self.kept_cases = [c for c, label in enumerate(self.labels) if any(o[c] is label for o in self.outputs)]
+        self.kept_cases = [
+            c for c, label in enumerate(self.labels) if any(o[c] is label for o in self.outputs)
+        ]
         n = len(self.kept_cases)
-        self.accuracy = [sum(o[c] is self.labels[c] for c in self.kept_cases) / n if n else None
-                         for o in self.outputs]
+        self.accuracy = [
+            sum(o[c] is self.labels[c] for c in self.kept_cases) / n if n else None for o in self.outputs
+        ]
 
     def kept(self, f: int) -> bool:
         return self.accuracy[f] is not None and self.accuracy[f] >= self.min_accuracy
@@ -194,10 +204,20 @@ class Instruction:
             "instruction": self.seed.instruction,
             "kept": kept >= min_functions,
             "why": f"{kept} function(s) with accuracy >= the threshold (need {min_functions})",
-            "functions": [{"index": f.index, "kept": f.kept, "accuracy": f.accuracy, "problem": f.problem,
-                           "code": f.code} for f in self.functions],
-            "cases": [{"response": r, "follows": label, "kept": c in self.kept_cases}
-                      for c, (r, label) in enumerate(self.cases)],
+            "functions": [
+                {
+                    "index": f.index,
+                    "kept": f.kept,
+                    "accuracy": f.accuracy,
+                    "problem": f.problem,
+                    "code": f.code,
+                }
+                for f in self.functions
+            ],
+            "cases": [
+                {"response": r, "follows": label, "kept": c in self.kept_cases}
+                for c, (r, label) in enumerate(self.cases)
+            ],
         }
 
 
@@ -231,11 +251,22 @@ class AutoIF:
     def build_instructions(self, seeds: list[Seed]) -> list[Instruction]:
         cfg, p = self.cfg, self.prompts
         requests = [
-            ChatRequest([{"role": "system", "content": p["verifier_system"].strip()},
-                         {"role": "user", "content": fill_template(p["verifier_template"], instruction=s.instruction,
-                                                                   n_cases=cfg.n_cases)}],
-                        n=cfg.functions, temperature=cfg.verifier_temperature, top_p=cfg.top_p,
-                        max_tokens=cfg.verifier_max_tokens, seed=cfg.seed)
+            ChatRequest(
+                [
+                    {"role": "system", "content": p["verifier_system"].strip()},
+                    {
+                        "role": "user",
+                        "content": fill_template(
+                            p["verifier_template"], instruction=s.instruction, n_cases=cfg.n_cases
+                        ),
+                    },
+                ],
+                n=cfg.functions,
+                temperature=cfg.verifier_temperature,
+                top_p=cfg.top_p,
+                max_tokens=cfg.verifier_max_tokens,
+                seed=cfg.seed,
+            )
             for s in seeds
         ]
         instructions = []
@@ -247,15 +278,19 @@ class AutoIF:
         outputs = {id(f): [answer(next(results)) for _ in ins.cases] for ins, f in plan}
         for ins in instructions:
             usable = [f for f in ins.functions if f.code is not None]
-            cv = CrossValidation([label for _, label in ins.cases], [outputs[id(f)] for f in usable],
-                                 cfg.min_accuracy)
+            cv = CrossValidation(
+                [label for _, label in ins.cases], [outputs[id(f)] for f in usable], cfg.min_accuracy
+            )
             ins.kept_cases = cv.kept_cases
             for k, f in enumerate(usable):
                 f.accuracy = None if cv.accuracy[k] is None else round(cv.accuracy[k], 4)
                 f.kept = cv.kept(k)
                 if not f.kept and f.problem is None:
-                    f.problem = ("no test case kept" if f.accuracy is None
-                                 else f"accuracy {f.accuracy:g} below {cfg.min_accuracy:g}")
+                    f.problem = (
+                        "no test case kept"
+                        if f.accuracy is None
+                        else f"accuracy {f.accuracy:g} below {cfg.min_accuracy:g}"
+                    )
         self.records = [ins.record(cfg.min_functions) for ins in instructions]
         self.run.writer("instructions.jsonl").write_many(self.records)
         return [ins for ins in instructions if len(ins.kept_functions) >= cfg.min_functions]
@@ -263,8 +298,12 @@ class AutoIF:
     def choose(self, row_id: str, kept: list[Instruction]) -> list[Instruction]:
         """`instructions_per_query` distinct instructions for a row, the same on every run."""
         k = min(self.cfg.instructions_per_query, len(kept))
-        ranked = sorted(kept, key=lambda ins: xxhash.xxh3_64_intdigest(f"{row_id}\x00{ins.seed.id}".encode(),
-                                                                      seed=self.cfg.seed or 0))
+        ranked = sorted(
+            kept,
+            key=lambda ins: xxhash.xxh3_64_intdigest(
+                f"{row_id}\x00{ins.seed.id}".encode(), seed=self.cfg.seed or 0
+            ),
+        )
         return ranked[:k]
 
     def run_batch(self, rows: list[dict], kept: list[Instruction]) -> None:
@@ -279,12 +318,24 @@ class AutoIF:
                 continue
             self.t["prompts"] += 1
             if not kept:
-                self._reject(row, "no_verified_instruction",
-                             f"no instruction kept {cfg.min_functions} verification functions (see instructions.jsonl)")
+                self._reject(
+                    row,
+                    "no_verified_instruction",
+                    f"no instruction kept {cfg.min_functions} verification functions (see instructions.jsonl)",
+                )
                 continue
             for ins in self.choose(str(row["id"]), kept):
-                msgs = [*messages[:-1], {"role": "user", "content": fill_template(
-                    p["response_template"], query=messages[-1]["content"], instruction=ins.seed.instruction).strip()}]
+                msgs = [
+                    *messages[:-1],
+                    {
+                        "role": "user",
+                        "content": fill_template(
+                            p["response_template"],
+                            query=messages[-1]["content"],
+                            instruction=ins.seed.instruction,
+                        ).strip(),
+                    },
+                ]
                 item_id = xxhash.xxh3_128_hexdigest(f"{row['id']}\x00{ins.seed.id}".encode())
                 items.append((PromptItem(row, item_id, msgs, None, None), ins))
         if not items:
@@ -294,7 +345,9 @@ class AutoIF:
         for (item, ins), (comps, error) in zip(items, answers, strict=True):
             item.samples.extend(Sample.of(item.id, i, comp, error, cfg) for i, comp in enumerate(comps))
             plan.extend((s, ins) for s in item.samples if s.pending)
-        results = iter(self._map([evaluation_program(f.code, s.text) for s, ins in plan for f in ins.kept_functions]))
+        results = iter(
+            self._map([evaluation_program(f.code, s.text) for s, ins in plan for f in ins.kept_functions])
+        )
         for s, ins in plan:
             said = [answer(next(results)) for _ in ins.kept_functions]
             passed, m = sum(a is True for a in said), len(said)
@@ -302,7 +355,8 @@ class AutoIF:
             s.extracted = f"{passed}/{m} functions"
             s.verdict = "correct" if 2 * passed >= m else "incorrect" if passed == 0 else "partial"
             s.why = f"passed {passed} of {m} verification functions" + (
-                f" ({sum(a is None for a in said)} raised an error)" if any(a is None for a in said) else "")
+                f" ({sum(a is None for a in said)} raised an error)" if any(a is None for a in said) else ""
+            )
             s.checks = said
         for item, ins in items:
             self._write(item, ins)
@@ -317,36 +371,75 @@ class AutoIF:
         base = public(item.row)
         for k in ("id", "messages"):
             base.pop(k, None)
-        common = {"instruction_id": ins.seed.id, "instruction": ins.seed.instruction, "model": cfg.model,
-                  "backend": self.run.backend.name}
+        common = {
+            "instruction_id": ins.seed.id,
+            "instruction": ins.seed.instruction,
+            "model": cfg.model,
+            "backend": self.run.backend.name,
+        }
         self.t["responses"] += len(item.samples)
         self.t.update(f"verdict:{s.verdict}" for s in item.samples)
         self.per_instruction[ins.seed.id] += 1
         self.samples_out.write_many(
-            {"id": s.id, "parent_id": str(item.row["id"]), "item_id": item.id, "sample_index": s.index,
-             "text": s.text, "verdict": s.verdict, "score": s.score, "checks": getattr(s, "checks", None),
-             "why": s.why, "in_sft": s.in_sft, "sft_note": s.sft_note, "pairs": s.pairs, **common}
-            for s in item.samples)
+            {
+                "id": s.id,
+                "parent_id": str(item.row["id"]),
+                "item_id": item.id,
+                "sample_index": s.index,
+                "text": s.text,
+                "verdict": s.verdict,
+                "score": s.score,
+                "checks": getattr(s, "checks", None),
+                "why": s.why,
+                "in_sft": s.in_sft,
+                "sft_note": s.sft_note,
+                "pairs": s.pairs,
+                **common,
+            }
+            for s in item.samples
+        )
         self.run.ledger.kept(
-            {"id": s.id, "parent_id": str(item.row["id"]),
-             "messages": [*item.messages, {"role": "assistant", "content": s.text}], **base,
-             "functions_passed": s.extracted, **common}
-            for s in sel.sft)
+            {
+                "id": s.id,
+                "parent_id": str(item.row["id"]),
+                "messages": [*item.messages, {"role": "assistant", "content": s.text}],
+                **base,
+                "functions_passed": s.extracted,
+                **common,
+            }
+            for s in sel.sft
+        )
         self.pairs_out.write_many(
-            {"id": pair_id(item.id, c.index, r.index), "parent_id": str(item.row["id"]), "prompt": item.messages,
-             "chosen": [{"role": "assistant", "content": c.text}],
-             "rejected": [{"role": "assistant", "content": r.text}], **base,
-             "chosen_score": c.score, "rejected_score": r.score,
-             "method": "autoif: passes >= half of the verification functions vs passes none", **common}
-            for c, r in sel.pairs)
+            {
+                "id": pair_id(item.id, c.index, r.index),
+                "parent_id": str(item.row["id"]),
+                "prompt": item.messages,
+                "chosen": [{"role": "assistant", "content": c.text}],
+                "rejected": [{"role": "assistant", "content": r.text}],
+                **base,
+                "chosen_score": c.score,
+                "rejected_score": r.score,
+                "method": "autoif: passes >= half of the verification functions vs passes none",
+                **common,
+            }
+            for c, r in sel.pairs
+        )
         self.t["items"] += 1
         self.t["items_with_sft"] += bool(sel.sft)
         self.t["items_with_pairs"] += bool(sel.pairs)
         if sel.reason is not None:
-            reason = {"no_correct_sample": "no_chosen_response",
-                      "no_incorrect_sample": "no_rejected_response"}.get(sel.reason, sel.reason)
-            self._reject(item.row, reason, sel.detail, instruction_id=ins.seed.id,
-                         reject_outputs=sel.missing, sample_verdicts=dict(Counter(s.verdict for s in item.samples)))
+            reason = {
+                "no_correct_sample": "no_chosen_response",
+                "no_incorrect_sample": "no_rejected_response",
+            }.get(sel.reason, sel.reason)
+            self._reject(
+                item.row,
+                reason,
+                sel.detail,
+                instruction_id=ins.seed.id,
+                reject_outputs=sel.missing,
+                sample_verdicts=dict(Counter(s.verdict for s in item.samples)),
+            )
 
 
 def run_autoif(cfg: AutoIFConfig, backend=None) -> dict:
@@ -365,18 +458,27 @@ def run_autoif(cfg: AutoIFConfig, backend=None) -> dict:
                 bar.update(run.reader.count - bar.n)
         t = job.t
         counts = {
-            "input": run.reader.count, "invalid": len(run.reader.invalid), "not_a_prompt": t["not_a_prompt"],
-            "prompts": t["prompts"], "items": t["items"], "responses": t["responses"],
+            "input": run.reader.count,
+            "invalid": len(run.reader.invalid),
+            "not_a_prompt": t["not_a_prompt"],
+            "prompts": t["prompts"],
+            "items": t["items"],
+            "responses": t["responses"],
             "verdicts": {k.split(":", 1)[1]: v for k, v in t.most_common() if k.startswith("verdict:")},
-            "sft": run.ledger.counts["kept"], "pairs": job.pairs_out.count, "items_with_sft": t["items_with_sft"],
-            "items_with_pairs": t["items_with_pairs"], "ledger": run.ledger.counts["rejected"],
+            "sft": run.ledger.counts["kept"],
+            "pairs": job.pairs_out.count,
+            "items_with_sft": t["items_with_sft"],
+            "items_with_pairs": t["items_with_pairs"],
+            "ledger": run.ledger.counts["rejected"],
         }
         counts["balanced"] = counts["input"] == counts["invalid"] + counts["not_a_prompt"] + counts["prompts"]
         functions = [f for ins in job.records for f in ins["functions"]]
         return run.finish(
             counts=counts,
             instructions={
-                "seeds": str(rules_path(cfg.seeds)), "total": len(seeds), "kept": len(kept),
+                "seeds": str(rules_path(cfg.seeds)),
+                "total": len(seeds),
+                "kept": len(kept),
                 "kept_ids": [ins.seed.id for ins in kept],
                 "functions_written": len(functions),
                 "functions_kept": sum(f["kept"] for f in functions),
@@ -384,7 +486,12 @@ def run_autoif(cfg: AutoIFConfig, backend=None) -> dict:
             },
             reasons=dict(job.reasons.most_common()),
             sandbox={**sandbox.info(), "jobs": dict(job.jobs.most_common())},
-            outputs={"sft": "sft.jsonl", "preference": "preference.jsonl", "samples": "samples.jsonl",
-                     "instructions": "instructions.jsonl", "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
+            outputs={
+                "sft": "sft.jsonl",
+                "preference": "preference.jsonl",
+                "samples": "samples.jsonl",
+                "instructions": "instructions.jsonl",
+                "rejected": "rejected.jsonl",
+                "invalid": "invalid.jsonl",
+            },
         )
-

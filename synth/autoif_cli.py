@@ -22,37 +22,108 @@ from synth.options import (
 
 @click.command("autoif")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Run directory to write.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(file_okay=False), help="Run directory to write."
+)
 @backend_options
-@click.option("--seeds", default="autoif_seeds.yaml", show_default=True,
-              help="Seed constraint instructions: the shipped rules file or your own YAML (seeds: [{id, instruction}]).")
-@click.option("--prompts", default="autoif.yaml", show_default=True, help="Prompt templates (rules file or path).")
-@click.option("-n", "--n", "n", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Responses sampled per query and instruction.")
-@click.option("--functions", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Verification functions the LLM writes per instruction.")
-@click.option("--n-cases", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Test cases asked for with each function.")
-@click.option("--min-functions", type=click.IntRange(min=1), default=3, show_default=True,
-              help="Functions an instruction needs after cross-validation to be used.")
-@click.option("--min-accuracy", type=click.FloatRange(0, 1), default=0.8, show_default=True,
-              help="Accuracy a function needs on the cross-validated test cases.")
-@click.option("--instructions-per-query", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Instructions each query is answered under (picked by a hash of the row id).")
-@click.option("--keep-per-prompt", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Demonstrations per query and instruction (distinct chosen responses).")
-@click.option("--pairs-per-prompt", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Chosen vs rejected pairs per query and instruction.")
-@click.option("--verifier-max-tokens", type=click.IntRange(min=1), default=1024, show_default=True,
-              help="Longest verification-function answer, in tokens.")
+@click.option(
+    "--seeds",
+    default="autoif_seeds.yaml",
+    show_default=True,
+    help="Seed constraint instructions: the shipped rules file or your own YAML (seeds: [{id, instruction}]).",
+)
+@click.option(
+    "--prompts", default="autoif.yaml", show_default=True, help="Prompt templates (rules file or path)."
+)
+@click.option(
+    "-n",
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Responses sampled per query and instruction.",
+)
+@click.option(
+    "--functions",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Verification functions the LLM writes per instruction.",
+)
+@click.option(
+    "--n-cases",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Test cases asked for with each function.",
+)
+@click.option(
+    "--min-functions",
+    type=click.IntRange(min=1),
+    default=3,
+    show_default=True,
+    help="Functions an instruction needs after cross-validation to be used.",
+)
+@click.option(
+    "--min-accuracy",
+    type=click.FloatRange(0, 1),
+    default=0.8,
+    show_default=True,
+    help="Accuracy a function needs on the cross-validated test cases.",
+)
+@click.option(
+    "--instructions-per-query",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Instructions each query is answered under (picked by a hash of the row id).",
+)
+@click.option(
+    "--keep-per-prompt",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Demonstrations per query and instruction (distinct chosen responses).",
+)
+@click.option(
+    "--pairs-per-prompt",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Chosen vs rejected pairs per query and instruction.",
+)
+@click.option(
+    "--verifier-max-tokens",
+    type=click.IntRange(min=1),
+    default=1024,
+    show_default=True,
+    help="Longest verification-function answer, in tokens.",
+)
 @answer_options(batch_size=16)
 @sandbox_options
 @run_options
 @input_options
 @synth_errors
-def autoif_cmd(inputs, output, seeds, prompts, n, functions, n_cases, min_functions, min_accuracy,
-               instructions_per_query, keep_per_prompt, pairs_per_prompt, verifier_max_tokens, system_prompt,
-               batch_size, keep_truncated, **kw):
+def autoif_cmd(
+    inputs,
+    output,
+    seeds,
+    prompts,
+    n,
+    functions,
+    n_cases,
+    min_functions,
+    min_accuracy,
+    instructions_per_query,
+    keep_per_prompt,
+    pairs_per_prompt,
+    verifier_max_tokens,
+    system_prompt,
+    batch_size,
+    keep_truncated,
+    **kw,
+):
     """Instruction-following data verified by code (AutoIF).
 
     For each seed instruction ("answer in under 50 words", "use exactly three bullet points"...) the LLM writes
@@ -74,13 +145,28 @@ def autoif_cmd(inputs, output, seeds, prompts, n, functions, n_cases, min_functi
 
     backend = kw["backend"]
     cfg = AutoIFConfig(
-        inputs=list(inputs), output=output, model=kw["model"], backend=backend, seeds=seeds, prompts=prompts, n=n,
-        functions=functions, n_cases=n_cases, min_functions=min_functions, min_accuracy=min_accuracy,
-        instructions_per_query=instructions_per_query, keep_per_prompt=keep_per_prompt,
-        pairs_per_prompt=pairs_per_prompt, verifier_max_tokens=verifier_max_tokens, system_prompt=system_prompt,
-        batch_size=batch_size, keep_truncated=keep_truncated, backend_options=backend_settings(backend, kw),
+        inputs=list(inputs),
+        output=output,
+        model=kw["model"],
+        backend=backend,
+        seeds=seeds,
+        prompts=prompts,
+        n=n,
+        functions=functions,
+        n_cases=n_cases,
+        min_functions=min_functions,
+        min_accuracy=min_accuracy,
+        instructions_per_query=instructions_per_query,
+        keep_per_prompt=keep_per_prompt,
+        pairs_per_prompt=pairs_per_prompt,
+        verifier_max_tokens=verifier_max_tokens,
+        system_prompt=system_prompt,
+        batch_size=batch_size,
+        keep_truncated=keep_truncated,
+        backend_options=backend_settings(backend, kw),
         **run_settings(kw),
-        **sampling_settings(kw), **sandbox_settings(kw),
+        **sampling_settings(kw),
+        **sandbox_settings(kw),
     )
     _print_summary(run_autoif(cfg))
 
@@ -88,9 +174,13 @@ def autoif_cmd(inputs, output, seeds, prompts, n, functions, n_cases, min_functi
 def _print_summary(m: dict) -> None:
     echo = functools.partial(click.echo, err=True)
     c, ins, run = m["counts"], m["instructions"], m["run_dir"]
-    echo(f"instructions: {ins['kept']} of {ins['total']} verified "
-         f"({ins['functions_kept']} of {ins['functions_written']} functions kept)")
-    echo(f"rows {c['input']} = queries {c['prompts']} + not prompts {c['not_a_prompt']} + invalid {c['invalid']}")
+    echo(
+        f"instructions: {ins['kept']} of {ins['total']} verified "
+        f"({ins['functions_kept']} of {ins['functions_written']} functions kept)"
+    )
+    echo(
+        f"rows {c['input']} = queries {c['prompts']} + not prompts {c['not_a_prompt']} + invalid {c['invalid']}"
+    )
     echo("responses {}: {}".format(c["responses"], ", ".join(f"{k} {v}" for k, v in c["verdicts"].items())))
     reasons = ", ".join(f"{k} {v}" for k, v in m["reasons"].items())
     echo(f"sft:          {run}/sft.jsonl ({c['sft']} demonstrations)")

@@ -563,9 +563,7 @@ class _Synthesizer:
     def _not_a_prompt(self, row: dict, reason: str) -> None:
         self.not_a_prompt += 1
         self.reasons["not_a_prompt"] += 1
-        self.ledger.rejected(
-            [rejected_row(public(row), "not_a_prompt", reason, step=STEP)]
-        )
+        self.ledger.rejected([rejected_row(public(row), "not_a_prompt", reason, step=STEP)])
         return None
 
     # --- the questions ---

@@ -713,7 +713,9 @@ def run_evolve(
         if cfg.answer and cfg.answer_model:
             answer_kind = cfg.answer_backend or cfg.backend
             if answer_backend is None:
-                answer_backend = get_backend(answer_kind, model=cfg.answer_model, **cfg.answer_backend_options)
+                answer_backend = get_backend(
+                    answer_kind, model=cfg.answer_model, **cfg.answer_backend_options
+                )
                 run.on_close(answer_backend)
             answer_llm = CachedLLM(answer_backend, run.cache, model_identity(answer_kind, cfg.answer_model))
         evolver = Evolver(cfg, rules, llm, answer_llm, run.ledger)

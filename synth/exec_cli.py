@@ -22,27 +22,58 @@ from synth.options import (
 
 @click.command("exec-verify")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Run directory to write.")
-@click.option("--tests-field", default="tests", show_default=True,
-              help="Column with the tests: assert statements, or HumanEval's def check(candidate).")
-@click.option("--entry-point-field", default="entry_point", show_default=True,
-              help="Column naming the function HumanEval-style tests call check() on.")
+@click.option(
+    "-o", "--output", required=True, type=click.Path(file_okay=False), help="Run directory to write."
+)
+@click.option(
+    "--tests-field",
+    default="tests",
+    show_default=True,
+    help="Column with the tests: assert statements, or HumanEval's def check(candidate).",
+)
+@click.option(
+    "--entry-point-field",
+    default="entry_point",
+    show_default=True,
+    help="Column naming the function HumanEval-style tests call check() on.",
+)
 @sandbox_options
-@click.option("--generate-tests", is_flag=True,
-              help="Prompts without tests: sample --n solutions and have the LLM write --n-tests asserts; tests some "
-                   "solution passes are kept, solutions passing all of them become demonstrations (sft.jsonl), "
-                   "passing against failing become pairs (preference.jsonl). Needs --model.")
-@click.option("-n", "--n", "n", type=click.IntRange(min=1), default=8, show_default=True,
-              help="--generate-tests: solutions sampled per prompt.")
-@click.option("--n-tests", type=click.IntRange(min=1), default=8, show_default=True,
-              help="--generate-tests: tests asked for per prompt.")
+@click.option(
+    "--generate-tests",
+    is_flag=True,
+    help="Prompts without tests: sample --n solutions and have the LLM write --n-tests asserts; tests some "
+    "solution passes are kept, solutions passing all of them become demonstrations (sft.jsonl), "
+    "passing against failing become pairs (preference.jsonl). Needs --model.",
+)
+@click.option(
+    "-n",
+    "--n",
+    "n",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="--generate-tests: solutions sampled per prompt.",
+)
+@click.option(
+    "--n-tests",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="--generate-tests: tests asked for per prompt.",
+)
 @backend_options(model_required=False)
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Rows per sandbox batch [default: 512], or prompts per backend call with --generate-tests [8].")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Rows per sandbox batch [default: 512], or prompts per backend call with --generate-tests [8].",
+)
 @run_options
 @input_options
 @synth_errors
-def exec_verify_cmd(inputs, output, tests_field, entry_point_field, generate_tests, n, n_tests, batch_size, **kw):
+def exec_verify_cmd(
+    inputs, output, tests_field, entry_point_field, generate_tests, n, n_tests, batch_size, **kw
+):
     """Run the code in each response against the row's tests in the sandbox.
 
     Rows are conversations ending in an assistant response with a `tests` field: assert statements, or
@@ -59,8 +90,14 @@ def exec_verify_cmd(inputs, output, tests_field, entry_point_field, generate_tes
       synth exec-verify coding_prompts.jsonl -o gen --generate-tests --backend openai \\
           --model Qwen/Qwen2.5-Coder-7B-Instruct --n 8 --n-tests 10
     """
-    common = dict(inputs=list(inputs), output=output, tests_field=tests_field, entry_point_field=entry_point_field,
-                  **run_settings(kw), **sandbox_settings(kw))
+    common = dict(
+        inputs=list(inputs),
+        output=output,
+        tests_field=tests_field,
+        entry_point_field=entry_point_field,
+        **run_settings(kw),
+        **sandbox_settings(kw),
+    )
     if generate_tests:
         from synth.reject import RejectConfig, run_reject_sample
         from synth.reject_cli import _print_summary as print_reject_summary
@@ -68,9 +105,18 @@ def exec_verify_cmd(inputs, output, tests_field, entry_point_field, generate_tes
         if not kw["model"]:
             raise click.UsageError("--generate-tests needs --model (the LLM that writes solutions and tests)")
         backend = kw["backend"]
-        cfg = RejectConfig(model=kw["model"], backend=backend, n=n, verifier="code", generate_tests=True,
-                           n_tests=n_tests, batch_size=batch_size or 8, backend_options=backend_settings(backend, kw),
-                           **sampling_settings(kw), **common)
+        cfg = RejectConfig(
+            model=kw["model"],
+            backend=backend,
+            n=n,
+            verifier="code",
+            generate_tests=True,
+            n_tests=n_tests,
+            batch_size=batch_size or 8,
+            backend_options=backend_settings(backend, kw),
+            **sampling_settings(kw),
+            **common,
+        )
         print_reject_summary(run_reject_sample(cfg))
         return
     from synth.exec_verify import ExecVerifyConfig, run_exec_verify
@@ -85,8 +131,10 @@ def _print_summary(m: dict) -> None:
     echo(f"rows {c['input']} = passed {c['passed']} + rejected {c['rejected']} + invalid {c['invalid']}")
     thr = m["throughput"]
     if c["executed"]:
-        echo(f"executed {c['executed']} programs in the {m['sandbox']['backend']} sandbox "
-             f"({thr['jobs_per_s']:,.1f}/s, median {thr['job_seconds_median'] * 1000:.0f} ms)")
+        echo(
+            f"executed {c['executed']} programs in the {m['sandbox']['backend']} sandbox "
+            f"({thr['jobs_per_s']:,.1f}/s, median {thr['job_seconds_median'] * 1000:.0f} ms)"
+        )
     echo(f"verified: {run}/verified.jsonl")
     echo(f"rejected: {run}/rejected.jsonl" + (f" ({reasons})" if reasons else ""))
     echo(f"manifest: {run}/manifest.json")

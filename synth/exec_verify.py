@@ -54,6 +54,7 @@ class ExecVerifyConfig:
         if self.batch_size < 1 or self.sandbox_workers < 1:
             raise InputError("--batch-size and --sandbox-workers must be at least 1")
 
+
 def response_of(row: dict) -> str | None:
     msgs = row.get("messages") or []
     if msgs and msgs[-1].get("role") == "assistant":
@@ -88,7 +89,9 @@ def run_exec_verify(cfg: ExecVerifyConfig) -> dict:
                     else:
                         todo.append((row, program(code, tests.source)))
                 bar.update(run.reader.count - bar.n - len(todo))  # the bar moves as each program finishes
-                results = sandbox.map([Job(code=p, id=str(row["id"])) for row, p in todo], progress=bar.update)
+                results = sandbox.map(
+                    [Job(code=p, id=str(row["id"])) for row, p in todo], progress=bar.update
+                )
                 for (row, _), result in zip(todo, results, strict=True):
                     durations.append(result.duration_s)
                     out = {**public(row), "exec": exec_record(result)}
@@ -99,8 +102,13 @@ def run_exec_verify(cfg: ExecVerifyConfig) -> dict:
                         run.ledger.rejected([rejected_row(out, result.verdict, describe(result), step=STEP)])
                 bar.update(run.reader.count - bar.n)
         c = run.ledger.counts
-        counts = {"input": run.reader.count, "invalid": len(run.reader.invalid), "passed": c["kept"],
-                  "rejected": c["rejected"], "executed": len(durations)}
+        counts = {
+            "input": run.reader.count,
+            "invalid": len(run.reader.invalid),
+            "passed": c["kept"],
+            "rejected": c["rejected"],
+            "executed": len(durations),
+        }
         counts["balanced"] = counts["input"] == counts["passed"] + counts["rejected"] + counts["invalid"]
         durations.sort()
         seconds = run.seconds

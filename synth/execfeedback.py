@@ -35,7 +35,7 @@ OPEN_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+.-]*)[^\n]*\n(.*)\Z", re.S | re.M
 PYTHON_TAGS = {"python", "py", "python3", "py3"}
 STDERR_TAIL = 1500  # characters of stderr kept with a verdict
 
-PROGRAM = '''import linecache as _linecache
+PROGRAM = """import linecache as _linecache
 
 
 def _load(_name, _source, _namespace):
@@ -46,7 +46,7 @@ def _load(_name, _source, _namespace):
 _namespace = {{"__name__": "solution", "__builtins__": __builtins__}}
 _load("solution.py", {solution!r}, _namespace)
 _load("tests.py", {tests!r}, _namespace)
-'''
+"""
 
 
 class NoTests(ValueError):
@@ -259,8 +259,12 @@ class CodeVerifier:
 
     def verify(self, items) -> None:
         given = [it for it in items if it.gold is not None]
-        todo = [(s, program(code, it.gold)) for it in given for s in it.samples
-                if s.pending and (code := self._code(s)) is not None]
+        todo = [
+            (s, program(code, it.gold))
+            for it in given
+            for s in it.samples
+            if s.pending and (code := self._code(s)) is not None
+        ]
         for (s, _), r in zip(todo, self._run([p for _, p in todo]), strict=True):
             s.verdict = "correct" if r.passed else "incorrect"
             s.score = 1.0 if r.passed else 0.0
@@ -293,20 +297,31 @@ class CodeVerifier:
         hint = fill_template(r.get("entry_point_hint", ""), entry_point=entry) if entry else ""
         task = "\n\n".join(m["content"] for m in item.messages if m["role"] != "system")
         user = fill_template(r["template"], task=task, n_tests=self.n_tests, entry_point_hint=hint)
-        return ChatRequest([{"role": "system", "content": r["system"].strip()}, {"role": "user", "content": user}],
-                           n=1, temperature=0.0, max_tokens=self.max_tokens, seed=self.seed)
+        return ChatRequest(
+            [{"role": "system", "content": r["system"].strip()}, {"role": "user", "content": user}],
+            n=1,
+            temperature=0.0,
+            max_tokens=self.max_tokens,
+            seed=self.seed,
+        )
 
     def _verify_generated(self, items) -> None:
         answers = self.llm.complete_each([self._tests_request(it) for it in items])
         self.generated["prompts"] += len(items)
         plans = []
         for item, (comps, error) in zip(items, answers, strict=True):
-            tests = [] if comps[0] is None else list(dict.fromkeys(split_asserts(comps[0].text)))[: self.n_tests]
+            tests = (
+                [] if comps[0] is None else list(dict.fromkeys(split_asserts(comps[0].text)))[: self.n_tests]
+            )
             self.generated["tests_written"] += len(tests)
             codes = {s.index: self._code(s) for s in item.samples if s.pending}
             codes = {i: c for i, c in codes.items() if c is not None}
             if not tests:
-                why = f"test generation failed: {error}" if comps[0] is None else "the LLM wrote no assert statement"
+                why = (
+                    f"test generation failed: {error}"
+                    if comps[0] is None
+                    else "the LLM wrote no assert statement"
+                )
                 self.generated["prompts_without_tests"] += 1
                 for s in item.samples:
                     if s.pending or s.extracted == "no_code":
@@ -332,16 +347,28 @@ class CodeVerifier:
                 s.verdict = "correct" if ok else "incorrect"
                 s.score = cc.passed(k) / len(cc.kept) if cc.kept else 0.0
                 s.extracted = f"{cc.passed(k)}/{len(cc.kept)} tests"
-                s.why = (f"passed {cc.passed(k)} of the {len(cc.kept)} generated tests that some solution passes "
-                         f"({len(tests) - len(cc.kept)} of {len(tests)} written were passed by none)")
+                s.why = (
+                    f"passed {cc.passed(k)} of the {len(cc.kept)} generated tests that some solution passes "
+                    f"({len(tests) - len(cc.kept)} of {len(tests)} written were passed by none)"
+                )
 
     def info(self) -> dict:
-        out = {"name": self.name, "tests_field": self.tests_field, "entry_point_field": self.entry_point_field,
-               "jobs": dict(self.jobs.most_common()),
-               "sandbox": self._sandbox.info() if self._sandbox is not None else {"backend": self.settings.backend}}
+        out = {
+            "name": self.name,
+            "tests_field": self.tests_field,
+            "entry_point_field": self.entry_point_field,
+            "jobs": dict(self.jobs.most_common()),
+            "sandbox": self._sandbox.info()
+            if self._sandbox is not None
+            else {"backend": self.settings.backend},
+        }
         if self.llm is not None:
-            out["generated_tests"] = {"rules": self.rules_path, "n_tests": self.n_tests, **self.generated,
-                                      "llm": self.llm.stats.as_dict()}
+            out["generated_tests"] = {
+                "rules": self.rules_path,
+                "n_tests": self.n_tests,
+                **self.generated,
+                "llm": self.llm.stats.as_dict(),
+            }
         return out
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ of `generated.jsonl`: the conversation with the new assistant turn plus `parent_
 (unless `keep_truncated`) or came back empty go to `rejected.jsonl` with the reason, never a crash.
 
 >>> from curate.io import write_jsonl
->>> from curate.tinymodels import build_tiny_model
+>>> from posttrain.tinymodels import build_tiny_model
 >>> from synth.generate import GenerateConfig, run_generate
 >>> model = str(build_tiny_model("qwen2", "/tmp/tiny-qwen2"))
 >>> write_jsonl("/tmp/prompts.jsonl", [{"prompt": "Name a colour."}, {"prompt": "Say hi."}])

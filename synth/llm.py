@@ -58,10 +58,14 @@ class CachedLLM:
         out = []
         for samples, error in self.complete_each(requests):
             done = [c for c in samples if c is not None]
-            out.append(ChatResult(completions=done) if error is None else ChatResult(completions=done, error=error))
+            out.append(
+                ChatResult(completions=done) if error is None else ChatResult(completions=done, error=error)
+            )
         return out
 
-    def complete_each(self, requests: Sequence[ChatRequest]) -> list[tuple[list[Completion | None], str | None]]:
+    def complete_each(
+        self, requests: Sequence[ChatRequest]
+    ) -> list[tuple[list[Completion | None], str | None]]:
         """Per request: one entry per sample index (None where it failed) and the request's error."""
         st = self.stats
         keys = [self.keys(r) for r in requests]
@@ -79,8 +83,10 @@ class CachedLLM:
             fresh: list[tuple[str, Completion]] = []
             for (j, missing), res in zip(todo, results, strict=True):
                 if res.ok and len(res.completions) != len(missing):
-                    res = ChatResult(error=f"the backend returned {len(res.completions)} completions, "
-                                           f"expected {len(missing)}")
+                    res = ChatResult(
+                        error=f"the backend returned {len(res.completions)} completions, "
+                        f"expected {len(missing)}"
+                    )
                 if not res.ok:
                     errors[j] = res.error or "unknown error"
                     st.failed_requests += 1
@@ -94,5 +100,7 @@ class CachedLLM:
         out = []
         for j, ks in enumerate(keys):
             samples = [found.get(k) for k in ks]
-            out.append((samples, None if all(c is not None for c in samples) else errors.get(j, "no completion")))
+            out.append(
+                (samples, None if all(c is not None for c in samples) else errors.get(j, "no completion"))
+            )
         return out

@@ -132,10 +132,17 @@ def backend_options(fn=None, *, model_required: bool = True):
             help="local: the backend in this process; ray: one backend per Ray actor (vllm data-parallel over the "
             "GPUs, openai with --concurrency as a cluster-wide limit); the cache stays here. Needs posttrain[ray].",
         ),
-        click.option("--ray-address", default=None,
-                     help="--engine ray: join this cluster (e.g. auto, ray://head:10001) [default: a local instance]."),
-        click.option("--ray-actors", type=click.IntRange(min=1), default=None,
-                     help="--engine ray: backend actors [default: one per GPU for vllm/hf on CUDA, else one per CPU]."),
+        click.option(
+            "--ray-address",
+            default=None,
+            help="--engine ray: join this cluster (e.g. auto, ray://head:10001) [default: a local instance].",
+        ),
+        click.option(
+            "--ray-actors",
+            type=click.IntRange(min=1),
+            default=None,
+            help="--engine ray: backend actors [default: one per GPU for vllm/hf on CUDA, else one per CPU].",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -192,12 +199,23 @@ def answer_options(*, batch_size: int):
 
     def decorate(fn):
         options = [
-            click.option("--system-prompt", default=None,
-                         help="System message for rows that have none (kept in the output rows)."),
-            click.option("--batch-size", type=click.IntRange(min=1), default=batch_size, show_default=True,
-                         help="Prompts per backend call (x n samples); each finished batch is committed to the cache."),
-            click.option("--keep-truncated", is_flag=True,
-                         help="Use answers cut off at --max-tokens (set aside with the reason by default)."),
+            click.option(
+                "--system-prompt",
+                default=None,
+                help="System message for rows that have none (kept in the output rows).",
+            ),
+            click.option(
+                "--batch-size",
+                type=click.IntRange(min=1),
+                default=batch_size,
+                show_default=True,
+                help="Prompts per backend call (x n samples); each finished batch is committed to the cache.",
+            ),
+            click.option(
+                "--keep-truncated",
+                is_flag=True,
+                help="Use answers cut off at --max-tokens (set aside with the reason by default).",
+            ),
         ]
         for option in reversed(options):
             fn = option(fn)
@@ -208,14 +226,21 @@ def answer_options(*, batch_size: int):
 
 def run_settings(kw: dict) -> dict:
     """The config fields of `run_options` and `curate.cli.input_options`: replace, progress, how to read."""
-    return {"overwrite": kw["force"], "progress": kw["progress"], "input_format": kw["input_format"],
-            "on_error": kw["on_error"], "max_row_bytes": kw["max_row_bytes"]}
+    return {
+        "overwrite": kw["force"],
+        "progress": kw["progress"],
+        "input_format": kw["input_format"],
+        "on_error": kw["on_error"],
+        "max_row_bytes": kw["max_row_bytes"],
+    }
 
 
 def run_options(fn):
     """Options of every command that writes a run directory: replace an existing one, show progress."""
     fn = click.option(
-        "--progress/--no-progress", default=None, help="Progress bar on stderr [default: when it is a terminal]."
+        "--progress/--no-progress",
+        default=None,
+        help="Progress bar on stderr [default: when it is a terminal].",
     )(fn)
     return click.option("--force", is_flag=True, help="Replace an existing output directory.")(fn)
 
@@ -225,16 +250,37 @@ def sandbox_options(fn):
     from synth.sandbox import BACKENDS
 
     options = [
-        click.option("--sandbox", "sandbox", type=click.Choice(["auto", *BACKENDS]),
-                     default="auto", show_default=True,
-                     help="Isolation for generated code: auto picks the best available here and fails if there is "
-                          "none; unsafe runs it without isolation (only for code you trust)."),
-        click.option("--sandbox-workers", type=click.IntRange(min=1), default=None,
-                     help="Jobs run at once [default: one per core]."),
-        click.option("--exec-timeout", "exec_timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
-                     show_default=True, help="Wall (and CPU) seconds one program may run."),
-        click.option("--exec-memory-mb", "exec_memory_mb", type=click.IntRange(min=16), default=1024,
-                     show_default=True, help="Memory one program may use."),
+        click.option(
+            "--sandbox",
+            "sandbox",
+            type=click.Choice(["auto", *BACKENDS]),
+            default="auto",
+            show_default=True,
+            help="Isolation for generated code: auto picks the best available here and fails if there is "
+            "none; unsafe runs it without isolation (only for code you trust).",
+        ),
+        click.option(
+            "--sandbox-workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Jobs run at once [default: one per core].",
+        ),
+        click.option(
+            "--exec-timeout",
+            "exec_timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=10.0,
+            show_default=True,
+            help="Wall (and CPU) seconds one program may run.",
+        ),
+        click.option(
+            "--exec-memory-mb",
+            "exec_memory_mb",
+            type=click.IntRange(min=16),
+            default=1024,
+            show_default=True,
+            help="Memory one program may use.",
+        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -246,5 +292,9 @@ def sandbox_settings(kw: dict) -> dict:
     import os
 
     workers = kw["sandbox_workers"] or max(1, len(os.sched_getaffinity(0)))
-    return {"sandbox": kw["sandbox"], "sandbox_workers": workers, "exec_timeout": kw["exec_timeout"],
-            "exec_memory_mb": kw["exec_memory_mb"]}
+    return {
+        "sandbox": kw["sandbox"],
+        "sandbox_workers": workers,
+        "exec_timeout": kw["exec_timeout"],
+        "exec_memory_mb": kw["exec_memory_mb"],
+    }

@@ -50,14 +50,25 @@ class _BackendActor:
 class RayBackend:
     """`name`'s backend on Ray actors; `generate` keeps request order and never raises for one request."""
 
-    def __init__(self, name: str, *, model: str, actors: int | None = None, gpus_per_actor: float | None = None,
-                 requests_per_call: int = 64, address: str | None = None,
-                 factory: Callable[..., Backend] = get_backend, **options):
+    def __init__(
+        self,
+        name: str,
+        *,
+        model: str,
+        actors: int | None = None,
+        gpus_per_actor: float | None = None,
+        requests_per_call: int = 64,
+        address: str | None = None,
+        factory: Callable[..., Backend] = get_backend,
+        **options,
+    ):
         try:
             import ray
             import ray.data  # noqa: F401
         except ImportError:
-            raise BackendError("running a backend on Ray needs Ray Data: pip install 'posttrain[ray]'") from None
+            raise BackendError(
+                "running a backend on Ray needs Ray Data: pip install 'posttrain[ray]'"
+            ) from None
         if requests_per_call < 1:
             raise BackendError(f"requests_per_call must be at least 1, got {requests_per_call}")
         self.name, self.model = name, model
@@ -93,8 +104,10 @@ class RayBackend:
         if self.gpus_per_actor:
             n = int(res.get("GPU", 0) // self.gpus_per_actor)
             if n < 1:
-                raise BackendError(f"the {self.name} backend needs {self.gpus_per_actor:g} GPU(s) per actor; "
-                                   f"the Ray cluster has {res.get('GPU', 0):g}")
+                raise BackendError(
+                    f"the {self.name} backend needs {self.gpus_per_actor:g} GPU(s) per actor; "
+                    f"the Ray cluster has {res.get('GPU', 0):g}"
+                )
             return n
         return max(1, min(8, int(res.get("CPU", 1))))
 
@@ -112,12 +125,18 @@ class RayBackend:
             return []
         if not ray.is_initialized():
             self._init()
-        ds = ray.data.from_items([{"index": i, "request": pickle.dumps(r)} for i, r in enumerate(requests)],
-                                 override_num_blocks=min(len(requests), self.actors * 4))
-        answered = ds.map_batches(_BackendActor, fn_constructor_kwargs={"factory": self.factory, "name": self.name,
-                                                                         "options": self.options},
-                                  concurrency=self.actors, num_gpus=self.gpus_per_actor or None,
-                                  batch_size=self.requests_per_call, batch_format="numpy")
+        ds = ray.data.from_items(
+            [{"index": i, "request": pickle.dumps(r)} for i, r in enumerate(requests)],
+            override_num_blocks=min(len(requests), self.actors * 4),
+        )
+        answered = ds.map_batches(
+            _BackendActor,
+            fn_constructor_kwargs={"factory": self.factory, "name": self.name, "options": self.options},
+            concurrency=self.actors,
+            num_gpus=self.gpus_per_actor or None,
+            batch_size=self.requests_per_call,
+            batch_format="numpy",
+        )
         out: list[ChatResult | None] = [None] * len(requests)
         for batch in answered.iter_batches(batch_size=None, batch_format="numpy"):
             for i, r in zip(batch["index"], batch["result"], strict=True):
@@ -128,10 +147,18 @@ class RayBackend:
         return out  # type: ignore[return-value]
 
     def info(self) -> dict:
-        out = {"engine": "ray", "actors": self.actors, "gpus_per_actor": self.gpus_per_actor,
-               "address": self.address or "local instance", "requests_per_call": self.requests_per_call}
+        out = {
+            "engine": "ray",
+            "actors": self.actors,
+            "gpus_per_actor": self.gpus_per_actor,
+            "address": self.address or "local instance",
+            "requests_per_call": self.requests_per_call,
+        }
         if self.cluster_concurrency is not None:
-            out.update(cluster_concurrency=self.cluster_concurrency, concurrency_per_actor=self.options["concurrency"])
+            out.update(
+                cluster_concurrency=self.cluster_concurrency,
+                concurrency_per_actor=self.options["concurrency"],
+            )
         return out
 
     def close(self) -> None:

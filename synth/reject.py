@@ -113,7 +113,9 @@ class RejectConfig(GenerateConfig):
         if self.generate_tests and self.verifier != "code":
             raise InputError("--generate-tests is for --verifier code")
         if self.n_tests < 1 or self.sandbox_workers < 1 or self.exec_timeout <= 0 or self.exec_memory_mb < 16:
-            raise InputError("--n-tests and --sandbox-workers must be positive, --exec-timeout > 0, --exec-memory-mb >= 16")
+            raise InputError(
+                "--n-tests and --sandbox-workers must be positive, --exec-timeout > 0, --exec-memory-mb >= 16"
+            )
         if self.verifier == "reward-model" and not self.reward_model:
             raise InputError(
                 "--verifier reward-model needs --reward-model DIR (a sequence-classification model)"
@@ -867,6 +869,7 @@ class _Sampler:
                 ]
             )
 
+
 def build_verifier(cfg: RejectConfig, backend: Backend, cache, *, judge_backend: Backend | None = None):
     """The verifier `cfg.verifier` names (the judge reuses the generating backend when it is the same model)."""
     if cfg.verifier == "math":
@@ -875,9 +878,17 @@ def build_verifier(cfg: RejectConfig, backend: Backend, cache, *, judge_backend:
         from synth.execfeedback import CodeVerifier, SandboxSettings
 
         settings = SandboxSettings.of(cfg)
-        llm = CachedLLM(backend, cache, model_identity(cfg.backend, cfg.model)) if cfg.generate_tests else None
-        return CodeVerifier(settings, tests_field=cfg.tests_field, entry_point_field=cfg.entry_point_field,
-                            llm=llm, n_tests=cfg.n_tests, seed=cfg.seed)
+        llm = (
+            CachedLLM(backend, cache, model_identity(cfg.backend, cfg.model)) if cfg.generate_tests else None
+        )
+        return CodeVerifier(
+            settings,
+            tests_field=cfg.tests_field,
+            entry_point_field=cfg.entry_point_field,
+            llm=llm,
+            n_tests=cfg.n_tests,
+            seed=cfg.seed,
+        )
     if cfg.verifier == "reward-model":
         return RewardModelVerifier(
             cfg.reward_model,
@@ -919,7 +930,10 @@ def run_reject_sample(
         run.manifest["config"]["keep_per_prompt"] = cfg.keep
         if verifier is None:
             verifier = build_verifier(cfg, run.backend, run.cache, judge_backend=judge_backend)
-            if isinstance(verifier, JudgeVerifier) and verifier.llm.backend not in (run.backend, judge_backend):
+            if isinstance(verifier, JudgeVerifier) and verifier.llm.backend not in (
+                run.backend,
+                judge_backend,
+            ):
                 run.on_close(verifier.llm.backend)
         run.on_close(verifier)
         run.load_seconds = run.seconds

@@ -128,16 +128,30 @@ from synth.options import (
     help="judge: longest rating, in tokens.",
 )
 @click.option(
-    "--tests-field", default="tests", show_default=True,
+    "--tests-field",
+    default="tests",
+    show_default=True,
     help="code: column with the tests: assert statements, or HumanEval's def check(candidate) with --entry-point-field.",
 )
-@click.option("--entry-point-field", default="entry_point", show_default=True, help="code: column naming the function under test.")
 @click.option(
-    "--generate-tests", is_flag=True,
+    "--entry-point-field",
+    default="entry_point",
+    show_default=True,
+    help="code: column naming the function under test.",
+)
+@click.option(
+    "--generate-tests",
+    is_flag=True,
     help="code: for prompts without tests the LLM writes --n-tests asserts; a test counts when some sample passes it, "
     "a sample is correct when it passes every such test (rules/exec_tests.yaml).",
 )
-@click.option("--n-tests", type=click.IntRange(min=1), default=8, show_default=True, help="code: tests to generate per prompt.")
+@click.option(
+    "--n-tests",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="code: tests to generate per prompt.",
+)
 @sandbox_options
 @answer_options(batch_size=8)
 @run_options

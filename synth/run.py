@@ -39,8 +39,14 @@ def build_backend(cfg) -> Backend:
     if engine == "ray":
         from synth.ray_llm import RayBackend
 
-        return RayBackend(cfg.backend, model=cfg.model, address=cfg.ray_address, actors=cfg.ray_actors,
-                          factory=get_backend, **cfg.backend_options)
+        return RayBackend(
+            cfg.backend,
+            model=cfg.model,
+            address=cfg.ray_address,
+            actors=cfg.ray_actors,
+            factory=get_backend,
+            **cfg.backend_options,
+        )
     if engine != "local":
         raise InputError(f"--engine must be local or ray, not {engine!r}")
     if getattr(cfg, "ray_address", None) or getattr(cfg, "ray_actors", None):
@@ -68,7 +74,10 @@ class SynthRun:
         cfg = self.cfg
         try:
             self.reader = Reader(
-                cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
+                cfg.inputs,
+                input_format=cfg.input_format,
+                on_error=cfg.on_error,
+                max_row_bytes=cfg.max_row_bytes,
             )
             if self._wants_llm:
                 self.cache = open_cache(cfg)
@@ -102,12 +111,20 @@ class SynthRun:
             return {}
         st, cfg = self.llm.stats, self.cfg
         return {
-            "backend": {"name": self.backend.name, "model": cfg.model, "model_identity": self.llm.model_id,
-                        **self.backend.info()},
+            "backend": {
+                "name": self.backend.name,
+                "model": cfg.model,
+                "model_identity": self.llm.model_id,
+                **self.backend.info(),
+            },
             "llm": st.as_dict(),
-            "cache": {"enabled": cfg.use_cache, "path": str(self.cache.path) if self.cache.path else None,
-                      "hits": self.cache.hits, "misses": self.cache.misses,
-                      "stored": st.fresh_samples if cfg.use_cache else 0},
+            "cache": {
+                "enabled": cfg.use_cache,
+                "path": str(self.cache.path) if self.cache.path else None,
+                "hits": self.cache.hits,
+                "misses": self.cache.misses,
+                "stored": st.fresh_samples if cfg.use_cache else 0,
+            },
         }
 
     def finish(self, **sections) -> dict:
@@ -117,7 +134,9 @@ class SynthRun:
             w.close()
         self.ledger.close()
         counts = sections.get("counts", {})
-        if counts.get("balanced") is False:  # the runner's invariant; a failure here is a bug, not a user error
+        if (
+            counts.get("balanced") is False
+        ):  # the runner's invariant; a failure here is a bug, not a user error
             raise AssertionError(f"row counts do not add up: {counts}")
         self.manifest.update(self.llm_sections())
         self.manifest.update(sections)

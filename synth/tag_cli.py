@@ -50,9 +50,7 @@ from synth.options import (
 @run_options
 @input_options
 @synth_errors
-def tag_cmd(
-    inputs, output, rules, retries, batch_size, **kw
-):
+def tag_cmd(inputs, output, rules, retries, batch_size, **kw):
     """Tag the intentions of each row's user turn(s) with an LLM (InsTag): `tags` and `tag_explanations`.
 
     INPUT is JSONL (.gz/.zst), Parquet, `-` or a run directory, in any format `curate` reads. The model

@@ -20,7 +20,10 @@ SAMPLE = ROOT / "sample_data"
 
 
 def conv(user: str, assistant: str, **extra) -> dict:
-    return {"messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}], **extra}
+    return {
+        "messages": [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}],
+        **extra,
+    }
 
 
 def write_jsonl(path: Path, rows: list) -> Path:

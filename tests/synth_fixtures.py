@@ -27,7 +27,7 @@ def build_parrot(family: str, out_dir: Path, *, steps: int = 120, seed: int = 0)
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from curate.tinymodels import build_tiny_model
+    from posttrain.tinymodels import build_tiny_model
 
     path = build_tiny_model(family, out_dir, seed=seed)
     tok = AutoTokenizer.from_pretrained(path)

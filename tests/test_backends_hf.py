@@ -14,7 +14,7 @@ pytest.importorskip("transformers")
 
 from synth_fixtures import PROMPTS, REPLY, TAIL, build_parrot  # noqa: E402
 
-from curate.tinymodels import FAMILIES, build_tiny_model  # noqa: E402
+from posttrain.tinymodels import FAMILIES, build_tiny_model  # noqa: E402
 from synth.backends import BackendError, ChatRequest, get_backend  # noqa: E402
 from synth.backends.hf import HFBackend  # noqa: E402
 

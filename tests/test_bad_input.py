@@ -12,14 +12,26 @@ from tests.conftest import conv, read_jsonl
 GOOD = orjson.dumps(conv("What is the boiling point of water?", "100 degrees Celsius at sea level.")).decode()
 
 CASES = {
-    "non_utf8": (GOOD + "\n" + '{"messages": [{"role": "user", "content": "caf\xe9"}]}', 2, "not valid UTF-8"),
+    "non_utf8": (
+        GOOD + "\n" + '{"messages": [{"role": "user", "content": "caf\xe9"}]}',
+        2,
+        "not valid UTF-8",
+    ),
     "truncated_last_line": (GOOD + "\n" + GOOD[:40], 2, "truncated JSON line"),
     "json_array": ("[\n" + GOOD + ",\n" + GOOD + "\n]", 1, "looks like a JSON array"),
     "json_array_one_line": ("[" + GOOD + "]", 1, "expected a JSON object, got array"),
     "no_messages": (GOOD + "\n" + '{"text": "hello"}', 2, "no conversation found"),
     "wrong_type": (GOOD + "\n" + '{"messages": "hello"}', 2, "field 'messages'"),
-    "null_content": (GOOD + "\n" + '{"messages": [{"role": "user", "content": null}]}', 2, "field 'messages[0].content'"),
-    "unknown_role": (GOOD + "\n" + '{"messages": [{"role": "wizard", "content": "hi"}]}', 2, "unknown role 'wizard'"),
+    "null_content": (
+        GOOD + "\n" + '{"messages": [{"role": "user", "content": null}]}',
+        2,
+        "field 'messages[0].content'",
+    ),
+    "unknown_role": (
+        GOOD + "\n" + '{"messages": [{"role": "wizard", "content": "hi"}]}',
+        2,
+        "unknown role 'wizard'",
+    ),
     "huge_row": (GOOD + "\n" + orjson.dumps(conv("q", "x" * (10 * 2**20))).decode(), 2, "over the limit"),
 }
 
@@ -40,7 +52,9 @@ def test_bad_input_fails_with_one_clear_line(tmp_path, cli, name):
     assert message in res.output
     assert "Traceback" not in res.output
     assert not (tmp_path / "out").exists(), "a failed run leaves no output directory"
-    assert path.read_bytes() == (text.encode("latin-1") if name == "non_utf8" else text.encode()), "input untouched"
+    assert path.read_bytes() == (text.encode("latin-1") if name == "non_utf8" else text.encode()), (
+        "input untouched"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CASES))

@@ -11,9 +11,11 @@ import pytest
 from curate.cli import main
 from tests.conftest import SAMPLE, conv, read_jsonl, write_jsonl
 
-TEXT = ("Regular exercise improves cardiovascular health, strengthens muscles and bones, and helps regulate "
-        "body weight. It also reduces the risk of chronic diseases such as type 2 diabetes and certain cancers. "
-        "Experts recommend at least 150 minutes of moderate aerobic activity each week.")
+TEXT = (
+    "Regular exercise improves cardiovascular health, strengthens muscles and bones, and helps regulate "
+    "body weight. It also reduces the risk of chronic diseases such as type 2 diabetes and certain cancers. "
+    "Experts recommend at least 150 minutes of moderate aerobic activity each week."
+)
 
 
 @pytest.fixture
@@ -25,7 +27,10 @@ def data(tmp_path):
         conv("Who are you?", "As an AI language model developed by OpenAI, I can help.", id="claim"),
         conv("Quelle heure est-il ?", "Il est trois heures de l'après-midi, c'est l'heure du goûter."),
         {"messages": [{"role": "user", "content": "Hi"}, {"role": "user", "content": "Hello?"}]},
-        {"instruction": "Name three primary colors.", "output": "Red, yellow and blue are the traditional primary colors."},
+        {
+            "instruction": "Name three primary colors.",
+            "output": "Red, yellow and blue are the traditional primary colors.",
+        },
     ]
     return write_jsonl(tmp_path / "data.jsonl", rows)
 
@@ -37,13 +42,25 @@ def test_filter_end_to_end_writes_the_run_directory(tmp_path, cli, data):
     assert "input 7 = kept 2 + rejected 5 + invalid 0" in res.output
     kept = read_jsonl(out / "kept.jsonl")
     rejected = {r["reject_reason"]: r for r in read_jsonl(out / "rejected.jsonl")}
-    assert set(rejected) == {"near_duplicate", "exact_duplicate", "claims_other_developer", "language_not_allowed",
-                             "roles_not_alternating"}
+    assert set(rejected) == {
+        "near_duplicate",
+        "exact_duplicate",
+        "claims_other_developer",
+        "language_not_allowed",
+        "roles_not_alternating",
+    }
     assert rejected["claims_other_developer"]["id"] == "claim"
-    assert kept[0]["source"] == "a" and "instruction" not in kept[1] and kept[1]["messages"][0]["role"] == "user"
+    assert (
+        kept[0]["source"] == "a" and "instruction" not in kept[1] and kept[1]["messages"][0]["role"] == "user"
+    )
     m = orjson.loads((out / "manifest.json").read_bytes())
     assert m["counts"]["balanced"] and [s["name"] for s in m["steps"]] == [
-        "quality", "selfid", "exact-dedup", "near-dedup", "language"]
+        "quality",
+        "selfid",
+        "exact-dedup",
+        "near-dedup",
+        "language",
+    ]
     assert m["inputs"][0]["xxh3_128"] and m["versions"]["polars"]
     assert m["config"]["steps"][3]["settings"]["threshold"] == 0.8
 
@@ -75,10 +92,14 @@ def test_diff_between_input_and_run(tmp_path, cli, data):
 
 
 def test_diff_shows_edits_word_by_word(tmp_path, cli):
-    a = write_jsonl(tmp_path / "a.jsonl", [conv("Call me", "My number is 555 0100, call today.", id="x"),
-                                           conv("Hello", "Hi there", id="y")])
-    b = write_jsonl(tmp_path / "b.jsonl", [conv("Call me", "My number is <PHONE_NUMBER>, call today.", id="x"),
-                                           conv("New", "Row", id="z")])
+    a = write_jsonl(
+        tmp_path / "a.jsonl",
+        [conv("Call me", "My number is 555 0100, call today.", id="x"), conv("Hello", "Hi there", id="y")],
+    )
+    b = write_jsonl(
+        tmp_path / "b.jsonl",
+        [conv("Call me", "My number is <PHONE_NUMBER>, call today.", id="x"), conv("New", "Row", id="z")],
+    )
     j = orjson.loads(cli(main, "diff", a, b, "--format", "json").output)
     assert j["counts"]["edited"] == 1 and j["counts"]["added"] == 1 and j["counts"]["dropped"] == 1
     ops = j["edited"][0]["changes"][0]["diff"]
@@ -105,18 +126,50 @@ def test_filters_lists_every_step_with_options(cli):
 
 def test_recipe_and_set_and_identity(tmp_path, cli, data):
     recipe = tmp_path / "recipe.yaml"
-    recipe.write_text("filters:\n  - selfid: {identity: ChatGPT, developer: OpenAI}\n  - language: {languages: [en, fr]}\n")
+    recipe.write_text(
+        "filters:\n  - selfid: {identity: ChatGPT, developer: OpenAI}\n  - language: {languages: [en, fr]}\n"
+    )
     out = tmp_path / "run"
     res = cli(main, "filter", data, "--config", recipe, "-o", out, "-q")
     assert res.exit_code == 0, res.output
     assert read_jsonl(out / "rejected.jsonl") == [], "own identity allowed, French allowed"
-    res = cli(main, "filter", data, "--filters", "selfid", "--identity", "ChatGPT", "--developer", "OpenAI",
-              "-o", out, "--force", "-q")
+    res = cli(
+        main,
+        "filter",
+        data,
+        "--filters",
+        "selfid",
+        "--identity",
+        "ChatGPT",
+        "--developer",
+        "OpenAI",
+        "-o",
+        out,
+        "--force",
+        "-q",
+    )
     assert res.exit_code == 0 and read_jsonl(out / "rejected.jsonl") == []
-    res = cli(main, "filter", data, "--filters", "near-dedup", "--set", "near-dedup.threshold=0.99", "-o", out, "--force", "-q")
-    assert res.exit_code == 0 and [r["reject_reason"] for r in read_jsonl(out / "rejected.jsonl")] == ["near_duplicate"]
+    res = cli(
+        main,
+        "filter",
+        data,
+        "--filters",
+        "near-dedup",
+        "--set",
+        "near-dedup.threshold=0.99",
+        "-o",
+        out,
+        "--force",
+        "-q",
+    )
+    assert res.exit_code == 0 and [r["reject_reason"] for r in read_jsonl(out / "rejected.jsonl")] == [
+        "near_duplicate"
+    ]
     res = cli(main, "filter", data, "--filters", "quality", "--languages", "fr", "-o", out, "--force")
-    assert res.exit_code != 0 and "--languages sets an option of language, which is not in the pipeline" in res.output
+    assert (
+        res.exit_code != 0
+        and "--languages sets an option of language, which is not in the pipeline" in res.output
+    )
 
 
 def test_existing_output_needs_force(tmp_path, cli, data):
@@ -129,9 +182,24 @@ def test_existing_output_needs_force(tmp_path, cli, data):
 
 def test_several_inputs_and_stdin_stdout_through_a_real_process(tmp_path, data):
     other = write_jsonl(tmp_path / "other.jsonl", [conv("What is 2 + 2?", "2 + 2 = 4.")])
-    proc = subprocess.run([sys.executable, "-m", "curate.cli", "filter", "-", str(other), "-o", "-",
-                           "--ledger", str(tmp_path / "ledger"), "-q"],
-                          input=data.read_bytes(), capture_output=True, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curate.cli",
+            "filter",
+            "-",
+            str(other),
+            "-o",
+            "-",
+            "--ledger",
+            str(tmp_path / "ledger"),
+            "-q",
+        ],
+        input=data.read_bytes(),
+        capture_output=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr.decode()
     kept = [orjson.loads(line) for line in proc.stdout.splitlines()]
     assert len(kept) == 3 and kept[-1]["messages"][1]["content"] == "2 + 2 = 4."
@@ -148,8 +216,12 @@ def test_stdout_without_ledger_is_refused(cli, data):
 def test_user_errors_have_no_traceback_in_a_real_process(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"messages": [{"role": "user", "content": "a"}]}\n{"messages": 3}\n')
-    proc = subprocess.run([sys.executable, "-m", "curate.cli", "filter", str(bad), "-o", str(tmp_path / "o")],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "curate.cli", "filter", str(bad), "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1].startswith(f"Error: {bad}:2: field 'messages'")
     assert "Traceback" not in proc.stderr
@@ -174,8 +246,12 @@ def test_sample_data_end_to_end(tmp_path, cli):
     for r in rejected:
         kind, step, reason = r["source"].split(":")
         assert (kind, step, reason) == ("planted", r["reject_step"], r["reject_reason"]), r["id"]
-    planted = [r for r in kept if r.get("source", "").startswith("planted:") and
-               r["source"].split(":")[1] in ("quality", "selfid", "exact-dedup", "near-dedup", "language")]
+    planted = [
+        r
+        for r in kept
+        if r.get("source", "").startswith("planted:")
+        and r["source"].split(":")[1] in ("quality", "selfid", "exact-dedup", "near-dedup", "language")
+    ]
     assert planted == [], [r["id"] for r in planted]
     steps_hit = {r["reject_step"] for r in rejected}
     assert steps_hit == {"quality", "selfid", "exact-dedup", "near-dedup", "language"}
@@ -187,5 +263,7 @@ def test_sample_data_end_to_end(tmp_path, cli):
 def test_shortcut_flags_reach_every_step_that_takes_them():
     from curate.cli import _filter_spec
 
-    spec = _filter_spec("pii,pii-redact,toxicity", None, {}, [("--pii-ner", "ner", "my_model", ("pii", "pii-redact"))])
+    spec = _filter_spec(
+        "pii,pii-redact,toxicity", None, {}, [("--pii-ner", "ner", "my_model", ("pii", "pii-redact"))]
+    )
     assert spec == [{"pii": {"ner": "my_model"}}, {"pii-redact": {"ner": "my_model"}}, {"toxicity": {}}]

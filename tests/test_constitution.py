@@ -446,7 +446,7 @@ def test_verdicts_are_read_defensively():
 def test_preference_output_trains_with_dpo_as_it_is(tmp_path):
     """The run directory goes straight to `train dpo` (TRL's DPOTrainer) on a tiny Qwen2."""
     pytest.importorskip("trl")
-    from curate.tinymodels import build_tiny_model
+    from posttrain.tinymodels import build_tiny_model
     from train.config import load_run_config
     from train.dpo import run_dpo
 

@@ -27,7 +27,7 @@ def _mutate(rnd, text, k):
 
 def _shingles(text, n=5):
     w = normalized(pl.Series([text]), strip_punctuation=True)[0].split(" ")
-    return {" ".join(w[i:i + n]) for i in range(len(w) - n + 1)}
+    return {" ".join(w[i : i + n]) for i in range(len(w) - n + 1)}
 
 
 def _datasketch(text, num_perm=128):
@@ -67,9 +67,14 @@ def test_dedup_decisions_agree_with_datasketch_lsh():
         if i % 3 == 0:  # a near copy, 1-3 words changed: Jaccard well above 0.8
             docs.append(_mutate(rnd, d, rnd.randint(1, 3)))
             is_dup.append(True)
-    frame_rows = [{"id": str(i), "_kind": "conversation",
-                   "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": d}]}
-                  for i, d in enumerate(docs)]
+    frame_rows = [
+        {
+            "id": str(i),
+            "_kind": "conversation",
+            "messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": d}],
+        }
+        for i, d in enumerate(docs)
+    ]
     from curate.pipeline import to_frame
 
     ours = [r is not None for r in NearDedupFilter().verdict(to_frame(frame_rows))["reason"]]

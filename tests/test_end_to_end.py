@@ -19,7 +19,7 @@ def _gold():
 
 
 def test_sample_data_to_dpo(tmp_path, cli, monkeypatch):
-    from curate.tinymodels import build_tiny_model
+    from posttrain.tinymodels import build_tiny_model
     from synth import run as run_module
 
     curated = tmp_path / "curated"
@@ -32,23 +32,57 @@ def test_sample_data_to_dpo(tmp_path, cli, monkeypatch):
 
     def model(req, i):  # right on even samples, wrong on odd ones
         value = gold[req.messages[-1]["content"]]
-        return f"Step by step, the result is {value}.\n#### {value}" if i % 2 == 0 else "I think it is 7.5.\n#### 7.5"
+        return (
+            f"Step by step, the result is {value}.\n#### {value}"
+            if i % 2 == 0
+            else "I think it is 7.5.\n#### 7.5"
+        )
 
     monkeypatch.setattr(run_module, "get_backend", lambda name, **kw: ScriptedBackend(model, model="m"))
     rs = tmp_path / "rs"
-    res = cli(synth_main, "reject-sample", curated, "-o", rs, "--model", "m", "--n", "4", "--verifier", "math",
-              "--no-cache", "--pairs-per-prompt", "1")
+    res = cli(
+        synth_main,
+        "reject-sample",
+        curated,
+        "-o",
+        rs,
+        "--model",
+        "m",
+        "--n",
+        "4",
+        "--verifier",
+        "math",
+        "--no-cache",
+        "--pairs-per-prompt",
+        "1",
+    )
     assert res.exit_code == 0, res.output
     pairs = read_jsonl(rs / "preference.jsonl")
     assert len(pairs) >= len(kept) - 2 and all(p["prompt"][0]["role"] == "user" for p in pairs)
 
     tiny = build_tiny_model("qwen2", tmp_path / "tiny")
     dpo = tmp_path / "dpo"
-    res = cli(train_main, "dpo", "--data", rs, "--model", tiny, "-o", dpo, "--set", "max_steps=2",
-              "--set", "per_device_train_batch_size=4", "--set", "save_strategy=no", "--set", "logging_steps=1",
-              "--set", "max_length=256")
+    res = cli(
+        train_main,
+        "dpo",
+        "--data",
+        rs,
+        "--model",
+        tiny,
+        "-o",
+        dpo,
+        "--set",
+        "max_steps=2",
+        "--set",
+        "per_device_train_batch_size=4",
+        "--set",
+        "save_strategy=no",
+        "--set",
+        "logging_steps=1",
+        "--set",
+        "max_length=256",
+    )
     assert res.exit_code == 0, res.output
     m = json.loads((dpo / "manifest.json").read_text())
     assert m["data"]["rows"] == len(pairs) and m["metrics"]["global_step"] == 2
     assert math.isfinite(m["metrics"]["last_logged_loss"])
-

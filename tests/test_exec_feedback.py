@@ -44,7 +44,10 @@ def run_cli(*args):
         ("def h(a):\n    return a * 2\n", "def h(a):\n    return a * 2"),  # bare code
         ("The answer is that you add them.", None),
         ("", None),
-        ("```python\ndef cut(x):\n    return x", "def cut(x):\n    return x"),  # no closing fence (max_tokens)
+        (
+            "```python\ndef cut(x):\n    return x",
+            "def cut(x):\n    return x",
+        ),  # no closing fence (max_tokens)
         ("  ```python\n  def indented(): pass\n  ```", "  def indented(): pass"),
     ],
 )
@@ -56,9 +59,16 @@ def test_tests_source_forms_and_errors():
     assert assemble_tests(["assert f(1) == 2", "assert f(2) == 3"]) == "assert f(1) == 2\nassert f(2) == 3"
     humaneval = "METADATA = {}\n\ndef check(candidate):\n    assert candidate(1) == 2\n"
     assert assemble_tests(humaneval, entry_point="f").endswith("check(f)")
-    assert assemble_tests(humaneval + "\ncheck(f)\n", entry_point="f").count("check(f)") == 1  # already called
-    for bad, msg in [([], "non-empty list"), ("", "no tests"), ([1], "list of strings"),
-                     ("assert (", "do not parse"), ("def check(candidate):\n    pass", "need the row's entry_point")]:
+    assert (
+        assemble_tests(humaneval + "\ncheck(f)\n", entry_point="f").count("check(f)") == 1
+    )  # already called
+    for bad, msg in [
+        ([], "non-empty list"),
+        ("", "no tests"),
+        ([1], "list of strings"),
+        ("assert (", "do not parse"),
+        ("def check(candidate):\n    pass", "need the row's entry_point"),
+    ]:
         with pytest.raises(NoTests, match=msg):
             assemble_tests(bad)
     with pytest.raises(NoTests, match="not a Python name"):
@@ -66,10 +76,14 @@ def test_tests_source_forms_and_errors():
 
 
 def test_split_asserts_reads_generated_tests():
-    text = "Tests:\n```python\nassert f(1) == 2\nassert f(0) == 1  # edge\nprint('x')\nassert f(\n  3) == 4\n```"
+    text = (
+        "Tests:\n```python\nassert f(1) == 2\nassert f(0) == 1  # edge\nprint('x')\nassert f(\n  3) == 4\n```"
+    )
     assert split_asserts(text) == ["assert f(1) == 2", "assert f(0) == 1", "assert f(\n  3) == 4"]
     assert split_asserts("assert f(1) == 2\nassert broken(\nassert g() is None") == [
-        "assert f(1) == 2", "assert g() is None"]
+        "assert f(1) == 2",
+        "assert g() is None",
+    ]
 
 
 def test_cross_check_keeps_tests_some_solution_passes():
@@ -102,9 +116,11 @@ def test_cross_validation_of_verification_functions():
 def test_parse_function_is_defensive():
     from synth.autoif import parse_function
 
-    good = ("```python\ndef evaluate(response: str) -> bool:\n    return len(response.split()) < 5\n```\n"
-            '```json\n[{"response": "one two", "follows": true}, {"response": "a b c d e f", "follows": false},'
-            ' {"response": 3, "follows": true}]\n```')
+    good = (
+        "```python\ndef evaluate(response: str) -> bool:\n    return len(response.split()) < 5\n```\n"
+        '```json\n[{"response": "one two", "follows": true}, {"response": "a b c d e f", "follows": false},'
+        ' {"response": 3, "follows": true}]\n```'
+    )
     f = parse_function(0, good)
     assert f.problem is None and f.cases == [("one two", True), ("a b c d e f", False)]
     assert parse_function(1, "no code here").problem.startswith("no `def evaluate")
@@ -127,8 +143,12 @@ def test_program_runs_solution_as_a_module_and_shows_the_failing_assert(sandbox)
     from synth.sandbox import Job
 
     sol = "def f(x):\n    return x + 1\n\nif __name__ == '__main__':\n    raise SystemExit(input())\n"
-    ok, bad = sandbox.map([Job(code=program(sol, "assert f(1) == 2")),
-                           Job(code=program(sol, "assert f(1) == 2\nassert f(2) == 4, 'two'"))])
+    ok, bad = sandbox.map(
+        [
+            Job(code=program(sol, "assert f(1) == 2")),
+            Job(code=program(sol, "assert f(1) == 2\nassert f(2) == 4, 'two'")),
+        ]
+    )
     assert ok.verdict == "pass", ok
     assert bad.verdict == "fail" and bad.error == "AssertionError"
     assert "assert f(2) == 4, 'two'" in bad.stderr and "tests.py" in bad.stderr  # the line, from linecache
@@ -149,7 +169,10 @@ def test_exec_verify_on_sample_solutions(tmp_path):
         assert row["reject_step"] == "exec-verify" and row["reject_detail"]
     by_reason = {row["reject_reason"]: row for row in rejected}
     assert by_reason["timeout"]["exec"]["verdict"] == "timeout"
-    assert "AssertionError" in by_reason["fail"]["reject_detail"] or "SyntaxError" in by_reason["fail"]["reject_detail"]
+    assert (
+        "AssertionError" in by_reason["fail"]["reject_detail"]
+        or "SyntaxError" in by_reason["fail"]["reject_detail"]
+    )
     assert any("SyntaxError" in row["reject_detail"] for row in rejected if row["reject_reason"] == "fail")
     m = json.loads((out / "manifest.json").read_text())
     assert m["counts"]["balanced"] and m["counts"]["executed"] == 22 + 3
@@ -164,7 +187,9 @@ def test_exec_verify_on_sample_solutions(tmp_path):
 def test_exec_verify_user_errors(tmp_path):
     r = run_cli("exec-verify", tmp_path / "missing.jsonl", "-o", tmp_path / "o")
     assert r.exit_code != 0 and "Traceback" not in r.output
-    src = write_jsonl(tmp_path / "in.jsonl", [{"messages": [{"role": "user", "content": "x"}], "tests": ["assert 1"]}])
+    src = write_jsonl(
+        tmp_path / "in.jsonl", [{"messages": [{"role": "user", "content": "x"}], "tests": ["assert 1"]}]
+    )
     r = run_cli("exec-verify", src, "-o", tmp_path / "o", "--generate-tests")
     assert r.exit_code == 2 and "--generate-tests needs --model" in r.output
     r = run_cli("exec-verify", src, "-o", tmp_path / "o")
@@ -180,10 +205,12 @@ def _solutions(req, i):
         return "```python\nassert add(2, 3) == 5\nassert add(0, 0) == 0\nassert add(1, 1) == 3\n```"
     if "is_palindrome" in task:
         return "```python\ndef is_palindrome(s):\n    return s == s[::-1]\n```"  # always wrong
-    return ["```python\ndef add(a, b):\n    return a + b\n```",
-            "```python\ndef add(a, b):\n    return a - b\n```",
-            "Just use +.",
-            "```python\ndef add(a, b):\n    while True:\n        pass\n```"][i % 4]
+    return [
+        "```python\ndef add(a, b):\n    return a + b\n```",
+        "```python\ndef add(a, b):\n    return a - b\n```",
+        "Just use +.",
+        "```python\ndef add(a, b):\n    while True:\n        pass\n```",
+    ][i % 4]
 
 
 @pytest.fixture
@@ -194,11 +221,27 @@ def scripted(monkeypatch):
 
 
 def test_reject_sample_code_verifier(tmp_path, scripted):
-    rows = [{"id": name, **row} for name, row in zip(["add", "pal"], read_jsonl(SAMPLE / "code.jsonl")[:2], strict=True)]
+    rows = [
+        {"id": name, **row}
+        for name, row in zip(["add", "pal"], read_jsonl(SAMPLE / "code.jsonl")[:2], strict=True)
+    ]
     src = write_jsonl(tmp_path / "p.jsonl", rows + [{"prompt": "Write add(a, b).", "entry_point": "add"}])
     out = tmp_path / "run"
-    r = run_cli("reject-sample", src, "-o", out, "--model", "m", "--no-cache", "--n", 4, "--verifier", "code",
-                "--exec-timeout", 1.5)
+    r = run_cli(
+        "reject-sample",
+        src,
+        "-o",
+        out,
+        "--model",
+        "m",
+        "--no-cache",
+        "--n",
+        4,
+        "--verifier",
+        "code",
+        "--exec-timeout",
+        1.5,
+    )
     assert r.exit_code == 0, r.output
     m = json.loads((out / "manifest.json").read_text())
     assert m["counts"]["prompts"] == 2 and m["counts"]["no_gold_answer"] == 1 and m["counts"]["balanced"]
@@ -215,19 +258,42 @@ def test_reject_sample_code_verifier(tmp_path, scripted):
 
 
 def test_generated_tests_are_cross_checked(tmp_path, scripted):
-    src = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Write `add(a, b)` returning the sum.", "entry_point": "add"}])
+    src = write_jsonl(
+        tmp_path / "p.jsonl", [{"prompt": "Write `add(a, b)` returning the sum.", "entry_point": "add"}]
+    )
     out = tmp_path / "run"
-    r = run_cli("exec-verify", src, "-o", out, "--generate-tests", "--model", "m", "--no-cache", "--n", 4,
-                "--n-tests", 5, "--exec-timeout", 1.5)
+    r = run_cli(
+        "exec-verify",
+        src,
+        "-o",
+        out,
+        "--generate-tests",
+        "--model",
+        "m",
+        "--no-cache",
+        "--n",
+        4,
+        "--n-tests",
+        5,
+        "--exec-timeout",
+        1.5,
+    )
     assert r.exit_code == 0, r.output
     m = json.loads((out / "manifest.json").read_text())
     gen = m["verifier"]["generated_tests"]
-    assert gen["prompts"] == 1 and gen["tests_written"] == 3 and gen["tests_kept"] == 2  # add(1, 1) == 3 is wrong
+    assert (
+        gen["prompts"] == 1 and gen["tests_written"] == 3 and gen["tests_kept"] == 2
+    )  # add(1, 1) == 3 is wrong
     samples = sorted(read_jsonl(out / "samples.jsonl"), key=lambda s: s["sample_index"])
     assert [s["verdict"] for s in samples] == ["correct", "incorrect", "incorrect", "incorrect"]
-    assert samples[0]["extracted"] == "2/2 tests" and samples[1]["extracted"] == "1/2 tests"  # a - b: add(0, 0)
+    assert (
+        samples[0]["extracted"] == "2/2 tests" and samples[1]["extracted"] == "1/2 tests"
+    )  # a - b: add(0, 0)
     sft, pairs = read_jsonl(out / "sft.jsonl"), read_jsonl(out / "preference.jsonl")
-    assert len(sft) == 1 and sft[0]["generated_tests"]["kept"] == ["assert add(2, 3) == 5", "assert add(0, 0) == 0"]
+    assert len(sft) == 1 and sft[0]["generated_tests"]["kept"] == [
+        "assert add(2, 3) == 5",
+        "assert add(0, 0) == 0",
+    ]
     assert len(pairs) == 1
 
 
@@ -254,7 +320,7 @@ FUNCTIONS = {
 }
 CASES = {
     "under 5 words": '[{"response": "ok fine", "follows": true}, {"response": "this has far too many words in it", '
-                     '"follows": false}, {"response": "hi", "follows": true}]',
+    '"follows": false}, {"response": "hi", "follows": true}]',
     "lowercase": '[{"response": "all lower", "follows": true}, {"response": "Not Lower", "follows": false}]',
 }
 
@@ -271,18 +337,41 @@ def _autoif_script(req, i):
 def test_autoif_end_to_end(tmp_path, monkeypatch):
     from synth import run as run_module
 
-    monkeypatch.setattr(run_module, "get_backend", lambda name, **kw: ScriptedBackend(_autoif_script, model="m"))
+    monkeypatch.setattr(
+        run_module, "get_backend", lambda name, **kw: ScriptedBackend(_autoif_script, model="m")
+    )
     seeds = tmp_path / "seeds.yaml"
     seeds.write_text(SEEDS)
-    src = write_jsonl(tmp_path / "q.jsonl", [{"prompt": f"Question {k}?"} for k in range(4)]
-                      + [{"messages": [{"role": "assistant", "content": "no user turn"}]}])
+    src = write_jsonl(
+        tmp_path / "q.jsonl",
+        [{"prompt": f"Question {k}?"} for k in range(4)]
+        + [{"messages": [{"role": "assistant", "content": "no user turn"}]}],
+    )
     out = tmp_path / "run"
-    r = run_cli("autoif", src, "-o", out, "--model", "m", "--no-cache", "--seeds", seeds, "--n", 3,
-                "--exec-timeout", 2)
+    r = run_cli(
+        "autoif",
+        src,
+        "-o",
+        out,
+        "--model",
+        "m",
+        "--no-cache",
+        "--seeds",
+        seeds,
+        "--n",
+        3,
+        "--exec-timeout",
+        2,
+    )
     assert r.exit_code == 0, r.output
     assert "instructions: 1 of 2 verified" in r.output
     ins = {x["id"]: x for x in read_jsonl(out / "instructions.jsonl")}
-    assert ins["short"]["kept"] and [f["kept"] for f in ins["short"]["functions"]] == [True, True, True, False]
+    assert ins["short"]["kept"] and [f["kept"] for f in ins["short"]["functions"]] == [
+        True,
+        True,
+        True,
+        False,
+    ]
     assert not ins["lower"]["kept"]  # two of its functions are broken: 2 < --min-functions 3
     assert [f["accuracy"] for f in ins["lower"]["functions"]] == [1.0, 0.0, 0.0, 1.0]
     m = json.loads((out / "manifest.json").read_text())
@@ -302,12 +391,17 @@ def test_autoif_preference_trains_with_dpo(tmp_path, monkeypatch):
     from synth import run as run_module
     from train.data import preference_dataset, read_rows, validate_rows
 
-    monkeypatch.setattr(run_module, "get_backend", lambda name, **kw: ScriptedBackend(_autoif_script, model="m"))
+    monkeypatch.setattr(
+        run_module, "get_backend", lambda name, **kw: ScriptedBackend(_autoif_script, model="m")
+    )
     seeds = tmp_path / "seeds.yaml"
     seeds.write_text(SEEDS)
     src = write_jsonl(tmp_path / "q.jsonl", [{"prompt": "Hello?"}])
     out = tmp_path / "run"
-    assert run_cli("autoif", src, "-o", out, "--model", "m", "--no-cache", "--seeds", seeds, "--n", 3).exit_code == 0
+    assert (
+        run_cli("autoif", src, "-o", out, "--model", "m", "--no-cache", "--seeds", seeds, "--n", 3).exit_code
+        == 0
+    )
     rows, invalid = read_rows(str(out), kind="preference")
     assert len(rows) == 1 and not invalid
     assert [p for p in validate_rows(rows, kind="preference") if p.level == "error"] == []
@@ -322,23 +416,54 @@ def test_hf_backend_code_verifier_and_autoif_with_a_tiny_model(tmp_path):
     from train_fixtures import tiny_model
 
     model = tiny_model("qwen2")
-    gen = ["--backend", "hf", "--model", model, "--device", "cpu", "--max-tokens", 8, "--keep-truncated",
-           "--seed", 0, "--no-cache"]
+    gen = [
+        "--backend",
+        "hf",
+        "--model",
+        model,
+        "--device",
+        "cpu",
+        "--max-tokens",
+        8,
+        "--keep-truncated",
+        "--seed",
+        0,
+        "--no-cache",
+    ]
     src = write_jsonl(tmp_path / "p.jsonl", [{"id": "add", **read_jsonl(SAMPLE / "code.jsonl")[0]}])
     r = run_cli("reject-sample", src, "-o", tmp_path / "rs", "--n", 2, "--verifier", "code", *gen)
     assert r.exit_code == 0, r.output
     samples = read_jsonl(tmp_path / "rs" / "samples.jsonl")
     assert len(samples) == 2 and all(s["verdict"] == "incorrect" for s in samples)
-    assert [x["reject_reason"] for x in read_jsonl(tmp_path / "rs" / "rejected.jsonl")] == ["no_correct_sample"]
+    assert [x["reject_reason"] for x in read_jsonl(tmp_path / "rs" / "rejected.jsonl")] == [
+        "no_correct_sample"
+    ]
 
     seeds = tmp_path / "seeds.yaml"
     seeds.write_text(SEEDS)
-    r = run_cli("autoif", src, "-o", tmp_path / "if", "--seeds", seeds, "--functions", 1, "--min-functions", 1,
-                "--n", 2, "--verifier-max-tokens", 16, *gen)
+    r = run_cli(
+        "autoif",
+        src,
+        "-o",
+        tmp_path / "if",
+        "--seeds",
+        seeds,
+        "--functions",
+        1,
+        "--min-functions",
+        1,
+        "--n",
+        2,
+        "--verifier-max-tokens",
+        16,
+        *gen,
+    )
     assert r.exit_code == 0, r.output
     ins = read_jsonl(tmp_path / "if" / "instructions.jsonl")
     assert len(ins) == 2 and not any(x["kept"] for x in ins)
     assert all(f["problem"] for x in ins for f in x["functions"])
     m = json.loads((tmp_path / "if" / "manifest.json").read_text())
     assert m["backend"]["name"] == "hf" and m["counts"]["balanced"]
-    assert [x["reject_reason"] for x in read_jsonl(tmp_path / "if" / "rejected.jsonl")] == ["no_verified_instruction"]
+    assert [x["reject_reason"] for x in read_jsonl(tmp_path / "if" / "rejected.jsonl")] == [
+        "no_verified_instruction"
+    ]

@@ -36,8 +36,9 @@ def test_several_inputs_and_line_numbers(tmp_path):
     b = tmp_path / "b.jsonl"
     b.write_bytes(b"\n" + orjson.dumps(ROWS[0]) + b"\n")
     recs = list(iter_lines([a, b]))
-    assert [(r.source.endswith(n), r.line) for r, n in zip(recs, ["a.jsonl", "a.jsonl", "b.jsonl"], strict=True)] == [
-        (True, 1), (True, 2), (True, 2)]
+    assert [
+        (r.source.endswith(n), r.line) for r, n in zip(recs, ["a.jsonl", "a.jsonl", "b.jsonl"], strict=True)
+    ] == [(True, 1), (True, 2), (True, 2)]
 
 
 def test_run_directory_as_input(tmp_path):
@@ -87,6 +88,7 @@ def test_run_dir_refuses_inputs_inside_and_existing_output(tmp_path):
 
 # --- schema ----------------------------------------------------------------------------------------
 
+
 def test_adapters_produce_messages_and_the_same_id():
     msgs = {"messages": [{"role": "user", "content": "Add 2 and 2."}, {"role": "assistant", "content": "4"}]}
     alpaca = {"instruction": "Add 2 and 2.", "output": "4", "source": "x"}
@@ -100,12 +102,21 @@ def test_adapters_produce_messages_and_the_same_id():
 
 def test_alpaca_input_and_prompt_only_rows():
     r = normalize({"instruction": "Summarize:", "input": "Long text."})
-    assert r["_kind"] == "prompt" and r["messages"] == [{"role": "user", "content": "Summarize:\n\nLong text."}]
+    assert r["_kind"] == "prompt" and r["messages"] == [
+        {"role": "user", "content": "Summarize:\n\nLong text."}
+    ]
     assert normalize({"prompt": "Hi"})["_kind"] == "prompt"
 
 
 def test_preference_rows_explicit_prompt_and_string_turns():
-    r = normalize({"prompt": "Q?", "chosen": "Good.", "rejected": [{"role": "assistant", "content": "Bad."}], "score": 1})
+    r = normalize(
+        {
+            "prompt": "Q?",
+            "chosen": "Good.",
+            "rejected": [{"role": "assistant", "content": "Bad."}],
+            "score": 1,
+        }
+    )
     assert r["_kind"] == "preference"
     assert r["prompt"] == [{"role": "user", "content": "Q?"}] and r["chosen"][0]["role"] == "assistant"
     assert r["score"] == 1
@@ -123,22 +134,37 @@ def test_given_ids_are_kept_and_numbers_become_strings():
 
 
 def test_passthrough_and_message_extras_survive():
-    r = normalize({"messages": [{"role": "user", "content": "a", "name": "bob"}, {"role": "assistant", "content": "b"}],
-                   "tags": ["x"], "meta": {"k": [1, 2]}})
+    r = normalize(
+        {
+            "messages": [
+                {"role": "user", "content": "a", "name": "bob"},
+                {"role": "assistant", "content": "b"},
+            ],
+            "tags": ["x"],
+            "meta": {"k": [1, 2]},
+        }
+    )
     assert r["messages"][0]["name"] == "bob" and r["tags"] == ["x"] and r["meta"] == {"k": [1, 2]}
 
 
-@pytest.mark.parametrize("row, field, message", [
-    ({"messages": "hello"}, "messages", "got a string"),
-    ({"messages": []}, "messages", "empty list"),
-    ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "unknown role 'robot'"),
-    ({"messages": [{"role": "user", "content": None}]}, "messages[0].content", "got null"),
-    ({"messages": [{"role": "user"}]}, "messages[0].content", "missing"),
-    ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content", "got int"),
-    ({"conversations": [{"from": "alien", "value": "x"}]}, "conversations[0].from", "unknown role 'alien'"),
-    ({"instruction": 5}, "instruction", "expected a string"),
-    ({"text": "no conversation"}, None, "no conversation found"),
-])
+@pytest.mark.parametrize(
+    "row, field, message",
+    [
+        ({"messages": "hello"}, "messages", "got a string"),
+        ({"messages": []}, "messages", "empty list"),
+        ({"messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "unknown role 'robot'"),
+        ({"messages": [{"role": "user", "content": None}]}, "messages[0].content", "got null"),
+        ({"messages": [{"role": "user"}]}, "messages[0].content", "missing"),
+        ({"messages": [{"role": "user", "content": 3}]}, "messages[0].content", "got int"),
+        (
+            {"conversations": [{"from": "alien", "value": "x"}]},
+            "conversations[0].from",
+            "unknown role 'alien'",
+        ),
+        ({"instruction": 5}, "instruction", "expected a string"),
+        ({"text": "no conversation"}, None, "no conversation found"),
+    ],
+)
 def test_validation_errors_name_the_field(row, field, message):
     with pytest.raises(RowError) as e:
         normalize(row)

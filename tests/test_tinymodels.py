@@ -8,7 +8,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 
-from curate.tinymodels import FAMILIES, build_tiny_model
+from posttrain.tinymodels import FAMILIES, build_tiny_model
 
 pytest.importorskip("transformers")
 

@@ -179,7 +179,7 @@ def test_lengths_histogram_truncation_warns_and_drops_fail(cli, tmp_path):
 
 
 def test_template_fault_fails_the_check(cli, tmp_path):
-    from curate.tinymodels import GEMMA_TEMPLATE
+    from posttrain.tinymodels import GEMMA_TEMPLATE
 
     broken = with_template(
         tiny_model("gemma"), tmp_path / "broken", GEMMA_TEMPLATE.replace("{{ bos_token }}", "", 1)

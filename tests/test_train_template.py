@@ -8,7 +8,7 @@ from tests.train_fixtures import END_OF_TURN
 
 pytest.importorskip("transformers")
 
-from curate.tinymodels import CHATML_TEMPLATE, GEMMA_TEMPLATE, LLAMA3_TEMPLATE, build_tokenizer  # noqa: E402
+from posttrain.tinymodels import CHATML_TEMPLATE, GEMMA_TEMPLATE, LLAMA3_TEMPLATE, build_tokenizer  # noqa: E402
 from train.template import (  # noqa: E402
     IGNORE_INDEX,
     PROBE,

@@ -1,6 +1,6 @@
 """Helpers for the `train` tests: tiny models built once per session, tiny inline datasets, variant templates.
 
-Models come from `curate.tinymodels` (real chat templates, random weights); the helpers here only cache them and
+Models come from `posttrain.tinymodels` (real chat templates, random weights); the helpers here only cache them and
 write small variants (a template with a planted fault, a generation config without the end-of-turn token).
 """
 
@@ -45,7 +45,7 @@ FAST = [
 @functools.cache
 def tiny_model(family: str, num_labels: int | None = None, seed: int = 0) -> Path:
     """A tiny model directory, built once per test session (read-only by convention)."""
-    from curate.tinymodels import build_tiny_model
+    from posttrain.tinymodels import build_tiny_model
 
     name = f"{family}-{num_labels or 'lm'}-{seed}"
     return build_tiny_model(family, _ROOT / name, seed=seed, num_labels=num_labels)

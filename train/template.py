@@ -13,7 +13,7 @@ generates it). That only holds if the template has the properties the preflight 
   seen in training is the one seen at inference;
 - rendering is prefix-preserving across turns (earlier turns render the same whatever follows).
 
->>> from curate.tinymodels import build_tokenizer
+>>> from posttrain.tinymodels import build_tokenizer
 >>> tok = build_tokenizer("gemma")
 >>> ids, labels = tokenize_conversation(tok, [{"role": "user", "content": "Knock knock."},
 ...                                           {"role": "assistant", "content": "Who's there?"}])

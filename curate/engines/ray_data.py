@@ -87,10 +87,21 @@ from curate.schema import InvalidRow, Reader, public
 
 # What a record in a block is (`_out`): a row still in play, or one line of an output file.
 ROW, KEPT, REJECTED, EDIT, INVALID, STATS = range(6)
-RECORD_SCHEMA = {"_out": pl.Int8, "_seq": pl.UInt64, "_step": pl.Int32, "_field": pl.Int32, "_k": pl.UInt32,
-                 "_json": pl.Binary}
-ROW_SCHEMA = {"_row": pl.Binary, "id": pl.String, "kind": pl.String, "messages": pl.List(MSG),
-              "rejected": pl.List(MSG)}
+RECORD_SCHEMA = {
+    "_out": pl.Int8,
+    "_seq": pl.UInt64,
+    "_step": pl.Int32,
+    "_field": pl.Int32,
+    "_k": pl.UInt32,
+    "_json": pl.Binary,
+}
+ROW_SCHEMA = {
+    "_row": pl.Binary,
+    "id": pl.String,
+    "kind": pl.String,
+    "messages": pl.List(MSG),
+    "rejected": pl.List(MSG),
+}
 RAW_SCHEMA = {"_seq": pl.UInt64, "_src": pl.Int32, "_line": pl.Int64, "_data": pl.Binary, "_obj": pl.Boolean}
 
 # Steps the local runner keeps in its main process for one model copy, though each row is decided on its
@@ -117,8 +128,12 @@ def ray_session(address: str | None, *, progress: bool):
     from ray.data.context import ShuffleStrategy
 
     ctx = ray.data.DataContext.get_current()
-    saved = (ctx.enable_progress_bars, ctx.execution_options.preserve_order, ctx.shuffle_strategy,
-             ctx.raise_original_map_exception)
+    saved = (
+        ctx.enable_progress_bars,
+        ctx.execution_options.preserve_order,
+        ctx.shuffle_strategy,
+        ctx.raise_original_map_exception,
+    )
     data_log = logging.getLogger("ray.data")
     saved_level = data_log.level
     started = False
@@ -127,8 +142,10 @@ def ray_session(address: str | None, *, progress: bool):
             # Ray's usage statistics would phone home; a data tool should not.
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             # One Polars thread per task: the tasks are the parallelism (as the local worker processes).
-            opts = {"logging_level": logging.WARNING if progress else logging.ERROR,
-                    "runtime_env": {"env_vars": {"POLARS_MAX_THREADS": "1"}}}
+            opts = {
+                "logging_level": logging.WARNING if progress else logging.ERROR,
+                "runtime_env": {"env_vars": {"POLARS_MAX_THREADS": "1"}},
+            }
             if address is None:
                 opts["include_dashboard"] = False
             _check_reachable(address)
@@ -138,20 +155,32 @@ def ray_session(address: str | None, *, progress: bool):
                 where = f"join the Ray cluster at {address}" if address else "start a local Ray instance"
                 raise EngineError(f"cannot {where}: {e}") from None
             started = True
-        info = {"address": address or ("local instance, started for the run" if started
-                                        else "the Ray instance this process had already started")}
+        info = {
+            "address": address
+            or (
+                "local instance, started for the run"
+                if started
+                else "the Ray instance this process had already started"
+            )
+        }
         ctx.enable_progress_bars = progress
         # Blocks come back in input order: rows never move between blocks, so output order needs no sort.
         ctx.execution_options.preserve_order = True
         # The groupbys move keys and signatures only. The task-based sort shuffle starts nothing; the hash
         # shuffle starts aggregator actors for every groupby (ten times slower on small jobs).
         ctx.shuffle_strategy = ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
-        ctx.raise_original_map_exception = True  # a step's own error, not "UDF failed to process a data block"
+        ctx.raise_original_map_exception = (
+            True  # a step's own error, not "UDF failed to process a data block"
+        )
         data_log.setLevel(logging.WARNING if progress else logging.ERROR)
         yield ray, info
     finally:
-        (ctx.enable_progress_bars, ctx.execution_options.preserve_order, ctx.shuffle_strategy,
-         ctx.raise_original_map_exception) = saved
+        (
+            ctx.enable_progress_bars,
+            ctx.execution_options.preserve_order,
+            ctx.shuffle_strategy,
+            ctx.raise_original_map_exception,
+        ) = saved
         data_log.setLevel(saved_level)
         if started:
             ray.shutdown()
@@ -167,8 +196,10 @@ def _check_reachable(address: str | None, timeout: float = 10.0) -> None:
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except (OSError, ValueError) as e:
-        raise EngineError(f"no Ray cluster answers at {address} ({e}); start one with `ray start --head`, "
-                          f"or leave out --ray-address for a local instance") from None
+        raise EngineError(
+            f"no Ray cluster answers at {address} ({e}); start one with `ray start --head`, "
+            f"or leave out --ray-address for a local instance"
+        ) from None
 
 
 # --- on the workers: one block through a run of steps ---------------------------------------------------
@@ -180,8 +211,11 @@ class _Decided(Filter):
         self.rejects = rejects  # _seq, reason, detail: the dropped rows only
 
     def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:
-        return (frame.select("_seq").join(self.rejects, on="_seq", how="left", maintain_order="left")
-                .select("reason", "detail"))
+        return (
+            frame.select("_seq")
+            .join(self.rejects, on="_seq", how="left", maintain_order="left")
+            .select("reason", "detail")
+        )
 
 
 class _LazyRows:
@@ -240,15 +274,23 @@ class BlockRunner:
             payload = None
         else:
             carried = block.filter(pl.col("_out") != ROW).select(list(RECORD_SCHEMA))
-            live = block.filter(pl.col("_out") == ROW) if "_row" in block.columns else \
-                pl.DataFrame(schema={**RECORD_SCHEMA, **ROW_SCHEMA})
+            live = (
+                block.filter(pl.col("_out") == ROW)
+                if "_row" in block.columns
+                else pl.DataFrame(schema={**RECORD_SCHEMA, **ROW_SCHEMA})
+            )
             rows = _LazyRows(live["_row"], live["kind"])
             payload = live["_row"]
             # Annotations stay columns for the steps that follow, as in one local batch. Columns an earlier
             # stateful step prepared are spent: that step has decided.
-            notes = [c for c in live.columns if c not in RECORD_SCHEMA and c not in ROW_SCHEMA and not c.startswith("_")]
+            notes = [
+                c
+                for c in live.columns
+                if c not in RECORD_SCHEMA and c not in ROW_SCHEMA and not c.startswith("_")
+            ]
             frame = live.with_columns(_i=pl.int_range(live.height, dtype=pl.UInt32)).select(
-                [*FRAME_SCHEMA, "_seq", *notes])
+                [*FRAME_SCHEMA, "_seq", *notes]
+            )
         stats = {i: StepStats(s.name, s.kind) for i, s in steps}
         sink = MemorySink()
         changed = False
@@ -262,7 +304,9 @@ class BlockRunner:
                     out.add(REJECTED, int(seq), i, 0, dumps(row))
             if len(sink.edit_records) > n_edits:
                 changed = True
-                for (f, seq), rec in zip(_edit_owners(step, before, frame), sink.edit_records[n_edits:], strict=True):
+                for (f, seq), rec in zip(
+                    _edit_owners(step, before, frame), sink.edit_records[n_edits:], strict=True
+                ):
                     out.add(EDIT, seq, i, f, dumps(rec))
         notes = [c for c in frame.columns if c not in BASE_COLUMNS and not c.startswith("_")]
         idx = frame["_i"].to_list()
@@ -273,7 +317,10 @@ class BlockRunner:
         else:
             body = payload.gather(idx).to_list() if idx else []
             if changed:  # rows an editor wrote back to
-                body = [dumps(public(rows.cache[i])) if i in rows.cache else b for i, b in zip(idx, body, strict=True)]
+                body = [
+                    dumps(public(rows.cache[i])) if i in rows.cache else b
+                    for i, b in zip(idx, body, strict=True)
+                ]
         if spec.final:
             for seq, b in zip(frame["_seq"].to_list(), body, strict=True):
                 out.add(KEPT, seq, 0, 0, b)
@@ -283,11 +330,25 @@ class BlockRunner:
                 frame = step.prepare(frame)
             prepared = [c for c in frame.columns if c.startswith("_") and c not in ("_i", "_seq")]
             kept = frame.select(
-                pl.lit(ROW, dtype=pl.Int8).alias("_out"), "_seq",
-                pl.Series("_row", body, dtype=pl.Binary), *list(ROW_SCHEMA)[1:], *notes, *prepared)
+                pl.lit(ROW, dtype=pl.Int8).alias("_out"),
+                "_seq",
+                pl.Series("_row", body, dtype=pl.Binary),
+                *list(ROW_SCHEMA)[1:],
+                *notes,
+                *prepared,
+            )
         summaries = {i: [copy_id, calls[0], s.summary()] for i, s in steps if not isinstance(s, _Decided)}
-        out.add(STATS, 0, -1, 0, orjson.dumps({"steps": {i: _stats_dict(st) for i, st in stats.items()},
-                                               "copies": summaries}, default=str, option=orjson.OPT_NON_STR_KEYS))
+        out.add(
+            STATS,
+            0,
+            -1,
+            0,
+            orjson.dumps(
+                {"steps": {i: _stats_dict(st) for i, st in stats.items()}, "copies": summaries},
+                default=str,
+                option=orjson.OPT_NON_STR_KEYS,
+            ),
+        )
         # The rows part stays when empty: every block of a stage has the same columns.
         parts = [p for p in (carried, out.frame(), kept) if p is not None and (p.height or p is kept)]
         # In line order, so that a block Ray splits by size comes back as consecutive ranges of lines.
@@ -311,8 +372,13 @@ class BlockRunner:
 
 
 def _stats_dict(st: StepStats) -> dict:
-    return {"in": st.rows_in, "dropped": st.dropped, "edited": st.edited_rows, "seconds": st.seconds,
-            "reasons": dict(st.reasons)}
+    return {
+        "in": st.rows_in,
+        "dropped": st.dropped,
+        "edited": st.edited_rows,
+        "seconds": st.seconds,
+        "reasons": dict(st.reasons),
+    }
 
 
 def _edit_owners(step: Step, before: pl.DataFrame, after: pl.DataFrame) -> list[tuple[int, int]]:
@@ -321,11 +387,17 @@ def _edit_owners(step: Step, before: pl.DataFrame, after: pl.DataFrame) -> list[
     for f, fld in enumerate(step.fields):
         if fld not in before.columns:
             continue
-        changed = (after[fld] != before[fld]).fill_null(True) & ~(after[fld].is_null() & before[fld].is_null())
+        changed = (after[fld] != before[fld]).fill_null(True) & ~(
+            after[fld].is_null() & before[fld].is_null()
+        )
         if not changed.any():
             continue
-        for seq, b, a in zip(before["_seq"].filter(changed).to_list(), before[fld].filter(changed).to_list(),
-                             after[fld].filter(changed).to_list(), strict=True):
+        for seq, b, a in zip(
+            before["_seq"].filter(changed).to_list(),
+            before[fld].filter(changed).to_list(),
+            after[fld].filter(changed).to_list(),
+            strict=True,
+        ):
             n = sum(x["content"] != y["content"] for x, y in zip(b or [], a or [], strict=False))
             owners.extend([(f, seq)] * n)
     return owners
@@ -431,8 +503,11 @@ class _Resolve:
         out = []
         for chunk in rows.iter_slices(self.batch_size):
             v = step.verdict(chunk.with_columns(_i=pl.int_range(chunk.height, dtype=pl.UInt32)))
-            out.append(pl.DataFrame({"_seq": chunk["_seq"], "reason": v["reason"], "detail": v["detail"]})
-                       .filter(pl.col("reason").is_not_null()))
+            out.append(
+                pl.DataFrame({"_seq": chunk["_seq"], "reason": v["reason"], "detail": v["detail"]}).filter(
+                    pl.col("reason").is_not_null()
+                )
+            )
         result = pl.concat(out) if out else pl.DataFrame(schema=_VERDICT)
         return result.cast(_VERDICT).to_arrow(compat_level=pl.CompatLevel.oldest())
 
@@ -450,7 +525,7 @@ def components(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (array([ 5,  7,  8,  9, 10], dtype=uint64), array([5, 5, 5, 9, 9], dtype=uint64))
     """
     nodes, inverse = np.unique(np.concatenate([u, v]), return_inverse=True)
-    a, b = inverse[: len(u)], inverse[len(u):]
+    a, b = inverse[: len(u)], inverse[len(u) :]
     label = np.arange(len(nodes))
     while True:
         low = np.minimum(label[a], label[b])
@@ -480,8 +555,14 @@ class RayPipeline:
     [1, 1]
     """
 
-    def __init__(self, steps: list[Step], *, batch_size: int = 10_000, progress: bool | None = None,
-                 address: str | None = None):
+    def __init__(
+        self,
+        steps: list[Step],
+        *,
+        batch_size: int = 10_000,
+        progress: bool | None = None,
+        address: str | None = None,
+    ):
         require_ray()
         self.steps = steps
         self.batch_size = batch_size
@@ -510,8 +591,10 @@ class RayPipeline:
                 segments[-1].steps.append((i, step))
                 segments[-1].gpus = gpus
             else:
-                raise EngineError(f"step {step.name!r} keeps state across rows and has no distributed form; "
-                                  f"run it with --engine local")
+                raise EngineError(
+                    f"step {step.name!r} keeps state across rows and has no distributed form; "
+                    f"run it with --engine local"
+                )
         segments[-1].final = True
         return segments
 
@@ -521,9 +604,15 @@ class RayPipeline:
             refs, sources, n = self._read(ray, reader)
             cpus = int(ray.cluster_resources().get("CPU", 1))
             partitions = max(1, cpus, math.ceil(n / PARTITION_ROWS))
-            self.info = {"name": "ray", "ray": ray.__version__, **session,
-                         "cluster": {k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU", "memory")},
-                         "shuffle_partitions": partitions}
+            self.info = {
+                "name": "ray",
+                "ray": ray.__version__,
+                **session,
+                "cluster": {
+                    k: v for k, v in ray.cluster_resources().items() if k in ("CPU", "GPU", "memory")
+                },
+                "shuffle_partitions": partitions,
+            }
             try:
                 ds = self._build(ray, ray.data.from_arrow_refs(refs), reader, sources, partitions)
                 self._write(ds, reader, sink)
@@ -541,7 +630,9 @@ class RayPipeline:
         refs, cols, n = [], {k: [] for k in RAW_SCHEMA}, 0
 
         def put():
-            refs.append(ray.put(pl.DataFrame(cols, schema=RAW_SCHEMA).to_arrow(compat_level=pl.CompatLevel.oldest())))
+            refs.append(
+                ray.put(pl.DataFrame(cols, schema=RAW_SCHEMA).to_arrow(compat_level=pl.CompatLevel.oldest()))
+            )
             for c in cols.values():
                 c.clear()
 
@@ -568,8 +659,13 @@ class RayPipeline:
             size = max(1, int(ray.cluster_resources().get("GPU", 1) // gpus))
             # Ray wants a batch size with GPUs: the local batch size. Batches may then straddle blocks,
             # which changes nothing: they stay in line order, and the ledger is ordered by line number.
-            return ds.map_batches(BlockRunner, fn_constructor_kwargs={"spec": spec}, num_gpus=gpus,
-                                  concurrency=size, **{**common, "batch_size": self.batch_size})
+            return ds.map_batches(
+                BlockRunner,
+                fn_constructor_kwargs={"spec": spec},
+                num_gpus=gpus,
+                concurrency=size,
+                **{**common, "batch_size": self.batch_size},
+            )
         return ds.map_batches(BlockRunner(spec), **common)
 
     def _build(self, ray, ds, reader: Reader, sources: list, partitions: int):
@@ -577,9 +673,15 @@ class RayPipeline:
         worker_reader = dataclasses.replace(reader, invalid=[], count=0)
         pending: list = []
         for k, seg in enumerate(segments):
-            spec = StageSpec(token=uuid.uuid4().hex, steps=pending + seg.steps, batch_size=self.batch_size,
-                             reader=worker_reader if k == 0 else None, sources=sources if k == 0 else [],
-                             prepare=[step for _, step in seg.prepare], final=seg.final)
+            spec = StageSpec(
+                token=uuid.uuid4().hex,
+                steps=pending + seg.steps,
+                batch_size=self.batch_size,
+                reader=worker_reader if k == 0 else None,
+                sources=sources if k == 0 else [],
+                prepare=[step for _, step in seg.prepare],
+                final=seg.final,
+            )
             ds = self._map(ds, spec, seg.gpus)
             pending = []
             if seg.prepare:
@@ -598,27 +700,42 @@ class RayPipeline:
         rows stateful steps before it in the same stage dropped."""
         resolve = _Resolve(step, self.batch_size)
         if isinstance(step, ExactDedupFilter):
-            keys = ds.map_batches(_Columns("_exact_key", pl.Binary, partitions, dropped), batch_format="pyarrow",
-                                  batch_size=None)
-            rejects = _collect(keys.groupby("_part", num_partitions=partitions)
-                               .map_groups(resolve, batch_format="pyarrow"))
+            keys = ds.map_batches(
+                _Columns("_exact_key", pl.Binary, partitions, dropped),
+                batch_format="pyarrow",
+                batch_size=None,
+            )
+            rejects = _collect(
+                keys.groupby("_part", num_partitions=partitions).map_groups(resolve, batch_format="pyarrow")
+            )
             self._dedup_info[i] = {}
             return rejects
-        sigs = ds.map_batches(_Columns("_minhash", pl.Array(pl.UInt32, step.num_perm), partitions, dropped),
-                              batch_format="pyarrow", batch_size=None).materialize()
+        sigs = ds.map_batches(
+            _Columns("_minhash", pl.Array(pl.UInt32, step.num_perm), partitions, dropped),
+            batch_format="pyarrow",
+            batch_size=None,
+        ).materialize()
         bands = sigs.map_batches(_BandKeys(step, partitions), batch_format="pyarrow", batch_size=None)
-        edges = _collect(bands.groupby("_part", num_partitions=partitions)
-                         .map_groups(_bucket_edges, batch_format="pyarrow"),
-                         schema={"u": pl.UInt64, "v": pl.UInt64})
+        edges = _collect(
+            bands.groupby("_part", num_partitions=partitions).map_groups(
+                _bucket_edges, batch_format="pyarrow"
+            ),
+            schema={"u": pl.UInt64, "v": pl.UInt64},
+        )
         nodes, labels = components(edges["u"].to_numpy(), edges["v"].to_numpy())
-        self._dedup_info[i] = {"candidate_edges": edges.height, "rows_in_clusters": len(nodes),
-                               "clusters": len(np.unique(labels))}
+        self._dedup_info[i] = {
+            "candidate_edges": edges.height,
+            "rows_in_clusters": len(nodes),
+            "clusters": len(np.unique(labels)),
+        }
         if not len(nodes):
             return pl.DataFrame(schema=_VERDICT)
-        members = sigs.map_batches(_AssignPartition(nodes, labels % np.uint64(partitions)), batch_format="pyarrow",
-                                   batch_size=None)
-        return _collect(members.groupby("_part", num_partitions=partitions)
-                        .map_groups(resolve, batch_format="pyarrow"))
+        members = sigs.map_batches(
+            _AssignPartition(nodes, labels % np.uint64(partitions)), batch_format="pyarrow", batch_size=None
+        )
+        return _collect(
+            members.groupby("_part", num_partitions=partitions).map_groups(resolve, batch_format="pyarrow")
+        )
 
     def _write(self, ds, reader: Reader, sink: Sink) -> None:
         """Stream the blocks back in input order: kept rows at once, ledger rows ordered per batch as the
@@ -689,8 +806,15 @@ class RayPipeline:
             if isinstance(step, ExactDedupFilter):
                 out.append({"distinct": st.rows_in - st.dropped, **self._dedup_info.get(i, {})})
             elif isinstance(step, NearDedupFilter):
-                out.append({"kept_rows_indexed": st.rows_in - st.dropped, **self._dedup_info.get(i, {}),
-                            "recall_at_threshold": round(band_probability(step.threshold, step.bands, step.rows), 4)})
+                out.append(
+                    {
+                        "kept_rows_indexed": st.rows_in - st.dropped,
+                        **self._dedup_info.get(i, {}),
+                        "recall_at_threshold": round(
+                            band_probability(step.threshold, step.bands, step.rows), 4
+                        ),
+                    }
+                )
             else:
                 copies = [s for _, s in self._copies.get(i, {}).values()]
                 out.append(merge_summaries(step.summary(), copies))

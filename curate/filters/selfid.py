@@ -41,9 +41,15 @@ class SelfIdentificationFilter(Filter):
     name = "selfid"
     help = "Assistant turns claiming to be another model or from another organization."
 
-    identity: str | None = field(default=None, metadata={"help": "the target model's own name (allowed), e.g. Gemma"})
-    developer: str | None = field(default=None, metadata={"help": "the target model's developer (allowed), e.g. Google"})
-    rules: str = field(default="self_identification.yaml", metadata={"help": "rules file: names and claim patterns"})
+    identity: str | None = field(
+        default=None, metadata={"help": "the target model's own name (allowed), e.g. Gemma"}
+    )
+    developer: str | None = field(
+        default=None, metadata={"help": "the target model's developer (allowed), e.g. Google"}
+    )
+    rules: str = field(
+        default="self_identification.yaml", metadata={"help": "rules file: names and claim patterns"}
+    )
 
     def __post_init__(self):
         data = load_rules(self.rules)
@@ -54,13 +60,19 @@ class SelfIdentificationFilter(Filter):
         org_alt = _alternation([a for g in self._orgs for a in [g["name"], *g.get("aliases", [])]])
         self._claims = [c.replace("{model}", model_alt).replace("{org}", org_alt) for c in data["claims"]]
         self._pattern = "(?i)(?:" + "|".join(self._claims) + ")"
-        self._py_models = [(g["name"], re.compile(r"(?i)\b" + _alternation([g["name"], *g.get("aliases", [])]) + r"\b"))
-                           for g in self._models]
-        self._py_orgs = [(g["name"], re.compile(r"(?i)\b" + _alternation([g["name"], *g.get("aliases", [])]) + r"\b"))
-                         for g in self._orgs]
+        self._py_models = [
+            (g["name"], re.compile(r"(?i)\b" + _alternation([g["name"], *g.get("aliases", [])]) + r"\b"))
+            for g in self._models
+        ]
+        self._py_orgs = [
+            (g["name"], re.compile(r"(?i)\b" + _alternation([g["name"], *g.get("aliases", [])]) + r"\b"))
+            for g in self._orgs
+        ]
 
     def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:
-        matched = frame.select(content_text("messages", roles=["assistant"]).str.extract(self._pattern, 0))[:, 0]
+        matched = frame.select(content_text("messages", roles=["assistant"]).str.extract(self._pattern, 0))[
+            :, 0
+        ]
         reasons, details = [], []
         for phrase in matched:
             if phrase is None:
@@ -78,5 +90,9 @@ class SelfIdentificationFilter(Filter):
         return verdicts(reasons, details)
 
     def summary(self) -> dict:
-        return {"allowed_identity": self.identity, "allowed_developer": self.developer,
-                "models_checked": len(self._models), "organizations_checked": len(self._orgs)}
+        return {
+            "allowed_identity": self.identity,
+            "allowed_developer": self.developer,
+            "models_checked": len(self._models),
+            "organizations_checked": len(self._orgs),
+        }

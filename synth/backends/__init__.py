@@ -7,7 +7,7 @@ Backends are registered here by import path, so torch, transformers and vLLM loa
 - ``vllm``: in-process ``vllm.LLM`` on a GPU (`synth.backends.vllm`).
 
 >>> from synth.backends import ChatRequest, get_backend
->>> from curate.tinymodels import build_tiny_model
+>>> from posttrain.tinymodels import build_tiny_model
 >>> backend = get_backend("hf", model=str(build_tiny_model("qwen2", "/tmp/tiny-qwen2")))
 >>> [result] = backend.generate([ChatRequest(messages=({"role": "user", "content": "Hi"},), n=2, max_tokens=8)])
 >>> len(result.completions), result.completions[0].prompt_tokens > 0

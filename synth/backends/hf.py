@@ -12,7 +12,7 @@
 
 >>> from synth.backends.hf import HFBackend
 >>> from synth.backends import ChatRequest
->>> from curate.tinymodels import build_tiny_model
+>>> from posttrain.tinymodels import build_tiny_model
 >>> backend = HFBackend(model=str(build_tiny_model("gemma", "/tmp/tiny-gemma")))
 >>> backend.tokenizer.convert_ids_to_tokens(backend.encode([{"role": "user", "content": "Hi"}]))[:2]
 ['<bos>', '<start_of_turn>']

@@ -41,9 +41,19 @@ class ScriptedBackend:
                 out.append(ChatResult(error="scripted failure"))
                 continue
             prompt_tokens = sum(len(m["content"].split()) for m in req.messages)
-            out.append(ChatResult(completions=[
-                Completion(text=t, finish_reason="stop", prompt_tokens=prompt_tokens, completion_tokens=len(t.split()))
-                for t in texts]))
+            out.append(
+                ChatResult(
+                    completions=[
+                        Completion(
+                            text=t,
+                            finish_reason="stop",
+                            prompt_tokens=prompt_tokens,
+                            completion_tokens=len(t.split()),
+                        )
+                        for t in texts
+                    ]
+                )
+            )
         return out
 
     def info(self) -> dict:

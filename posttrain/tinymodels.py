@@ -16,7 +16,7 @@ shipped here) that carries the family's real special tokens, BOS/EOS/pad setting
 
 >>> import tempfile
 >>> from transformers import AutoModelForCausalLM, AutoTokenizer
->>> from curate.tinymodels import build_tiny_model
+>>> from posttrain.tinymodels import build_tiny_model
 >>> path = build_tiny_model("gemma", tempfile.mkdtemp(), seed=0)
 >>> tok = AutoTokenizer.from_pretrained(path)
 >>> tok.apply_chat_template([{"role": "user", "content": "Hi"}], tokenize=False, add_generation_prompt=True)
