@@ -18,14 +18,14 @@ from pathlib import Path
 
 OUT = Path(__file__).resolve().parent
 sys.path.insert(0, str(OUT))
-from texts import (
+from texts import (  # noqa: E402, I001
     BRAINSTORM,
     CODE_TASKS,
     CODING,
     DEFINITIONS,
     EMAIL_FILL,
     EMAIL_KINDS,
-    EXPLANATIONS,  # noqa: E402, I001
+    EXPLANATIONS,
     FACTS,
     GRAMMAR,
     RECIPES,
