@@ -20,7 +20,7 @@ from pathlib import Path
 import xxhash
 
 from curate.engines import ENGINES
-from curate.io import InputError, RunDir, is_stdio, resolve_input, write_json
+from curate.io import InputError, JsonlWriter, RunDir, is_stdio, resolve_input, write_json
 from curate.ledger import RunLedger
 from curate.pipeline import Pipeline, Step
 from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader
@@ -106,6 +106,104 @@ class FilterConfig:
     ray_address: str | None = None  # join this Ray cluster; None: a local instance for the run
 
 
+class Run:
+    """The run-directory lifecycle every command shares: the directory (built hidden, moved into place at the
+    end), the reader over `cfg.inputs`, the ledger (main output, rejected, edits, invalid) and any extra JSONL
+    writers. Leaving the `with` block by an exception aborts every writer and the directory and closes what
+    the run opened (`on_close`): nothing half-written is left. `finish(**sections)` closes the files, checks
+    that the row counts add up, writes `manifest.json` and commits the directory.
+
+    `cfg` needs `inputs`, `output`, `overwrite`, `input_format`, `on_error` and `max_row_bytes`.
+
+    >>> from curate.io import write_jsonl
+    >>> write_jsonl("/tmp/run-in.jsonl", [{"prompt": "hi"}])
+    1
+    >>> cfg = FilterConfig(inputs=["/tmp/run-in.jsonl"], output="/tmp/run-demo", overwrite=True)
+    >>> with Run("curate demo", cfg) as run:
+    ...     run.ledger.kept(list(run.reader))
+    ...     m = run.finish(counts={"input": run.reader.count, "balanced": True})
+    >>> m["counts"]["input"], sorted(p.name for p in Path(m["run_dir"]).iterdir())[:2]
+    (1, ['edits.jsonl', 'invalid.jsonl'])
+    """
+
+    def __init__(self, command: str, cfg, *, main: str = "kept.jsonl", stdout: bool = False, config=None):
+        self.cfg = cfg
+        self.t0 = time.perf_counter()
+        self.manifest = base_manifest(command, asdict(cfg) if config is None else config, cfg.inputs)
+        self.main, self.stdout = main, stdout
+        self.reader = self.ledger = None
+        self._writers: list[JsonlWriter] = []
+        self._closers: list = []
+        self._committed = False
+        self.dir = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
+
+    def __enter__(self) -> Run:
+        cfg = self.cfg
+        try:
+            self.reader = Reader(
+                cfg.inputs,
+                input_format=cfg.input_format,
+                on_error=cfg.on_error,
+                max_row_bytes=cfg.max_row_bytes,
+            )
+            self.ledger = RunLedger(self.dir, main=self.main, stdout=self.stdout)
+        except BaseException:
+            self._abort()
+            raise
+        return self
+
+    def writer(self, name: str) -> JsonlWriter:
+        """A JSONL file of the run directory, written atomically with it."""
+        w = JsonlWriter(self.dir / name)
+        self._writers.append(w)
+        return w
+
+    def on_close(self, closer) -> None:
+        """Something to close when the run ends (a sandbox, a backend, a pipeline's workers)."""
+        self._closers.append(closer)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def finish(self, **sections) -> dict:
+        """Close every file, write the manifest (with `sections`) and move the run directory into place."""
+        self.ledger.write_invalid([bad.as_record() for bad in self.reader.invalid])
+        for w in self._writers:
+            w.close()
+        self.ledger.close()
+        counts = sections.get("counts", {})
+        if (
+            counts.get("balanced") is False
+        ):  # the runner's invariant; a failure here is a bug, not a user error
+            raise AssertionError(f"row counts do not add up: {counts}")
+        self.manifest.update(sections)
+        self.manifest.setdefault("seconds", round(self.seconds, 3))
+        write_json(self.dir / "manifest.json", self.manifest)
+        self.manifest["run_dir"] = str(self.dir.commit())
+        self._committed = True
+        return self.manifest
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None or not self._committed:
+            self._abort()
+        else:
+            self._close_resources()
+        return False
+
+    def _abort(self) -> None:
+        for w in self._writers:
+            w.abort()
+        if self.ledger is not None:
+            self.ledger.abort()
+        self.dir.abort()
+        self._close_resources()
+
+    def _close_resources(self) -> None:
+        while self._closers:
+            self._closers.pop().close()
+
+
 def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
     """Stream `cfg.inputs` through the filters into the run directory `cfg.output`; return the manifest.
 
@@ -119,12 +217,10 @@ def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
     if cfg.ray_address and cfg.engine != "ray":
         raise InputError("--ray-address joins a Ray cluster: it needs --engine ray")
     steps = build_steps(cfg.filters) if steps is None else steps
-    t0 = time.perf_counter()
-    manifest = base_manifest(
-        "curate filter",
-        {**asdict(cfg), "steps": [{"name": s.name, "kind": s.kind, "settings": s.settings()} for s in steps]},
-        cfg.inputs,
-    )
+    config = {
+        **asdict(cfg),
+        "steps": [{"name": s.name, "kind": s.kind, "settings": s.settings()} for s in steps],
+    }
     if cfg.engine == "ray":
         from curate.engines.ray_data import RayPipeline
 
@@ -133,45 +229,28 @@ def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
         )
     else:
         pipeline = Pipeline(steps, batch_size=cfg.batch_size, progress=cfg.progress)
-    run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
-    reader = Reader(
-        cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
-    )
-    ledger = RunLedger(run, stdout=cfg.stdout)
-    try:
-        pipeline.run_parallel(reader, ledger, workers=cfg.workers)
-        ledger.write_invalid([bad.as_record() for bad in reader.invalid])
-        ledger.close()
-    except BaseException:
-        ledger.abort()
-        run.abort()
-        raise
-    counts = {
-        "input": reader.count,
-        "kept": ledger.counts["kept"],
-        "rejected": ledger.counts["rejected"],
-        "invalid": len(reader.invalid),
-        "edits": ledger.counts["edits"],
-    }
-    counts["balanced"] = counts["input"] == counts["kept"] + counts["rejected"] + counts["invalid"]
-    seconds = time.perf_counter() - t0
-    summaries = pipeline.summaries() if cfg.engine == "ray" else [s.summary() for s in steps]
-    manifest.update(
-        counts=counts,
-        engine=pipeline.info if cfg.engine == "ray" else {"name": "local", "workers": cfg.workers},
-        steps=[_step_record(s, st) for s, st in zip(summaries, pipeline.stats, strict=True)],
-        seconds=round(seconds, 3),
-        rows_per_s=round(counts["input"] / seconds) if seconds > 0 else None,
-        outputs={
-            "kept": "-" if cfg.stdout else "kept.jsonl",
-            "rejected": "rejected.jsonl",
-            "edits": "edits.jsonl",
-            "invalid": "invalid.jsonl",
-        },
-    )
-    if not counts["balanced"]:  # the runner's invariant; a failure here is a bug, not a user error
-        run.abort()
-        raise AssertionError(f"row counts do not add up: {counts}")
-    write_json(run / "manifest.json", manifest)
-    manifest["run_dir"] = str(run.commit())
-    return manifest
+    with Run("curate filter", cfg, stdout=cfg.stdout, config=config) as run:
+        pipeline.run_parallel(run.reader, run.ledger, workers=cfg.workers)
+        reader, ledger = run.reader, run.ledger
+        counts = {
+            "input": reader.count,
+            "kept": ledger.counts["kept"],
+            "rejected": ledger.counts["rejected"],
+            "invalid": len(reader.invalid),
+            "edits": ledger.counts["edits"],
+        }
+        counts["balanced"] = counts["input"] == counts["kept"] + counts["rejected"] + counts["invalid"]
+        summaries = pipeline.summaries() if cfg.engine == "ray" else [s.summary() for s in steps]
+        return run.finish(
+            counts=counts,
+            engine=pipeline.info if cfg.engine == "ray" else {"name": "local", "workers": cfg.workers},
+            steps=[_step_record(s, st) for s, st in zip(summaries, pipeline.stats, strict=True)],
+            seconds=round(run.seconds, 3),
+            rows_per_s=round(counts["input"] / run.seconds) if run.seconds > 0 else None,
+            outputs={
+                "kept": "-" if cfg.stdout else "kept.jsonl",
+                "rejected": "rejected.jsonl",
+                "edits": "edits.jsonl",
+                "invalid": "invalid.jsonl",
+            },
+        )

@@ -15,14 +15,12 @@ Ties, and every random order, come from `seed`: the same input and seed give the
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
-from curate.io import InputError, RunDir, write_json
-from curate.ledger import RunLedger
+from curate.io import InputError
 from curate.schema import DEFAULT_MAX_ROW_BYTES, public, rejected_row
-from curate.tags import read_tag_lists, row_tags, second_pass, tag_distribution
+from curate.tags import read_tag_lists, row_tags, tag_distribution
 
 STEP = "select"
 OUTPUT = "selected.jsonl"
@@ -137,11 +135,9 @@ class SelectConfig:
 def run_select(cfg: SelectConfig) -> dict:
     """Select `cfg.n` rows of `cfg.inputs` into `cfg.output`/selected.jsonl; the others go to rejected.jsonl
     with reason `not-selected`. Returns the manifest (coverage and tag counts of selection and pool)."""
-    from curate.run import base_manifest
+    from curate.run import Run
 
     cfg.validate()
-    t0 = time.perf_counter()
-    manifest = base_manifest("curate select", asdict(cfg), cfg.inputs)
     _, tag_lists = read_tag_lists(cfg)
     if cfg.n > len(tag_lists):
         raise InputError(f"--n {cfg.n} is more than the {len(tag_lists)} rows in the input")
@@ -151,10 +147,8 @@ def run_select(cfg: SelectConfig) -> dict:
     tag_sets = [frozenset(ids.setdefault(t, len(ids)) for t in (tags or ())) for tags in tag_lists]
     sel = pick(tag_sets, cfg.n, strategy=cfg.strategy, seed=cfg.seed)
     chosen = set(sel.rows)
-    run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
-    ledger = RunLedger(run, main=OUTPUT)
-    reader = second_pass(cfg)
-    try:
+    with Run("curate select", cfg, main=OUTPUT) as run:
+        reader, ledger = run.reader, run.ledger
         kept, rejected = [], []
         for i, row in enumerate(reader):
             if i >= len(tag_lists) or row_tags(row) != tag_lists[i]:
@@ -171,47 +165,34 @@ def run_select(cfg: SelectConfig) -> dict:
                 kept, rejected = [], []
         ledger.kept(kept)
         ledger.rejected(rejected)
-        ledger.write_invalid([bad.as_record() for bad in reader.invalid])
-        ledger.close()
-    except BaseException:
-        ledger.abort()
-        run.abort()
-        raise
-    counts = {
-        "input": reader.count,
-        "selected": ledger.counts["kept"],
-        "not_selected": ledger.counts["rejected"],
-        "invalid": len(reader.invalid),
-    }
-    counts["balanced"] = (
-        counts["input"] == counts["selected"] + counts["not_selected"] + counts["invalid"]
-        and counts["selected"] == cfg.n
-    )
-    selection = tag_distribution(tag_lists[i] for i in sorted(chosen))
-    pool = tag_distribution(tag_lists)
-    selection["tag_coverage"] = (
-        round(selection["distinct_tags"] / pool["distinct_tags"], 4) if pool["distinct_tags"] else None
-    )
-    manifest.update(
-        counts=counts,
-        reasons={"not-selected": counts["not_selected"]} if counts["not_selected"] else {},
-        selection=selection,
-        pool=pool,
-        strategy={
-            "name": cfg.strategy,
-            "seed": cfg.seed,
-            **(
-                {"passes": sel.passes, "filled_without_new_tags": sel.filled}
-                if sel.passes is not None
-                else {}
-            ),
-        },
-        seconds=round(time.perf_counter() - t0, 3),
-        outputs={"selected": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
-    )
-    if not counts["balanced"]:  # an invariant of the selection; a failure here is a bug
-        run.abort()
-        raise AssertionError(f"row counts do not add up: {counts}")
-    write_json(run / "manifest.json", manifest)
-    manifest["run_dir"] = str(run.commit())
-    return manifest
+        counts = {
+            "input": reader.count,
+            "selected": ledger.counts["kept"],
+            "not_selected": ledger.counts["rejected"],
+            "invalid": len(reader.invalid),
+        }
+        counts["balanced"] = (
+            counts["input"] == counts["selected"] + counts["not_selected"] + counts["invalid"]
+            and counts["selected"] == cfg.n
+        )
+        selection = tag_distribution(tag_lists[i] for i in sorted(chosen))
+        pool = tag_distribution(tag_lists)
+        selection["tag_coverage"] = (
+            round(selection["distinct_tags"] / pool["distinct_tags"], 4) if pool["distinct_tags"] else None
+        )
+        return run.finish(
+            counts=counts,
+            reasons={"not-selected": counts["not_selected"]} if counts["not_selected"] else {},
+            selection=selection,
+            pool=pool,
+            strategy={
+                "name": cfg.strategy,
+                "seed": cfg.seed,
+                **(
+                    {"passes": sel.passes, "filled_without_new_tags": sel.filled}
+                    if sel.passes is not None
+                    else {}
+                ),
+            },
+            outputs={"selected": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
+        )

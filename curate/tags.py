@@ -29,8 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from curate.io import InputError, JsonlWriter, RunDir, is_stdio, write_json
-from curate.ledger import RunLedger
+from curate.io import InputError, is_stdio
 from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader, public
 
 OUTPUT = "tagged.jsonl"
@@ -578,25 +577,17 @@ def run_normalize(cfg: NormalizeConfig) -> dict:
     Rows are written to `tagged.jsonl` with canonical `tags` and the tags read in `raw_tags`; rows without
     tags pass through unchanged. No row is dropped.
     """
-    from curate.run import base_manifest
+    from curate.run import Run
 
-    t0 = time.perf_counter()
     steps = build_normalizers(cfg.steps)
-    manifest = base_manifest(
-        "curate tags normalize",
-        {**asdict(cfg), "steps": [{"name": s.name, "settings": s.settings()} for s in steps]},
-        cfg.inputs,
-    )
+    config = {**asdict(cfg), "steps": [{"name": s.name, "settings": s.settings()} for s in steps]}
     _, tag_lists = read_tag_lists(cfg)
     tagged = [t for t in tag_lists if t is not None]
     result = normalize_tags(tagged, steps)
-    run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
-    ledger = RunLedger(run, main=OUTPUT)
-    reader = second_pass(cfg)
     canonical = iter(result.rows)
-    try:
-        with JsonlWriter(run / TAG_MAP) as tag_map:
-            tag_map.write_many(result.tag_map)
+    with Run("curate tags normalize", cfg, main=OUTPUT, config=config) as run:
+        reader, ledger = run.reader, run.ledger
+        run.writer(TAG_MAP).write_many(result.tag_map)
         batch = []
         for row in reader:
             tags = row_tags(row)
@@ -609,39 +600,28 @@ def run_normalize(cfg: NormalizeConfig) -> dict:
                 ledger.kept(batch)
                 batch = []
         ledger.kept(batch)
-        ledger.write_invalid([bad.as_record() for bad in reader.invalid])
-        ledger.close()
-    except BaseException:
-        ledger.abort()
-        run.abort()
-        raise
-    if next(canonical, None) is not None:  # the input changed between the two passes
-        run.abort()
-        raise InputError("the input changed while it was being read; run again")
-    counts = {
-        "input": reader.count,
-        "rows": ledger.counts["kept"],
-        "tagged": len(tagged),
-        "untagged": ledger.counts["kept"] - len(tagged),
-        "invalid": len(reader.invalid),
-    }
-    counts["balanced"] = counts["input"] == counts["rows"] + counts["invalid"]
-    merged = sum(1 for r in result.tag_map if r["canonical"] is not None and r["canonical"] != r["raw"])
-    dropped = sum(1 for r in result.tag_map if r["canonical"] is None)
-    manifest.update(
-        counts=counts,
-        tags={
-            "raw": len(result.tag_map),
-            "canonical": len({r["canonical"] for r in result.tag_map} - {None}),
-            "merged": merged,
-            "dropped": dropped,
-        },
-        steps=result.steps,
-        before=tag_distribution(tagged),
-        after=tag_distribution(result.rows),
-        seconds=round(time.perf_counter() - t0, 3),
-        outputs={"tagged": OUTPUT, "tag_map": TAG_MAP, "invalid": "invalid.jsonl"},
-    )
-    write_json(run / "manifest.json", manifest)
-    manifest["run_dir"] = str(run.commit())
-    return manifest
+        if next(canonical, None) is not None:  # the input changed between the two passes
+            raise InputError("the input changed while it was being read; run again")
+        counts = {
+            "input": reader.count,
+            "rows": ledger.counts["kept"],
+            "tagged": len(tagged),
+            "untagged": ledger.counts["kept"] - len(tagged),
+            "invalid": len(reader.invalid),
+        }
+        counts["balanced"] = counts["input"] == counts["rows"] + counts["invalid"]
+        merged = sum(1 for r in result.tag_map if r["canonical"] is not None and r["canonical"] != r["raw"])
+        dropped = sum(1 for r in result.tag_map if r["canonical"] is None)
+        return run.finish(
+            counts=counts,
+            tags={
+                "raw": len(result.tag_map),
+                "canonical": len({r["canonical"] for r in result.tag_map} - {None}),
+                "merged": merged,
+                "dropped": dropped,
+            },
+            steps=result.steps,
+            before=tag_distribution(tagged),
+            after=tag_distribution(result.rows),
+            outputs={"tagged": OUTPUT, "tag_map": TAG_MAP, "invalid": "invalid.jsonl"},
+        )
