@@ -11,7 +11,7 @@ import yaml
 
 from curate.engines import ENGINES, EngineError
 from curate.io import InputError
-from curate.pipeline import StepError
+from curate.errors import StepError
 from curate.schema import DEFAULT_MAX_ROW_BYTES, FORMATS
 
 USER_ERRORS = (InputError, StepError, EngineError, FileNotFoundError)

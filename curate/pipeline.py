@@ -39,6 +39,7 @@ from typing import ClassVar
 
 import polars as pl
 
+from curate.errors import StepError
 from curate.schema import public, rejected_row
 
 MSG = pl.Struct({"role": pl.String, "content": pl.String})
@@ -51,10 +52,6 @@ FRAME_SCHEMA = {
 }
 VERDICT_SCHEMA = {"reason": pl.String, "detail": pl.String}
 BASE_COLUMNS = frozenset(FRAME_SCHEMA)
-
-
-class StepError(Exception):
-    """A step misbehaved or was misconfigured; the message names the step."""
 
 
 class Step:

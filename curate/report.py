@@ -14,6 +14,8 @@ True
 
 from __future__ import annotations
 
+from curate.metrics import mean_pass_at_k
+
 import functools
 import html
 import io
@@ -708,20 +710,6 @@ def filter_score_figures(data: RunData) -> list[dict]:
     return [f for f in figs if f]
 
 
-def pass_at_k(n: np.ndarray, c: np.ndarray, k: int) -> float:
-    """Mean unbiased pass@k (Chen et al., 2021) over prompts with at least k samples."""
-    keep = n >= k
-    if not keep.any():
-        return float("nan")
-    # Prompts share a few (n, c) pairs: compute each pair once, weighted by how many prompts have it.
-    pairs, weight = np.unique(np.stack([n[keep], c[keep]], axis=1), axis=0, return_counts=True)
-    est = [
-        1.0 if ni - ci < k else 1.0 - float(np.prod(1.0 - k / np.arange(ni - ci + 1, ni + 1)))
-        for ni, ci in pairs
-    ]
-    return float(np.average(est, weights=weight))
-
-
 def synth_figures(data: RunData) -> list[dict]:
     import plotly.graph_objects as go
 
@@ -734,7 +722,8 @@ def synth_figures(data: RunData) -> list[dict]:
         ks = [k for k in (1, 2, 4, 8, 16, 32, 64, 128, 256) if k <= n.max()]
         if int(n.max()) not in ks:
             ks.append(int(n.max()))
-        vals = [pass_at_k(n, c, k) for k in ks]
+        pairs = list(zip(n.tolist(), c.tolist(), strict=True))
+        vals = [mean_pass_at_k(pairs, k) for k in ks]
         fig = go.Figure(
             go.Scatter(
                 x=ks,

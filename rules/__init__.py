@@ -1,10 +1,13 @@
 """Declarative, user-editable data: patterns, policies, thresholds, prompts.
 
-`load_rules("quality.yaml")` reads a file shipped here; a path to a user's own file works too.
+`load_rules("quality.yaml")` reads a file shipped here; a path to a user's own file works too. Prompt
+templates in every rules file use one convention: `{name}` placeholders filled by `fill`; any other brace
+(JSON in a prompt) is left as it is.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -35,3 +38,16 @@ def rules_path(name: str | Path) -> Path:
 def load_rules(name: str | Path) -> dict:
     """A rules file as a dict (cached; treat it as read-only)."""
     return _load(str(rules_path(name)))
+
+
+def fill(template: str, **values) -> str:
+    """Replace the `{name}` placeholders named in `values`, in one pass: braces inside the values are never
+    read as placeholders, and other braces (JSON in a template) stay as they are.
+
+    >>> fill('Rate {response} as {"score": n}', response="{response}")
+    'Rate {response} as {"score": n}'
+    """
+    if not values:
+        return template
+    pattern = "|".join(re.escape(k) for k in values)
+    return re.sub(r"\{(" + pattern + r")\}", lambda m: str(values[m.group(1)]), template)

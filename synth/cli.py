@@ -1,4 +1,8 @@
-"""`synth`: make training data with an LLM. Commands are thin: parse options, call the library, report."""
+"""`synth`: make training data with an LLM. One command per registered method (`synth.methods`), its
+options generated from the method's config fields; the summary is read from the manifest it wrote.
+
+`synth --help` imports no polars, torch or transformers: method modules keep those inside functions.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +10,123 @@ import functools
 
 import click
 
-from curate.cli import input_options
-from synth.autoif_cli import autoif_cmd
-from synth.constitution_cli import constitution_cmd
-from synth.evolve_cli import evolve_cmd
-from synth.exec_cli import exec_verify_cmd
-from synth.options import (
-    answer_options,
-    backend_options,
-    backend_settings,
-    run_options,
-    run_settings,
-    sampling_settings,
-    synth_errors,
-)
-from synth.reject_cli import reject_sample_cmd
-from synth.tag_cli import tag_cmd
+from curate.cli import user_errors
+from synth.config import option_params
+from synth.methods import METHODS, get_method
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+def synth_errors(fn):
+    """`curate`'s user errors, plus backends and sandboxes that cannot start: one line, no traceback."""
+    from synth.backends import BackendError
+    from synth.sandbox import SandboxError
+
+    @user_errors
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (BackendError, SandboxError) as e:
+            raise click.ClickException(str(e)) from None
+
+    return wrapper
+
+
+def print_summary(method_cls, m: dict) -> None:
+    """What a run did, from its manifest: the method's own lines, tokens, cache, and where everything went."""
+    echo = functools.partial(click.echo, err=True)
+    for warning in m.get("warnings", []):
+        echo(f"warning: {warning}")
+    for line in method_cls.summary(m):
+        echo(line)
+    tok, thr = m.get("tokens"), m.get("throughput", {})
+    if tok is not None:
+        rate = thr.get("generated_tokens_per_s")
+        echo(
+            f"tokens: prompt {tok['prompt']:,}, completion {tok['completion']:,} ({tok['generated_now']:,} "
+            "generated now" + (f" at {rate:,.0f} tok/s" if rate else "") + ")"
+        )
+    cache = m.get("cache")
+    if cache is not None:
+        echo(
+            f"cache: {cache['hits']} hits, {cache['misses']} misses"
+            + (f" ({cache['path']})" if cache["path"] else " (off)")
+        )
+    run, rows = m["run_dir"], m.get("output_rows", {})
+    width = max(len(name) for name in m["outputs"]) + 2
+    for name, file in m["outputs"].items():
+        if name == "invalid" and not m["counts"].get("invalid"):
+            continue
+        extra = f" ({rows[file]} rows)" if file in rows else ""
+        if name == "rejected" and m.get("reasons"):
+            extra = " (" + ", ".join(f"{k} {v}" for k, v in m["reasons"].items()) + ")"
+        echo(f"{name + ':':<{width}}{run}/{file}{extra}")
+    echo(f"{'manifest:':<{width}}{run}/manifest.json")
+
+
+def print_plan(plan: dict, n: int) -> None:
+    click.echo(f"rows:           {plan['rows']}" + (f" ({plan['invalid']} invalid)" if plan["invalid"] else ""))
+    for reason, k in plan["skipped"].items():
+        click.echo(f"skipped:        {k} {reason} (would go to rejected.jsonl)")
+    click.echo(
+        f"requests:       {plan['requests']} x n={n} = {plan['samples']} samples "
+        f"({plan['cached']} cached, {plan['to_generate']} to generate)"
+    )
+    click.echo(f"prompt tokens:  {plan['prompt_tokens']:,} ({plan['prompt_tokens_method']})")
+    click.echo(f"cache:          {plan['cache'] or 'off'}")
+
+
+def method_command(name: str) -> click.Command:
+    """The Click command of the method registered as `name`."""
+    method_cls = get_method(name)
+    params = [
+        click.Argument(["inputs"], nargs=-1, required=True, metavar="INPUT..."),
+        click.Option(
+            ["-o", "--output"],
+            type=click.Path(file_okay=False),
+            help="Run directory to write" + (" (required unless --dry-run)." if method_cls.uses_llm else "."),
+        ),
+        *option_params(method_cls.Config),
+    ]
+    if method_cls.uses_llm:
+        params.append(
+            click.Option(
+                ["--dry-run"], is_flag=True, help="Print the requests and prompt tokens the run would send; run nothing."
+            )
+        )
+    from curate.schema import FORMATS
+
+    for p in params:  # the reader's formats are known here, not in synth.config (which imports nothing heavy)
+        if p.name == "input_format":
+            p.type = click.Choice(FORMATS)
+
+    @synth_errors
+    def callback(inputs, output, dry_run=False, **values):
+        from synth.config import from_options
+        from synth.runner import plan_method, run_method
+
+        cfg = from_options(method_cls.Config, values, inputs=list(inputs), output=output or "")
+        if dry_run:
+            print_plan(plan_method(method_cls, cfg), getattr(cfg, "n", 1))
+            return
+        if not output:
+            raise click.UsageError("missing option '-o' / '--output'" + (" (or pass --dry-run)" if method_cls.uses_llm else ""))
+        print_summary(method_cls, run_method(method_cls, cfg))
+
+    doc = (method_cls.__doc__ or "").strip()
+    return click.Command(name, params=params, callback=callback, help=doc, short_help=doc.split("\n")[0])
+
+
+class MethodGroup(click.Group):
+    """Commands are built from the method registry when asked for, so `synth --help` stays fast."""
+
+    def list_commands(self, ctx):
+        return list(METHODS)
+
+    def get_command(self, ctx, cmd_name):
+        return method_command(cmd_name) if cmd_name in METHODS else None
+
+
+@click.group(cls=MethodGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="posttrain")
 def main():
     """Synthesize post-training data with an LLM: a local transformers model, an OpenAI-compatible server
@@ -34,129 +136,6 @@ def main():
     Example:
       synth generate prompts.jsonl -o gen1 --backend hf --model ./my-model --n 4
     """
-
-
-@main.command("generate")
-@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(file_okay=False),
-    help="Run directory to write (required unless --dry-run).",
-)
-@backend_options
-@click.option(
-    "-n",
-    "--n",
-    "n",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="Answers per prompt; each becomes its own row.",
-)
-@answer_options(batch_size=64)
-@click.option(
-    "--dry-run", is_flag=True, help="Print the number of requests and prompt tokens; generate nothing."
-)
-@run_options
-@input_options
-@synth_errors
-def generate_cmd(
-    inputs,
-    output,
-    n,
-    system_prompt,
-    batch_size,
-    keep_truncated,
-    dry_run,
-    **kw,
-):
-    """Answer prompts with a teacher model (SFT distillation), n samples each.
-
-    INPUT is JSONL (.gz/.zst), Parquet, `-` or a run directory, in any format `curate` reads. Rows that end
-    in a user turn are answered; a conversation ending in an assistant turn is answered afresh (the old
-    answer is kept as previous_response). Writes OUTPUT/generated.jsonl (the conversation with the new
-    assistant turn, model, finish_reason, token counts), OUTPUT/rejected.jsonl (failed, truncated or empty
-    answers, with the reason) and OUTPUT/manifest.json (token totals, throughput, cache hits and path).
-
-    \b
-    Examples:
-      synth generate prompts.jsonl -o gen --backend hf --model ./SmolLM2-135M-Instruct.Q4_1.gguf --max-tokens 256
-      synth generate prompts.jsonl -o gen --backend openai --base-url http://127.0.0.1:8000/v1 \\
-          --model Qwen/Qwen2.5-7B-Instruct --n 4 --temperature 0.8 --concurrency 64
-      synth generate prompts.jsonl -o gen --backend vllm --model Qwen/Qwen2.5-7B-Instruct --dry-run
-    """
-    from synth.generate import GenerateConfig, plan_generate, run_generate
-
-    backend = kw["backend"]
-    options = backend_settings(backend, kw)
-    cfg = GenerateConfig(
-        inputs=list(inputs),
-        output=output or "",
-        model=kw["model"],
-        backend=backend,
-        n=n,
-        system_prompt=system_prompt,
-        **sampling_settings(kw),
-        batch_size=batch_size,
-        keep_truncated=keep_truncated,
-        **run_settings(kw),
-        backend_options=options,
-    )
-    if dry_run:
-        plan = plan_generate(cfg)
-        click.echo(
-            f"rows:           {plan['rows']}" + (f" ({plan['invalid']} invalid)" if plan["invalid"] else "")
-        )
-        if plan["not_a_prompt"]:
-            click.echo(f"not prompts:    {plan['not_a_prompt']} (would go to rejected.jsonl)")
-        click.echo(
-            f"requests:       {plan['requests']} x n={n} = {plan['samples']} samples "
-            f"({plan['cached']} cached, {plan['to_generate']} to generate)"
-        )
-        click.echo(f"prompt tokens:  {plan['prompt_tokens']:,} ({plan['prompt_tokens_method']})")
-        click.echo(f"cache:          {plan['cache'] or 'off'}")
-        return
-    if not output:
-        raise click.UsageError("missing option '-o' / '--output' (or pass --dry-run)")
-    _print_summary(run_generate(cfg))
-
-
-def _print_summary(m: dict) -> None:
-    echo = functools.partial(click.echo, err=True)
-    c, tok, thr, cache = m["counts"], m["tokens"], m["throughput"], m["cache"]
-    reasons = ", ".join(f"{k} {v}" for k, v in m["reasons"].items())
-    echo(
-        f"rows {c['input']} = prompts {c['requests']} + not prompts {c['not_a_prompt']} + invalid {c['invalid']}"
-    )
-    echo(
-        f"samples {c['samples']} = generated {c['generated']} + rejected {c['rejected_samples']}"
-        + (f"   (rejected.jsonl: {reasons})" if reasons else "")
-    )
-    rate = thr["generated_tokens_per_s"]
-    echo(
-        f"tokens: prompt {tok['prompt']:,}, completion {tok['completion']:,} ({tok['generated_now']:,} generated now"
-        + (f" at {rate:,.0f} tok/s" if rate else "")
-        + ")"
-    )
-    echo(
-        f"cache: {cache['hits']} hits, {cache['misses']} misses"
-        + (f" ({cache['path']})" if cache["path"] else " (off)")
-    )
-    run = m["run_dir"]
-    echo(f"generated: {run}/generated.jsonl")
-    echo(f"rejected:  {run}/rejected.jsonl")
-    echo(f"manifest:  {run}/manifest.json")
-
-
-# Commands that live in their own modules (each keeps heavy imports inside its function, so --help is
-# instant), in the order `synth --help` lists them.
-main.add_command(tag_cmd)
-main.add_command(evolve_cmd)
-main.add_command(constitution_cmd)
-main.add_command(reject_sample_cmd)
-main.add_command(exec_verify_cmd)
-main.add_command(autoif_cmd)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,8 @@ back from what Click parsed. A subclass changes a default without repeating the 
 ...     temperature: float = default(0.0)
 >>> Demo().temperature, Demo.__dataclass_fields__["temperature"].metadata["help"]
 (0.0, 'Sampling temperature; 0 is greedy.')
->>> [o.opts for o in option_params(Demo)][:2]
-[['--temperature'], ['--top-p']]
+>>> [o.opts for o in option_params(Demo)][:3]  # the command's own options first
+[['--rounds'], ['--temperature'], ['--top-p']]
 """
 
 from __future__ import annotations
@@ -214,13 +214,13 @@ class SamplingSettings:
     seed: int | None = setting(None, "Sampling seed (hf, vllm, and servers that honour it).")
     stop: list[str] = setting([], "A string that ends an answer (repeatable); not part of the text.")
 
-    def request(self, messages, n: int = 1):
-        """A `ChatRequest` for `messages` with these sampling settings."""
+    def request(self, messages, n: int | None = None):
+        """A `ChatRequest` for `messages` with these sampling settings (`n` default: the config's `n`, or 1)."""
         from synth.backends import ChatRequest
 
         return ChatRequest(
             messages=messages,
-            n=n,
+            n=getattr(self, "n", 1) if n is None else n,
             temperature=self.temperature,
             top_p=self.top_p,
             max_tokens=self.max_tokens,
@@ -261,6 +261,9 @@ class SandboxOptions:
 
     def workers(self) -> int:
         return self.sandbox_workers or max(1, len(os.sched_getaffinity(0)))
+
+
+BUNDLES = (BackendSettings, SamplingSettings, AnswerSettings, SandboxOptions, RunSettings, InputSettings)
 
 
 # --- Click options from fields --------------------------------------------------------------------------------
@@ -306,7 +309,9 @@ def option_params(cls, *, exclude: tuple = ()) -> list:
 
     hints = _hints(cls)
     out = []
-    for f in fields(cls):
+    shared = [b for b in BUNDLES if issubclass(cls, b)]
+    rank = {f.name: i + 1 for i, b in enumerate(shared) for f in fields(b)}
+    for f in sorted(fields(cls), key=lambda f: rank.get(f.name, 0)):  # the command's own options first
         meta = f.metadata
         if not meta.get("cli", False) or f.name in exclude:
             continue

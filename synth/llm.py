@@ -16,6 +16,10 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+import xxhash
 
 from synth.backends import Backend, ChatRequest, ChatResult, Completion
 from synth.cache import sample_key
@@ -104,3 +108,27 @@ class CachedLLM:
                 (samples, None if all(c is not None for c in samples) else errors.get(j, "no completion"))
             )
         return out
+
+
+def model_identity(backend: str, model: str) -> str:
+    """The model as the cache knows it: a local path also carries its files' sizes and times, so a model
+    rebuilt at the same path does not answer from the old model's cache."""
+    p = Path(model).expanduser()
+    if backend == "openai" or not p.exists():
+        return model
+    files = [p] if p.is_file() else sorted(f for f in p.iterdir() if f.is_file())
+    stamp = [(f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    return f"{model}@{xxhash.xxh3_64_hexdigest(orjson.dumps(stamp))}"
+
+
+def open_cache(path: Path | None):
+    """The response cache at `path` (None: no cache)."""
+    from curate.io import InputError
+    from synth.cache import NullCache, ResponseCache
+
+    if path is None:
+        return NullCache()
+    try:
+        return ResponseCache(path)
+    except OSError as e:
+        raise InputError(f"--cache: {e}") from None

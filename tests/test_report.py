@@ -14,7 +14,8 @@ import pytest
 
 from curate.cli import main
 from curate.pipeline import as_step
-from curate.report import pass_at_k, write_report
+from curate.metrics import pass_at_k
+from curate.report import write_report
 from curate.run import FilterConfig, run_filter
 from curate.steps import build_steps
 from tests.conftest import conv, write_jsonl
@@ -293,14 +294,13 @@ def test_synth_run_gets_pass_at_k_and_margins(tmp_path):
 
 
 def test_pass_at_k_is_the_unbiased_estimator():
-    import numpy as np
+    from curate.metrics import mean_pass_at_k
 
-    n, c = np.array([4]), np.array([1])
-    assert pass_at_k(n, c, 1) == pytest.approx(0.25)
-    assert pass_at_k(n, c, 2) == pytest.approx(1 - 3 / 6)  # 1 - C(3,2)/C(4,2)
-    assert pass_at_k(n, c, 4) == pytest.approx(1.0)
+    assert pass_at_k(4, 1, 1) == pytest.approx(0.25)
+    assert pass_at_k(4, 1, 2) == pytest.approx(1 - 3 / 6)  # 1 - C(3,2)/C(4,2)
+    assert pass_at_k(4, 1, 4) == pytest.approx(1.0)
     # Only prompts with at least k samples count.
-    assert pass_at_k(np.array([4, 8]), np.array([0, 8]), 8) == pytest.approx(1.0)
+    assert mean_pass_at_k([(4, 0), (8, 8)], 8) == pytest.approx(1.0)
 
 
 def test_cli_report(cli, run_dir, tmp_path):

@@ -460,10 +460,16 @@ def test_console_command_in_a_subprocess(tmp_path, prompts, parrot):
 
 def test_every_synth_command_shares_backend_and_run_options():
     """Regression: --hf-batch-size was declared per command (and missing from `synth tag`)."""
-    from synth.options import backend_settings
+    from click import Context
 
-    for name, cmd in main.commands.items():
+    from synth.config import BackendSettings
+
+    ctx = Context(main)
+    names = main.list_commands(ctx)
+    assert "generate" in names
+    for name in names:
+        cmd = main.get_command(ctx, name)
         params = {p.name for p in cmd.params}
-        assert {"hf_batch_size", "force", "progress", "backend", "model"} <= params, name
-    kw = {"device": "cpu", "dtype": "auto", "hf_batch_size": 7}
-    assert backend_settings("hf", kw) == {"device": "cpu", "dtype": "auto", "batch_size": 7}
+        assert {"hf_batch_size", "overwrite", "progress", "backend", "model"} <= params, name
+    cfg = BackendSettings(device="cpu", dtype="auto", hf_batch_size=7)
+    assert cfg.backend_options("hf") == {"device": "cpu", "dtype": "auto", "batch_size": 7}

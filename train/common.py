@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import platform
 import time
 import warnings
 from collections.abc import Callable
@@ -17,21 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from curate.io import InputError, JsonlWriter, RunDir, write_json
+from curate.provenance import versions
 from train.config import ConfigError, RunConfig, trl_config_class
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-VERSIONED = (
-    "posttrain",
-    "torch",
-    "transformers",
-    "trl",
-    "accelerate",
-    "datasets",
-    "peft",
-    "tokenizers",
-    "safetensors",
-)
 
 
 class TrainError(Exception):
@@ -73,18 +62,6 @@ class Method:
     trl_defaults: Callable[[RunConfig], dict] = lambda cfg: {}
     peft_task: str = "CAUSAL_LM"
     peft_modules_to_save: tuple[str, ...] = ()
-
-
-def versions() -> dict:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {"python": platform.python_version()}
-    for name in VERSIONED:
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            out[name] = None
-    return out
 
 
 def device_defaults(user: dict) -> dict:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from curate.io import InputError, RunDir, write_json
+from curate.provenance import versions
 
 # Config keys that do not change what the weights mean.
 _CONFIG_IGNORED = {
@@ -282,19 +283,13 @@ def merge_checkpoints(
             "accumulation": "float32",
             "tensors": len(cks[0].tensors),
             "architecture": cks[0].architecture,
-            "versions": _versions(),
+            "versions": versions(),
         }
         write_json(run.path / "manifest.json", manifest)
         return run.commit()
     except BaseException:
         run.abort()
         raise
-
-
-def _versions() -> dict:
-    from train.common import versions
-
-    return versions()
 
 
 def _write_merge(cks, w, base_ck, alpha, dtype, out: Path, max_shard_bytes: int) -> None:

@@ -83,18 +83,30 @@ def _braced(text: str, start: int) -> tuple[str, int] | None:
     return None  # unbalanced: cut off
 
 
-def last_boxed(text: str) -> str | None:
-    """The content of the last complete ``\\boxed{...}`` (or ``\\fbox{...}``, or ``\\boxed 5``)."""
-    found = None
+def all_boxed(text: str) -> list[str]:
+    """The contents of every complete ``\\boxed{...}`` (or ``\\fbox{...}``, or ``\\boxed 5``), in order."""
+    found = []
     for m in re.finditer(r"\\(?:boxed|fbox)\s*", text):
         group = _braced(text, m.end())
         if group is not None:
-            found = group[0]
+            found.append(group[0])
         else:
             bare = re.match(r"[^\s$]+", text[m.end() :])
             if bare and not text[m.end() :].startswith("{"):
-                found = bare.group(0)
+                found.append(bare.group(0))
     return found
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last complete ``\\boxed{...}`` (or ``\\fbox{...}``, or ``\\boxed 5``)."""
+    found = all_boxed(text)
+    return found[-1] if found else None
+
+
+def marked_answers(text: str) -> list[str]:
+    """Every answer the response marks as final (``####`` lines and ``\\boxed{}``), canonical and distinct."""
+    marked = [h.strip() for h in _HASHES.findall(text) if h.strip()] + [b.strip() for b in all_boxed(text) if b.strip()]
+    return list(dict.fromkeys(canonical(_answer_in_phrase(a)) for a in marked))
 
 
 def _answer_in_phrase(phrase: str) -> str:
@@ -471,12 +483,90 @@ def verify(
             gold_show,
             "no final answer found (no ####, \\boxed{}, 'the answer is' or number)",
         )
+    marked = marked_answers(response)
+    if len(marked) > 1:  # hedging: "#### 3 ... \\boxed{4}" must not win whichever is right
+        shown = ", ".join(marked[:5]) + (" ..." if len(marked) > 5 else "")
+        return MathVerdict(False, canonical(raw), method, gold_show, f"several different final answers ({shown})")
     ok, why = answers_match(raw, gold_text, tolerance=tolerance, symbolic=symbolic)
     return MathVerdict(ok, canonical(raw), method, gold_show, f"{method}: {why}")
 
 
+# --- the verifier -------------------------------------------------------------------------------------------
+
+from synth.config import setting, settings  # noqa: E402
+from synth.verifiers import Task, Verdict, Verifier  # noqa: E402
+
+
+@settings
+class MathSettings:
+    answer_field: str = setting(
+        "answer", "Column with the gold answer: GSM8K's '... #### 42', MATH's \\boxed{...} or a bare value."
+    )
+    tolerance: float = setting(
+        DEFAULT_TOLERANCE, "math: relative tolerance for non-integer answers (integers must be equal).", min=0
+    )
+    symbolic: str = setting(
+        "auto",
+        "math: also accept symbolically equal answers with sympy (auto: when sympy is installed).",
+        choices=("auto", "on", "off"),
+    )
+
+
+class MathVerifier(Verifier):
+    """Correct when the response's final answer equals the row's gold answer; a response that marks several
+    different final answers is incorrect whichever of them is right."""
+
+    name = "math"
+    missing_reason = "no_gold_answer"
+    Settings = MathSettings
+
+    def __init__(self, settings, ctx=None):
+        super().__init__(settings, ctx)
+        if settings.symbolic == "on" and sympy_version() is None:
+            from curate.io import InputError
+
+            raise InputError("--symbolic on needs sympy (pip install sympy), or use --symbolic auto/off")
+        self.symbolic = settings.symbolic != "off" and sympy_version() is not None
+
+    def problem(self, row: dict) -> str | None:
+        try:
+            gold_answer(row.get(self.settings.answer_field))
+        except NoGoldAnswer as e:
+            return f"{e} in field '{self.settings.answer_field}'"
+        return None
+
+    def reference(self, row: dict) -> str | None:
+        try:
+            return gold_answer(row.get(self.settings.answer_field))
+        except NoGoldAnswer:
+            return None
+
+    def verify(self, tasks: list[Task]) -> list[list[Verdict]]:
+        out = []
+        for task in tasks:
+            gold = task.row.get(self.settings.answer_field)
+            if self.problem(task.row) is not None:
+                out.append([Verdict(None, "unscored", self.problem(task.row)) for _ in task.completions])
+                continue
+            row = []
+            for text in task.completions:
+                v = verify(text or "", gold, tolerance=self.settings.tolerance, symbolic=self.symbolic)
+                row.append(Verdict(1.0 if v.correct else 0.0, "correct" if v.correct else "incorrect", v.why, v.extracted))
+            out.append(row)
+        return out
+
+    def info(self) -> dict:
+        return {
+            "name": self.name,
+            "answer_field": self.settings.answer_field,
+            "tolerance": self.settings.tolerance,
+            "symbolic": f"sympy {sympy_version()}" if self.symbolic else "off",
+        }
+
+
 __all__ = [
     "DEFAULT_TOLERANCE",
+    "MathVerifier",
     "MathVerdict",
     "NoGoldAnswer",
     "answers_match",

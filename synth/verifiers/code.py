@@ -1,7 +1,7 @@
-"""Execution feedback: code taken from responses and run against tests in the sandbox.
+"""`code`: code taken from responses and run against tests in the sandbox (execution feedback).
 
-Three users: `synth exec-verify` (responses that already exist, checked against the row's `tests`), the
-`code` verifier of `synth reject-sample` (sampled responses, checked the same way) and generated tests
+Users: `synth exec-verify` (responses that already exist, checked against the row's `tests`), `synth
+reject-sample --verifier code` (sampled responses, checked the same way), train's code rewards, and generated tests
 (`--generate-tests`: for prompts without tests the LLM writes unit tests, and tests and solutions are
 cross-checked, as CodeT does: a test is kept when at least one solution passes it, a solution is ranked by
 the kept tests it passes and is correct when it passes them all).
@@ -27,8 +27,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from synth.config import setting, settings
+from synth.verifiers import Task, Verdict, Verifier
+
 if TYPE_CHECKING:
-    from synth.sandbox import Result, Sandbox
+    from synth.sandbox import Result
 
 FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+.-]*)[^\n]*\n(.*?)^[ \t]*```", re.S | re.M)
 OPEN_FENCE = re.compile(r"^[ \t]*```[ \t]*([\w+.-]*)[^\n]*\n(.*)\Z", re.S | re.M)
@@ -131,31 +134,6 @@ def exec_record(result: Result) -> dict:
 
 
 @dataclass
-class SandboxSettings:
-    """How jobs run: the sandbox backend, its workers and the limits of one job."""
-
-    backend: str = "auto"
-    workers: int = 2
-    wall_s: float = 10.0
-    memory_mb: int = 1024
-
-    def limits(self):
-        from synth.sandbox import Limits
-
-        return Limits(wall_s=self.wall_s, cpu_s=self.wall_s, memory_mb=self.memory_mb)
-
-    @classmethod
-    def of(cls, cfg) -> SandboxSettings:
-        """From a command's config (the fields `synth.options.sandbox_settings` fills)."""
-        return cls(cfg.sandbox, cfg.sandbox_workers, cfg.exec_timeout, cfg.exec_memory_mb)
-
-    def open(self) -> Sandbox:
-        from synth.sandbox import Sandbox
-
-        return Sandbox(workers=self.workers, limits=self.limits(), backend=self.backend)
-
-
-@dataclass
 class RowTests:
     """A row's tests as source, or why it has none."""
 
@@ -212,91 +190,101 @@ def verdict_counts(results: list[Result]) -> dict:
     return dict(Counter(r.verdict for r in results).most_common())
 
 
-class CodeVerifier:
-    """The `code` verifier of `synth reject-sample`: each response's code runs against the row's tests in the
-    sandbox (correct = the whole program ran without an exception). With `llm` (generated tests), prompts
-    without tests get `n_tests` asserts from the LLM, cross-checked against the samples (`CrossCheck`)."""
+@settings
+class CodeSettings:
+    tests_field: str = setting(
+        "tests", "code: column with the tests: assert statements, or HumanEval's def check(candidate)."
+    )
+    entry_point_field: str = setting("entry_point", "code: column naming the function HumanEval-style tests call.")
+    generate_tests: bool = setting(
+        False,
+        "code: for prompts without tests the LLM writes --n-tests asserts; a test counts when some sample passes "
+        "it, a sample is correct when it passes every such test (rules/exec_tests.yaml).",
+    )
+    n_tests: int = setting(8, "code: tests to generate per prompt.", min=1)
+
+
+class CodeVerifier(Verifier):
+    """Each completion's code runs against the row's tests in the sandbox (correct = every test passed). With
+    `generate_tests`, rows without tests get `n_tests` asserts from the generating LLM, cross-checked against
+    the completions (`CrossCheck`, as CodeT does)."""
 
     name = "code"
     missing_reason = "no_tests"
+    Settings = CodeSettings
 
-    def __init__(
-        self,
-        settings: SandboxSettings,
-        *,
-        tests_field: str = "tests",
-        entry_point_field: str = "entry_point",
-        llm=None,
-        n_tests: int = 8,
-        rules: str = "exec_tests.yaml",
-        max_tokens: int = 512,
-        seed: int | None = None,
-    ):
+    def __init__(self, settings, ctx, *, rules: str = "exec_tests.yaml", max_tokens: int = 512):
         from rules import load_rules, rules_path
 
-        self.settings = settings
-        self.tests_field, self.entry_point_field = tests_field, entry_point_field
-        self.llm, self.n_tests, self.max_tokens, self.seed = llm, n_tests, max_tokens, seed
-        self.rules = load_rules(rules) if llm is not None else None
-        self.rules_path = str(rules_path(rules)) if llm is not None else None
-        self._sandbox: Sandbox | None = None
+        super().__init__(settings, ctx)
+        s = settings
+        self.tests_field, self.entry_point_field = s.tests_field, s.entry_point_field
+        self.generate = s.generate_tests
+        if self.generate and (ctx is None or ctx.llm is None):
+            from curate.io import InputError
+
+            raise InputError("--generate-tests needs a model to write the tests (--model)")
+        self.n_tests, self.max_tokens, self.seed = s.n_tests, max_tokens, getattr(s, "seed", None)
+        self.rules = load_rules(rules) if self.generate else None
+        self.rules_path = str(rules_path(rules)) if self.generate else None
         self.jobs: Counter = Counter()
-        self.generated = Counter()  # prompts asked, tests written, tests kept, prompts with no usable test
+        self.generated: Counter = Counter()  # prompts asked, tests written, tests kept, prompts with no usable test
 
-    @property
-    def sandbox(self) -> Sandbox:
-        if self._sandbox is None:
-            self._sandbox = self.settings.open()
-        return self._sandbox
+    def _tests(self, row: dict) -> RowTests:
+        return RowTests.of(row, field=self.tests_field, entry_point_field=self.entry_point_field)
 
-    def check(self, row: dict) -> tuple[str | None, str | None]:
-        """The row's tests as source, or (None, why it cannot be verified); with generated tests, rows without
-        tests are verified against the LLM's."""
-        tests = RowTests.of(row, field=self.tests_field, entry_point_field=self.entry_point_field)
-        if tests.source is None and self.llm is not None and row.get(self.tests_field) is None:
-            return None, None
-        return tests.source, tests.problem
+    def problem(self, row: dict) -> str | None:
+        if self.generate and row.get(self.tests_field) is None:
+            return None  # the LLM writes them
+        return self._tests(row).problem
 
-    def verify(self, items) -> None:
-        given = [it for it in items if it.gold is not None]
-        todo = [
-            (s, program(code, it.gold))
-            for it in given
-            for s in it.samples
-            if s.pending and (code := self._code(s)) is not None
-        ]
-        for (s, _), r in zip(todo, self._run([p for _, p in todo]), strict=True):
-            s.verdict = "correct" if r.passed else "incorrect"
-            s.score = 1.0 if r.passed else 0.0
-            s.extracted = "pass" if r.passed else (r.error or "fail") if r.verdict == "fail" else r.verdict
-            s.why = describe(r) + ("" if r.passed else f" | stderr: {stderr_tail(r.stderr or '', 300)}")
-        generated = [it for it in items if it.gold is None]
+    def verify(self, tasks: list[Task]) -> list[list[Verdict]]:
+        out: list[list[Verdict | None]] = [[None] * len(t.completions) for t in tasks]
+        runs, generated = [], []
+        for t, task in enumerate(tasks):
+            tests = self._tests(task.row)
+            if tests.source is None:
+                if self.generate and task.row.get(self.tests_field) is None:
+                    generated.append(t)
+                else:
+                    out[t] = [Verdict(None, "unscored", tests.problem) for _ in task.completions]
+                continue
+            for c, text in enumerate(task.completions):
+                code = extract_code(text)
+                if code is None:
+                    out[t][c] = NO_CODE
+                else:
+                    runs.append(((t, c), code, tests.source))
+        for ((t, c), _, _), r in zip(runs, self._run([(code, src) for _, code, src in runs]), strict=True):
+            out[t][c] = self._verdict(r)
         if generated:
-            self._verify_generated(generated)
+            self._verify_generated([tasks[t] for t in generated], [out[t] for t in generated])
+        return out  # type: ignore[return-value]
 
-    def _code(self, s) -> str | None:
-        code = extract_code(s.text)
-        if code is None:
-            s.verdict, s.score, s.extracted = "incorrect", 0.0, "no_code"
-            s.why = "no Python code in the response"
-        return code
+    @staticmethod
+    def _verdict(r: Result) -> Verdict:
+        if r.passed:
+            return Verdict(1.0, "correct", describe(r), "pass")
+        extracted = (r.error or "fail") if r.verdict == "fail" else r.verdict
+        return Verdict(0.0, "incorrect", describe(r) + f" | stderr: {stderr_tail(r.stderr or '', 300)}", extracted)
 
-    def _run(self, programs: list[str]) -> list[Result]:
+    def _run(self, pairs: list[tuple[str, str]]) -> list[Result]:
+        """Run each (solution, tests) in the sandbox."""
         from synth.sandbox import Job
 
-        results = self.sandbox.map([Job(code=p) for p in programs]) if programs else []
+        results = self.ctx.sandbox().map([Job(code=program(code, tests)) for code, tests in pairs]) if pairs else []
         self.jobs.update(r.verdict for r in results)
         return results
 
-    def _tests_request(self, item):
+    def _tests_request(self, task: Task):
+        from rules import fill
         from synth.backends import ChatRequest
-        from synth.parse import fill_template
 
         r = self.rules
-        entry = item.row.get(self.entry_point_field)
-        hint = fill_template(r.get("entry_point_hint", ""), entry_point=entry) if entry else ""
-        task = "\n\n".join(m["content"] for m in item.messages if m["role"] != "system")
-        user = fill_template(r["template"], task=task, n_tests=self.n_tests, entry_point_hint=hint)
+        entry = task.row.get(self.entry_point_field)
+        hint = fill(r.get("entry_point_hint", ""), entry_point=entry) if entry else ""
+        text = "\n\n".join(m["content"] for m in task.messages if m["role"] != "system")
+        user = fill(r["template"], task=text, n_tests=self.n_tests, entry_point_hint=hint)
         return ChatRequest(
             [{"role": "system", "content": r["system"].strip()}, {"role": "user", "content": user}],
             n=1,
@@ -305,73 +293,58 @@ class CodeVerifier:
             seed=self.seed,
         )
 
-    def _verify_generated(self, items) -> None:
-        answers = self.llm.complete_each([self._tests_request(it) for it in items])
-        self.generated["prompts"] += len(items)
+    def _verify_generated(self, tasks: list[Task], outs: list[list]) -> None:
+        answers = self.ctx.llm.complete_each([self._tests_request(t) for t in tasks])
+        self.generated["prompts"] += len(tasks)
         plans = []
-        for item, (comps, error) in zip(items, answers, strict=True):
-            tests = (
-                [] if comps[0] is None else list(dict.fromkeys(split_asserts(comps[0].text)))[: self.n_tests]
-            )
+        for task, row, (comps, error) in zip(tasks, outs, answers, strict=True):
+            tests = [] if comps[0] is None else list(dict.fromkeys(split_asserts(comps[0].text)))[: self.n_tests]
             self.generated["tests_written"] += len(tests)
-            codes = {s.index: self._code(s) for s in item.samples if s.pending}
-            codes = {i: c for i, c in codes.items() if c is not None}
             if not tests:
-                why = (
-                    f"test generation failed: {error}"
-                    if comps[0] is None
-                    else "the LLM wrote no assert statement"
-                )
+                why = f"test generation failed: {error}" if comps[0] is None else "the LLM wrote no assert statement"
                 self.generated["prompts_without_tests"] += 1
-                for s in item.samples:
-                    if s.pending or s.extracted == "no_code":
-                        s.verdict, s.score, s.extracted, s.why = "unverified", None, None, why
-                item.notes["generated_tests"] = {"written": [], "kept": [], "why": why}
+                row[:] = [Verdict(None, "unscored", why) for _ in task.completions]
+                task.notes["generated_tests"] = {"written": [], "kept": [], "why": why}
                 continue
-            plans.append((item, tests, codes))
-        jobs = [program(code, t) for _, tests, codes in plans for code in codes.values() for t in tests]
-        results = iter(self._run(jobs))
-        for item, tests, codes in plans:
-            passes = {i: [next(results).passed for _ in tests] for i in codes}
-            for s in item.samples:  # samples without code pass nothing, but still count as solutions
-                passes.setdefault(s.index, [False] * len(tests))
-            order = sorted(passes)
-            cc = CrossCheck(tests, [passes[i] for i in order])
+            codes = {c: extract_code(text) for c, text in enumerate(task.completions)}
+            plans.append((task, row, tests, {c: code for c, code in codes.items() if code is not None}))
+        results = iter(self._run([(code, t) for _, _, tests, codes in plans for code in codes.values() for t in tests]))
+        for task, row, tests, codes in plans:
+            passes = {c: [next(results).passed for _ in tests] for c in codes}
+            order = range(len(task.completions))  # completions without code pass nothing, but count as solutions
+            cc = CrossCheck(tests, [passes.get(c, [False] * len(tests)) for c in order])
             self.generated["tests_kept"] += len(cc.kept)
-            item.notes["generated_tests"] = {"written": tests, "kept": [tests[j] for j in cc.kept]}
-            for k, i in enumerate(order):
-                s = item.samples[i]
-                if s.extracted == "no_code" or not s.pending:
+            task.notes["generated_tests"] = {"written": tests, "kept": [tests[j] for j in cc.kept]}
+            for c in order:
+                if c not in codes:
+                    row[c] = NO_CODE
                     continue
-                ok = cc.correct(k)
-                s.verdict = "correct" if ok else "incorrect"
-                s.score = cc.passed(k) / len(cc.kept) if cc.kept else 0.0
-                s.extracted = f"{cc.passed(k)}/{len(cc.kept)} tests"
-                s.why = (
-                    f"passed {cc.passed(k)} of the {len(cc.kept)} generated tests that some solution passes "
-                    f"({len(tests) - len(cc.kept)} of {len(tests)} written were passed by none)"
+                ok, n = cc.correct(c), cc.passed(c)
+                row[c] = Verdict(
+                    n / len(cc.kept) if cc.kept else 0.0,
+                    "correct" if ok else "incorrect",
+                    f"passed {n} of the {len(cc.kept)} generated tests that some solution passes "
+                    f"({len(tests) - len(cc.kept)} of {len(tests)} written were passed by none)",
+                    f"{n}/{len(cc.kept)} tests",
                 )
 
     def info(self) -> dict:
+        sandbox = self.ctx.sandbox().info() if self.jobs else {"backend": getattr(self.settings, "sandbox", "auto")}
         out = {
             "name": self.name,
             "tests_field": self.tests_field,
             "entry_point_field": self.entry_point_field,
             "jobs": dict(self.jobs.most_common()),
-            "sandbox": self._sandbox.info()
-            if self._sandbox is not None
-            else {"backend": self.settings.backend},
+            "sandbox": sandbox,
         }
-        if self.llm is not None:
+        if self.generate:
             out["generated_tests"] = {
                 "rules": self.rules_path,
                 "n_tests": self.n_tests,
                 **self.generated,
-                "llm": self.llm.stats.as_dict(),
+                "llm": self.ctx.llm.stats.as_dict(),
             }
         return out
 
-    def close(self) -> None:
-        if self._sandbox is not None:
-            self._sandbox.close()
-            self._sandbox = None
+
+NO_CODE = Verdict(0.0, "incorrect", "no Python code in the response", "no_code")

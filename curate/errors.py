@@ -1,0 +1,7 @@
+"""Errors a user can act on, importable without the heavy parts (the CLIs turn them into one line)."""
+
+from __future__ import annotations
+
+
+class StepError(Exception):
+    """A step misbehaved or was misconfigured; the message names the step."""
