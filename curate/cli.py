@@ -10,8 +10,8 @@ import orjson
 import yaml
 
 from curate.engines import ENGINES, EngineError
+from curate.errors import StepError, UsageError
 from curate.io import InputError
-from curate.errors import StepError
 from curate.schema import DEFAULT_MAX_ROW_BYTES, FORMATS
 
 USER_ERRORS = (InputError, StepError, EngineError, FileNotFoundError)
@@ -24,6 +24,8 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except UsageError as e:
+            raise click.UsageError(str(e)) from None
         except USER_ERRORS as e:
             raise click.ClickException(str(e).strip("'\"")) from None
         except BrokenPipeError:

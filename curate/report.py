@@ -14,8 +14,6 @@ True
 
 from __future__ import annotations
 
-from curate.metrics import mean_pass_at_k
-
 import functools
 import html
 import io
@@ -35,6 +33,7 @@ import polars as pl
 from curate.diff import word_diff
 from curate.io import InputError, atomic_path
 from curate.ledger import Run
+from curate.metrics import mean_pass_at_k
 
 MSG = pl.List(pl.Struct({"role": pl.String, "content": pl.String}))
 TEXT_COLUMNS = ("messages", "prompt", "chosen", "rejected")

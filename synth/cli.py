@@ -31,9 +31,10 @@ def synth_errors(fn):
     return wrapper
 
 
-def print_summary(method_cls, m: dict) -> None:
+def print_summary(m: dict) -> None:
     """What a run did, from its manifest: the method's own lines, tokens, cache, and where everything went."""
     echo = functools.partial(click.echo, err=True)
+    method_cls = get_method(m["command"].removeprefix("synth "))
     for warning in m.get("warnings", []):
         echo(f"warning: {warning}")
     for line in method_cls.summary(m):
@@ -64,7 +65,9 @@ def print_summary(method_cls, m: dict) -> None:
 
 
 def print_plan(plan: dict, n: int) -> None:
-    click.echo(f"rows:           {plan['rows']}" + (f" ({plan['invalid']} invalid)" if plan["invalid"] else ""))
+    click.echo(
+        f"rows:           {plan['rows']}" + (f" ({plan['invalid']} invalid)" if plan["invalid"] else "")
+    )
     for reason, k in plan["skipped"].items():
         click.echo(f"skipped:        {k} {reason} (would go to rejected.jsonl)")
     click.echo(
@@ -90,7 +93,9 @@ def method_command(name: str) -> click.Command:
     if method_cls.uses_llm:
         params.append(
             click.Option(
-                ["--dry-run"], is_flag=True, help="Print the requests and prompt tokens the run would send; run nothing."
+                ["--dry-run"],
+                is_flag=True,
+                help="Print the requests and prompt tokens the run would send; run nothing.",
             )
         )
     from curate.schema import FORMATS
@@ -109,8 +114,10 @@ def method_command(name: str) -> click.Command:
             print_plan(plan_method(method_cls, cfg), getattr(cfg, "n", 1))
             return
         if not output:
-            raise click.UsageError("missing option '-o' / '--output'" + (" (or pass --dry-run)" if method_cls.uses_llm else ""))
-        print_summary(method_cls, run_method(method_cls, cfg))
+            raise click.UsageError(
+                "missing option '-o' / '--output'" + (" (or pass --dry-run)" if method_cls.uses_llm else "")
+            )
+        print_summary(run_method(method_cls, cfg))
 
     doc = (method_cls.__doc__ or "").strip()
     return click.Command(name, params=params, callback=callback, help=doc, short_help=doc.split("\n")[0])
@@ -126,7 +133,9 @@ class MethodGroup(click.Group):
         return method_command(cmd_name) if cmd_name in METHODS else None
 
 
-@click.group(cls=MethodGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(
+    cls=MethodGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
 @click.version_option(package_name="posttrain")
 def main():
     """Synthesize post-training data with an LLM: a local transformers model, an OpenAI-compatible server

@@ -234,7 +234,9 @@ class AnswerSettings:
     """Commands that answer prompts: how many answers, a system prompt, batching, truncated answers."""
 
     n: int = setting(1, "Answers per prompt; each becomes its own row.", flag="--n", short="-n", min=1)
-    system_prompt: str | None = setting(None, "System message for rows that have none (kept in the output rows).")
+    system_prompt: str | None = setting(
+        None, "System message for rows that have none (kept in the output rows)."
+    )
     batch_size: int = setting(
         64, "Prompts per backend call (x n samples); each finished request is committed to the cache.", min=1
     )
@@ -253,9 +255,7 @@ class SandboxOptions:
         "runs it without isolation (only for code you trust).",
         choices=("auto", "forkserver", "unsafe"),
     )
-    sandbox_workers: int = setting(
-        0, "Jobs run at once [default: one per core].", min=0, show_default=False
-    )
+    sandbox_workers: int = setting(0, "Jobs run at once [default: one per core].", min=0, show_default=False)
     exec_timeout: float = setting(10.0, "Wall (and CPU) seconds one program may run.", min=0, min_open=True)
     exec_memory_mb: int = setting(1024, "Memory one program may use.", min=16)
 

@@ -120,6 +120,12 @@ class Method:
         c = manifest["counts"]
         return [f"rows {c['input']} = handled {c.get('handled', 0)} + invalid {c['invalid']}"]
 
+    @classmethod
+    def redirect(cls, cfg):
+        """Another (method, config) that does what these settings ask (exec-verify --generate-tests is
+        reject-sample with the code verifier), or None."""
+        return None
+
     def plan_requests(self, item) -> list:
         """The chat requests the first LLM stage sends for an item (for `--dry-run` estimates)."""
         return []
@@ -153,14 +159,17 @@ def validate_common(cfg) -> None:
     """Checks every config of the shared bundles needs; a method's own `validate()` adds its rules."""
     if getattr(cfg, "on_error", "fail") not in ("fail", "skip"):
         raise InputError(f"--on-error must be fail or skip, not {cfg.on_error!r}")
-    if hasattr(cfg, "batch_size") and cfg.batch_size < 1:
+    if getattr(cfg, "batch_size", None) is not None and cfg.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {cfg.batch_size}")
     if hasattr(cfg, "request"):
         try:
             cfg.request([{"role": "user", "content": "x"}], n=getattr(cfg, "n", 1))
         except ValueError as e:
             raise InputError(
-                str(e).replace("max_tokens", "--max-tokens").replace("top_p", "--top-p").replace("n must", "--n must")
+                str(e)
+                .replace("max_tokens", "--max-tokens")
+                .replace("top_p", "--top-p")
+                .replace("n must", "--n must")
             ) from None
 
 
@@ -204,7 +213,9 @@ class MethodRun:
                     self.backend = build_backend(self.cfg)
                 if self._own_backend:
                     self.run.on_close(self.backend)
-                self.llm = CachedLLM(self.backend, self.cache, model_identity(self.cfg.backend, self.cfg.model))
+                self.llm = CachedLLM(
+                    self.backend, self.cache, model_identity(self.cfg.backend, self.cfg.model)
+                )
             self._files = {name: self.run.writer(name) for name in self.method_cls.other_outputs}
         except BaseException:
             self.run.__exit__(*sys.exc_info())
@@ -222,7 +233,9 @@ class MethodRun:
         if ready is None and (backend, model) == (self.cfg.backend, self.cfg.model) and options is None:
             return self.llm
         if ready is None:
-            ready = get_backend(backend, model=model, **(self.cfg.backend_options(backend) if options is None else options))
+            ready = get_backend(
+                backend, model=model, **(self.cfg.backend_options(backend) if options is None else options)
+            )
             self.run.on_close(ready)
         return CachedLLM(ready, self.cache, model_identity(backend, model))
 
@@ -276,7 +289,9 @@ class MethodRun:
     def _postfix(self) -> None:
         st = self.llm.stats if self.llm is not None else None
         if st is not None and st.backend_seconds > 0:
-            self.bar.set_postfix_str(f"{st.fresh_completion_tokens / st.backend_seconds:,.0f} tok/s", refresh=False)
+            self.bar.set_postfix_str(
+                f"{st.fresh_completion_tokens / st.backend_seconds:,.0f} tok/s", refresh=False
+            )
 
     def progress_bar(self, desc: str | None = None):
         from tqdm import tqdm
@@ -321,20 +336,25 @@ class MethodRun:
         own = method.counts()
         counts = {"input": reader.count, "invalid": len(reader.invalid)}
         counts.update({name: self.skipped.get(name, 0) for name in self.method_cls.skip_counts})
-        counts.update({k: v for k, v in self.skipped.items() if k not in counts and k not in own})
         if not own:
             own = {"handled": self.handled}
         counts.update(own)
-        counts["balanced"] = counts["input"] == counts["invalid"] + sum(self.skipped.values()) + self.handled and (
-            method.balanced(counts)
-        )
+        counts["balanced"] = counts["input"] == counts["invalid"] + sum(
+            self.skipped.values()
+        ) + self.handled and (method.balanced(counts))
         sections = {"counts": counts, "reasons": dict(self.reasons.most_common()), **self.llm_sections()}
         sections.update(method.sections())
-        files = (self.method_cls.main_output, *self.method_cls.other_outputs, "rejected.jsonl", "invalid.jsonl")
+        files = (
+            self.method_cls.main_output,
+            *self.method_cls.other_outputs,
+            "rejected.jsonl",
+            "invalid.jsonl",
+        )
         sections.setdefault("outputs", {f.removesuffix(".jsonl"): f for f in files})
-        sections["output_rows"] = {self.method_cls.main_output: self.run.ledger.counts["kept"], **{
-            n: self.written[n] for n in self.method_cls.other_outputs
-        }}
+        sections["output_rows"] = {
+            self.method_cls.main_output: self.run.ledger.counts["kept"],
+            **{n: self.written[n] for n in self.method_cls.other_outputs},
+        }
         thr = sections.setdefault("throughput", {})
         seconds = self.run.seconds
         thr.update(seconds=round(seconds, 3), load_seconds=round(self.load_seconds, 3))
@@ -362,11 +382,14 @@ def run_method(method_cls, cfg, *, backend: Backend | None = None, **parts) -> d
     `backend` may be given ready-made (a loaded model, a `ScriptedBackend` in tests); `parts` are further
     ready-made pieces the method accepts (a judge backend, a verifier).
     """
+    if hasattr(cfg, "validate"):
+        cfg.validate()
+    other = method_cls.redirect(cfg)
+    if other is not None:
+        return run_method(*other, backend=backend, **parts)
     validate_common(cfg)
     if method_cls.uses_llm:
         validate_backend(cfg)
-    if hasattr(cfg, "validate"):
-        cfg.validate()
     with MethodRun(method_cls, cfg, backend=backend) as runner:
         runner.method = method_cls(cfg, runner, **parts)
         runner.run.on_close(runner.method)
@@ -383,11 +406,16 @@ def plan_method(method_cls, cfg) -> dict:
     from curate.schema import Reader
     from synth.cache import ResponseCache, sample_key
 
-    validate_common(cfg)
-    validate_backend(cfg)
     if hasattr(cfg, "validate"):
         cfg.validate()
-    reader = Reader(cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes)
+    other = method_cls.redirect(cfg)
+    if other is not None:
+        return plan_method(*other)
+    validate_common(cfg)
+    validate_backend(cfg)
+    reader = Reader(
+        cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
+    )
     method = method_cls(cfg, None)
     counter = prompt_token_counter(cfg)
     path = cfg.cache_path()
@@ -459,4 +487,3 @@ def prompt_token_counter(cfg):
 
     estimate.method = "estimate (~4 characters per token)"  # type: ignore[attr-defined]
     return estimate
-

@@ -15,7 +15,7 @@ import pytest
 from conftest import read_jsonl, write_jsonl
 
 import synth.constitution as constitution
-import synth.run as run_lib
+import synth.runner as run_lib
 from synth.backends.scripted import ScriptedBackend
 from synth.cli import main
 from synth.constitution import ConstitutionConfig, Prompts, load_constitution, run_constitution

@@ -20,7 +20,7 @@ def _gold():
 
 def test_sample_data_to_dpo(tmp_path, cli, monkeypatch):
     from posttrain.tinymodels import build_tiny_model
-    from synth import run as run_module
+    from synth import runner as run_module
 
     curated = tmp_path / "curated"
     res = cli(curate_main, "filter", SAMPLE / "math.jsonl", "-o", curated, "-q", "-j", "1")

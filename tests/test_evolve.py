@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import SAMPLE, read_jsonl, write_jsonl
 
 import synth.evolve as evolve_lib
-import synth.run as run_lib
+import synth.runner as run_lib
 from curate.cli import main as curate_main
 from rules import rules_path
 from synth.backends.scripted import ScriptedBackend

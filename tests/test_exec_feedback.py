@@ -215,7 +215,7 @@ def _solutions(req, i):
 
 @pytest.fixture
 def scripted(monkeypatch):
-    from synth import run as run_module
+    from synth import runner as run_module
 
     monkeypatch.setattr(run_module, "get_backend", lambda name, **kw: ScriptedBackend(_solutions, model="m"))
 
@@ -335,7 +335,7 @@ def _autoif_script(req, i):
 
 
 def test_autoif_end_to_end(tmp_path, monkeypatch):
-    from synth import run as run_module
+    from synth import runner as run_module
 
     monkeypatch.setattr(
         run_module, "get_backend", lambda name, **kw: ScriptedBackend(_autoif_script, model="m")
@@ -388,7 +388,7 @@ def test_autoif_end_to_end(tmp_path, monkeypatch):
 
 def test_autoif_preference_trains_with_dpo(tmp_path, monkeypatch):
     """preference.jsonl from autoif loads in TRL's DPOTrainer through `train dpo`'s data loader."""
-    from synth import run as run_module
+    from synth import runner as run_module
     from train.data import preference_dataset, read_rows, validate_rows
 
     monkeypatch.setattr(

@@ -77,7 +77,7 @@ def test_synth_commands_take_engine_ray(tmp_path, monkeypatch):
     """`synth generate --engine ray` answers on the actors and writes what the local engine writes."""
     from click.testing import CliRunner
 
-    import synth.run as run_lib
+    import synth.runner as run_lib
     from synth.cli import main
 
     monkeypatch.setattr(

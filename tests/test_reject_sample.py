@@ -19,7 +19,9 @@ from conftest import SAMPLE, read_jsonl, write_jsonl  # noqa: E402
 from synth.backends import ChatResult, Completion  # noqa: E402
 from synth.backends.scripted import ScriptedBackend  # noqa: E402
 from synth.cli import main  # noqa: E402
-from synth.reject import PromptItem, RejectConfig, Sample, pass_at_k, run_reject_sample, select  # noqa: E402
+from curate.metrics import pass_at_k  # noqa: E402
+from synth.methods.reject_sample import RejectConfig, run_reject_sample  # noqa: E402
+from synth.methods.selection import PromptItem, Sample, select  # noqa: E402
 
 LONG = (
     "We need the sum of twelve and thirty. First split each number into tens and ones, because adding tens "
@@ -385,7 +387,7 @@ def sample_math_script():
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory, request):
-    from synth import run as run_module
+    from synth import runner as run_module
 
     out = tmp_path_factory.mktemp("rs") / "run"
     mp = pytest.MonkeyPatch()
@@ -492,7 +494,7 @@ def test_preference_pairs_train_with_train_dpo(cli_run, tmp_path):
     ],
 )
 def test_cli_user_errors_are_one_line(tmp_path, args, message, monkeypatch):
-    from synth import run as run_module
+    from synth import runner as run_module
 
     monkeypatch.setattr(run_module, "get_backend", lambda name, **kw: ScriptedBackend(lambda r, i: "x"))
     src = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "x", "answer": "1"}])
@@ -503,7 +505,7 @@ def test_cli_user_errors_are_one_line(tmp_path, args, message, monkeypatch):
 
 
 def test_cli_bad_input_line_names_file_line_and_field(tmp_path, monkeypatch):
-    from synth import run as run_module
+    from synth import runner as run_module
 
     monkeypatch.setattr(run_module, "get_backend", lambda name, **kw: ScriptedBackend(lambda r, i: "#### 1"))
     src = tmp_path / "p.jsonl"
@@ -537,7 +539,7 @@ def test_hf_best_of_n_with_a_tiny_reward_model(tmp_path):
     pytest.importorskip("transformers")
     from train_fixtures import tiny_model
 
-    from synth.reject import RewardModelVerifier
+    from synth.verifiers.reward_model import RewardModel
 
     policy, rm = tiny_model("qwen2"), tiny_model("qwen2", num_labels=1)
     src = write_jsonl(
@@ -587,7 +589,7 @@ def test_hf_best_of_n_with_a_tiny_reward_model(tmp_path):
         assert row["messages"][-1]["content"] == next(s["text"] for s in mine if s["in_sft"])
     assert pairs and all(p["chosen_score"] > p["rejected_score"] for p in pairs)
     # The recorded scores are the reward model's: score the first pair again, on its own.
-    scorer = RewardModelVerifier(str(rm), device="cpu")
+    scorer = RewardModel(str(rm), device="cpu")
     again = scorer.score(
         [[*pairs[0]["prompt"], *pairs[0]["chosen"]], [*pairs[0]["prompt"], *pairs[0]["rejected"]]]
     )

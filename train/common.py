@@ -22,7 +22,6 @@ from train.config import ConfigError, RunConfig, trl_config_class
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-
 class TrainError(Exception):
     """Training cannot start or finish for a reason the user can act on (shown without a traceback)."""
 

@@ -11,6 +11,8 @@ import importlib
 
 METHODS: dict[str, str] = {
     "generate": "synth.methods.generate:Generate",
+    "reject-sample": "synth.methods.reject_sample:RejectSample",
+    "exec-verify": "synth.methods.exec_verify:ExecVerify",
 }
 
 

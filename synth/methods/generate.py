@@ -22,7 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from synth.config import AnswerSettings, BackendSettings, InputSettings, RunSettings, SamplingSettings, settings
+from synth.config import (
+    AnswerSettings,
+    BackendSettings,
+    InputSettings,
+    RunSettings,
+    SamplingSettings,
+    settings,
+)
 from synth.prompts import NotAPrompt, prompt_of, sample_id
 from synth.runner import Method, Skip
 
@@ -161,14 +168,19 @@ class Generate(Method):
         return c["samples"] == c["generated"] + c["rejected_samples"]
 
     def sections(self) -> dict:
-        tok = {"prompt": self.tokens["prompt"], "completion": self.tokens["completion"],
-               "generated_now": self.llm.stats.fresh_completion_tokens}
+        tok = {
+            "prompt": self.tokens["prompt"],
+            "completion": self.tokens["completion"],
+            "generated_now": self.llm.stats.fresh_completion_tokens,
+        }
         if self.tokens["unknown"]:
             tok["samples_without_counts"] = self.tokens["unknown"]
         seconds = self.ctx.run.seconds
         return {
             "tokens": tok,
-            "throughput": {"rows_per_s": round(self.ctx.run.reader.count / seconds, 2) if seconds > 0 else None},
+            "throughput": {
+                "rows_per_s": round(self.ctx.run.reader.count / seconds, 2) if seconds > 0 else None
+            },
         }
 
     @classmethod

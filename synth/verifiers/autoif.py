@@ -36,7 +36,8 @@ assert _value, {false_mark!r}
 @settings
 class AutoIFSettings:
     functions_field: str = setting(
-        "verification_functions", "autoif: column with the row's verification functions (a list of code strings)."
+        "verification_functions",
+        "autoif: column with the row's verification functions (a list of code strings).",
     )
     autoif_run: str | None = setting(
         None,
@@ -67,7 +68,9 @@ def kept_functions(run_dir: str | Path) -> dict[str, list[str]]:
     """instruction id -> the code of its kept functions, from an AutoIF run's `instructions.jsonl`."""
     path = Path(run_dir) / "instructions.jsonl"
     if not path.is_file():
-        raise InputError(f"--autoif-run {run_dir}: no instructions.jsonl (is it a `synth autoif` run directory?)")
+        raise InputError(
+            f"--autoif-run {run_dir}: no instructions.jsonl (is it a `synth autoif` run directory?)"
+        )
     out = {}
     for line in path.read_bytes().splitlines():
         rec = orjson.loads(line)
@@ -102,11 +105,18 @@ class AutoIFVerifier(Verifier):
         s = self.settings
         if s.autoif_run and row.get(s.instruction_field) is not None:
             return f"instruction {row.get(s.instruction_field)!r} has no kept functions in {s.autoif_run}"
-        return f"no verification functions ('{s.functions_field}', or '{s.instruction_field}' with --autoif-run)"
+        return (
+            f"no verification functions ('{s.functions_field}', or '{s.instruction_field}' with --autoif-run)"
+        )
 
     def verify(self, tasks: list[Task]) -> list[list[Verdict]]:
-        jobs = [(t, c, code) for t, task in enumerate(tasks) if (fns := self.functions(task.row)) is not None
-                for c in range(len(task.completions)) for code in fns]
+        jobs = [
+            (t, c, code)
+            for t, task in enumerate(tasks)
+            if (fns := self.functions(task.row)) is not None
+            for c in range(len(task.completions))
+            for code in fns
+        ]
         results = self.run([evaluation_program(code, tasks[t].completions[c] or "") for t, c, code in jobs])
         said: dict[tuple[int, int], list[bool | None]] = {}
         for (t, c, _), r in zip(jobs, results, strict=True):
@@ -122,8 +132,16 @@ class AutoIFVerifier(Verifier):
     def verdict(self, said: list[bool | None]) -> Verdict:
         passed, m = sum(a is True for a in said), len(said)
         errors = sum(a is None for a in said)
-        detail = f"passed {passed} of {m} verification functions" + (f" ({errors} raised an error)" if errors else "")
-        word = "correct" if passed >= self.settings.autoif_pass_fraction * m else "incorrect" if passed == 0 else "partial"
+        detail = f"passed {passed} of {m} verification functions" + (
+            f" ({errors} raised an error)" if errors else ""
+        )
+        word = (
+            "correct"
+            if passed >= self.settings.autoif_pass_fraction * m
+            else "incorrect"
+            if passed == 0
+            else "partial"
+        )
         return Verdict(passed / m, word, detail, f"{passed}/{m} functions", facts={"checks": said})
 
     def run(self, programs: list[str]) -> list:

@@ -195,7 +195,9 @@ class CodeSettings:
     tests_field: str = setting(
         "tests", "code: column with the tests: assert statements, or HumanEval's def check(candidate)."
     )
-    entry_point_field: str = setting("entry_point", "code: column naming the function HumanEval-style tests call.")
+    entry_point_field: str = setting(
+        "entry_point", "code: column naming the function HumanEval-style tests call."
+    )
     generate_tests: bool = setting(
         False,
         "code: for prompts without tests the LLM writes --n-tests asserts; a test counts when some sample passes "
@@ -228,7 +230,9 @@ class CodeVerifier(Verifier):
         self.rules = load_rules(rules) if self.generate else None
         self.rules_path = str(rules_path(rules)) if self.generate else None
         self.jobs: Counter = Counter()
-        self.generated: Counter = Counter()  # prompts asked, tests written, tests kept, prompts with no usable test
+        self.generated: Counter = (
+            Counter()
+        )  # prompts asked, tests written, tests kept, prompts with no usable test
 
     def _tests(self, row: dict) -> RowTests:
         return RowTests.of(row, field=self.tests_field, entry_point_field=self.entry_point_field)
@@ -263,16 +267,20 @@ class CodeVerifier(Verifier):
 
     @staticmethod
     def _verdict(r: Result) -> Verdict:
+        facts = {"exec": exec_record(r)}
         if r.passed:
-            return Verdict(1.0, "correct", describe(r), "pass")
+            return Verdict(1.0, "correct", describe(r), "pass", facts=facts)
         extracted = (r.error or "fail") if r.verdict == "fail" else r.verdict
-        return Verdict(0.0, "incorrect", describe(r) + f" | stderr: {stderr_tail(r.stderr or '', 300)}", extracted)
+        detail = describe(r) + f" | stderr: {stderr_tail(r.stderr or '', 300)}"
+        return Verdict(0.0, "incorrect", detail, extracted, facts=facts)
 
     def _run(self, pairs: list[tuple[str, str]]) -> list[Result]:
         """Run each (solution, tests) in the sandbox."""
         from synth.sandbox import Job
 
-        results = self.ctx.sandbox().map([Job(code=program(code, tests)) for code, tests in pairs]) if pairs else []
+        results = (
+            self.ctx.sandbox().map([Job(code=program(code, tests)) for code, tests in pairs]) if pairs else []
+        )
         self.jobs.update(r.verdict for r in results)
         return results
 
@@ -298,20 +306,30 @@ class CodeVerifier(Verifier):
         self.generated["prompts"] += len(tasks)
         plans = []
         for task, row, (comps, error) in zip(tasks, outs, answers, strict=True):
-            tests = [] if comps[0] is None else list(dict.fromkeys(split_asserts(comps[0].text)))[: self.n_tests]
+            tests = (
+                [] if comps[0] is None else list(dict.fromkeys(split_asserts(comps[0].text)))[: self.n_tests]
+            )
             self.generated["tests_written"] += len(tests)
             if not tests:
-                why = f"test generation failed: {error}" if comps[0] is None else "the LLM wrote no assert statement"
+                why = (
+                    f"test generation failed: {error}"
+                    if comps[0] is None
+                    else "the LLM wrote no assert statement"
+                )
                 self.generated["prompts_without_tests"] += 1
                 row[:] = [Verdict(None, "unscored", why) for _ in task.completions]
                 task.notes["generated_tests"] = {"written": [], "kept": [], "why": why}
                 continue
             codes = {c: extract_code(text) for c, text in enumerate(task.completions)}
             plans.append((task, row, tests, {c: code for c, code in codes.items() if code is not None}))
-        results = iter(self._run([(code, t) for _, _, tests, codes in plans for code in codes.values() for t in tests]))
+        results = iter(
+            self._run([(code, t) for _, _, tests, codes in plans for code in codes.values() for t in tests])
+        )
         for task, row, tests, codes in plans:
             passes = {c: [next(results).passed for _ in tests] for c in codes}
-            order = range(len(task.completions))  # completions without code pass nothing, but count as solutions
+            order = range(
+                len(task.completions)
+            )  # completions without code pass nothing, but count as solutions
             cc = CrossCheck(tests, [passes.get(c, [False] * len(tests)) for c in order])
             self.generated["tests_kept"] += len(cc.kept)
             task.notes["generated_tests"] = {"written": tests, "kept": [tests[j] for j in cc.kept]}
@@ -329,7 +347,9 @@ class CodeVerifier(Verifier):
                 )
 
     def info(self) -> dict:
-        sandbox = self.ctx.sandbox().info() if self.jobs else {"backend": getattr(self.settings, "sandbox", "auto")}
+        sandbox = (
+            self.ctx.sandbox().info() if self.jobs else {"backend": getattr(self.settings, "sandbox", "auto")}
+        )
         out = {
             "name": self.name,
             "tests_field": self.tests_field,

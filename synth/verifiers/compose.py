@@ -23,7 +23,9 @@ from collections.abc import Callable
 from curate.io import InputError
 from synth.verifiers import REGISTRY, Task, Verdict, Verifier
 
-_TERM = re.compile(r"^\s*(?:(?P<w>[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*\*\s*)?(?P<name>[a-z][a-z0-9_-]*)\s*$", re.I)
+_TERM = re.compile(
+    r"^\s*(?:(?P<w>[-+]?(?:\d+\.?\d*|\.\d+)(?:e[-+]?\d+)?)\s*\*\s*)?(?P<name>[a-z][a-z0-9_-]*)\s*$", re.I
+)
 
 
 def _subtasks(tasks: list[Task], picks: list[tuple[int, int]]) -> tuple[list[Task], list[tuple[int, int]]]:
@@ -72,7 +74,11 @@ class Sum(Verifier):
                 )
                 missing = [name for name, d in parts.items() if d.score is None]
                 if missing:
-                    row.append(Verdict(None, "unscored", f"{', '.join(missing)} gave no score: {detail}", None, parts))
+                    row.append(
+                        Verdict(
+                            None, "unscored", f"{', '.join(missing)} gave no score: {detail}", None, parts
+                        )
+                    )
                 else:
                     total = sum(w * parts[v.name].score for w, v in self.parts)
                     row.append(Verdict(round(total, 6), "scored", detail, None, parts))
@@ -148,7 +154,9 @@ def parse_spec(spec: str, make: Callable[[str], Verifier], *, context=None) -> V
     """The verifier of a spec; `make(name)` builds one registered verifier. A chain of one stage is that
     verifier itself, unless `context` (which the result then closes) is given."""
     if not spec or not spec.strip():
-        raise InputError("empty verifier spec (give a name such as math, or math,judge or 0.5*math+0.5*judge)")
+        raise InputError(
+            "empty verifier spec (give a name such as math, or math,judge or 0.5*math+0.5*judge)"
+        )
     stages: list[Verifier] = []
     texts = spec.split(",")
     for k, stage_text in enumerate(texts):
@@ -156,7 +164,9 @@ def parse_spec(spec: str, make: Callable[[str], Verifier], *, context=None) -> V
         for term in stage_text.split("+"):
             m = _TERM.match(term)
             if m is None:
-                raise InputError(f"verifier spec {spec!r}: cannot read {term.strip()!r} (expected NAME or WEIGHT*NAME)")
+                raise InputError(
+                    f"verifier spec {spec!r}: cannot read {term.strip()!r} (expected NAME or WEIGHT*NAME)"
+                )
             name = m.group("name")
             if name not in REGISTRY:
                 raise InputError(f"unknown verifier {name!r} in {spec!r} (choose from {', '.join(REGISTRY)})")

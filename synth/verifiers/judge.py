@@ -35,9 +35,13 @@ class JudgeSettings:
         "judge: its backend [default: --backend]; it shares the backend options (--base-url, --device...).",
         choices=BACKEND_CHOICES,
     )
-    judge_rubric: str = setting("judge.yaml", "judge: rubric and prompt, a shipped rules file or your own YAML.")
+    judge_rubric: str = setting(
+        "judge.yaml", "judge: rubric and prompt, a shipped rules file or your own YAML."
+    )
     judge_max_tokens: int = setting(256, "judge: longest rating, in tokens.", min=1)
-    judge_retries: int = setting(2, "judge: new attempts (sampled) for a rating that could not be parsed.", min=0)
+    judge_retries: int = setting(
+        2, "judge: new attempts (sampled) for a rating that could not be parsed.", min=0
+    )
 
 
 def conversation_text(messages: list[dict]) -> str:
@@ -132,8 +136,8 @@ class JudgeVerifier(Verifier):
         self.max_tokens = s.judge_max_tokens
         self.retries = s.judge_retries
         self.seed = getattr(s, "seed", None)
-        self.low, self.high = rubric["scale"]["min"], rubric["scale"]["max"]
-        self.field = rubric.get("score_field", "score")
+        self.low, self.high = self.rubric["scale"]["min"], self.rubric["scale"]["max"]
+        self.field = self.rubric.get("score_field", "score")
         self.prompt_tokens = 0
         self.completion_tokens = 0
 
@@ -171,7 +175,11 @@ class JudgeVerifier(Verifier):
 
     def verify(self, tasks: list[Task]) -> list[list[Verdict]]:
         out: list[list[Verdict | None]] = [[None] * len(t.completions) for t in tasks]
-        todo = [((t, c), self.messages(task, text)) for t, task in enumerate(tasks) for c, text in enumerate(task.completions)]
+        todo = [
+            ((t, c), self.messages(task, text))
+            for t, task in enumerate(tasks)
+            for c, text in enumerate(task.completions)
+        ]
         errors: dict[tuple[int, int], str] = {}
         for attempt in range(self.retries + 1):
             if not todo:
@@ -193,7 +201,9 @@ class JudgeVerifier(Verifier):
                     left.append((where, msgs))
                     continue
                 t, c = where
-                out[t][c] = Verdict(score, "scored", f"judge: {score:g}/{self.high:g}" + (f" ({reason})" if reason else ""))
+                out[t][c] = Verdict(
+                    score, "scored", f"judge: {score:g}/{self.high:g}" + (f" ({reason})" if reason else "")
+                )
             todo = left
         for (t, c), _ in todo:
             why = f"no usable rating after {self.retries + 1} attempt(s): {errors[(t, c)]}"

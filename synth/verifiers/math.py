@@ -105,7 +105,9 @@ def last_boxed(text: str) -> str | None:
 
 def marked_answers(text: str) -> list[str]:
     """Every answer the response marks as final (``####`` lines and ``\\boxed{}``), canonical and distinct."""
-    marked = [h.strip() for h in _HASHES.findall(text) if h.strip()] + [b.strip() for b in all_boxed(text) if b.strip()]
+    marked = [h.strip() for h in _HASHES.findall(text) if h.strip()] + [
+        b.strip() for b in all_boxed(text) if b.strip()
+    ]
     return list(dict.fromkeys(canonical(_answer_in_phrase(a)) for a in marked))
 
 
@@ -486,7 +488,9 @@ def verify(
     marked = marked_answers(response)
     if len(marked) > 1:  # hedging: "#### 3 ... \\boxed{4}" must not win whichever is right
         shown = ", ".join(marked[:5]) + (" ..." if len(marked) > 5 else "")
-        return MathVerdict(False, canonical(raw), method, gold_show, f"several different final answers ({shown})")
+        return MathVerdict(
+            False, canonical(raw), method, gold_show, f"several different final answers ({shown})"
+        )
     ok, why = answers_match(raw, gold_text, tolerance=tolerance, symbolic=symbolic)
     return MathVerdict(ok, canonical(raw), method, gold_show, f"{method}: {why}")
 
@@ -551,7 +555,11 @@ class MathVerifier(Verifier):
             row = []
             for text in task.completions:
                 v = verify(text or "", gold, tolerance=self.settings.tolerance, symbolic=self.symbolic)
-                row.append(Verdict(1.0 if v.correct else 0.0, "correct" if v.correct else "incorrect", v.why, v.extracted))
+                row.append(
+                    Verdict(
+                        1.0 if v.correct else 0.0, "correct" if v.correct else "incorrect", v.why, v.extracted
+                    )
+                )
             out.append(row)
         return out
 

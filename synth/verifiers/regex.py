@@ -18,7 +18,9 @@ from synth.verifiers import Task, Verdict, Verifier, correct, incorrect
 
 @settings
 class RegexSettings:
-    regex: str | None = setting(None, "regex: the pattern a completion must match (re.search) [default: the row's].")
+    regex: str | None = setting(
+        None, "regex: the pattern a completion must match (re.search) [default: the row's]."
+    )
     pattern_field: str = setting("pattern", "regex: column with the row's own pattern.")
 
 
@@ -51,7 +53,9 @@ class RegexVerifier(Verifier):
             rx = re.compile(pattern)
             out.append(
                 [
-                    correct(f"matches {pattern}") if rx.search(text or "") else incorrect(f"does not match {pattern}")
+                    correct(f"matches {pattern}")
+                    if rx.search(text or "")
+                    else incorrect(f"does not match {pattern}")
                     for text in task.completions
                 ]
             )

@@ -21,7 +21,9 @@ class RewardModelSettings:
         path={"exists": True},
     )
     reward_batch_size: int = setting(16, "reward-model: conversations per forward pass.", min=1)
-    reward_max_length: int = setting(2048, "reward-model: longest conversation in tokens (cut from the left).", min=16)
+    reward_max_length: int = setting(
+        2048, "reward-model: longest conversation in tokens (cut from the left).", min=16
+    )
     reward_device: str = setting("auto", "reward-model: cpu, cuda, cuda:1 [default: cuda when there is one].")
 
 
@@ -40,14 +42,18 @@ class RewardModel:
             self.tokenizer = AutoTokenizer.from_pretrained(self.path)
             self.model = AutoModelForSequenceClassification.from_pretrained(self.path).to(self.device).eval()
         except (OSError, ValueError) as e:
-            raise InputError(f"--reward-model {self.path}: cannot load a sequence-classification model ({e})") from None
+            raise InputError(
+                f"--reward-model {self.path}: cannot load a sequence-classification model ({e})"
+            ) from None
         if self.model.config.num_labels != 1:
             raise InputError(
                 f"--reward-model {self.path}: has {self.model.config.num_labels} outputs; a reward model has one "
                 "(num_labels=1)"
             )
         if not self.tokenizer.chat_template:
-            raise InputError(f"--reward-model {self.path}: its tokenizer has no chat template to render conversations")
+            raise InputError(
+                f"--reward-model {self.path}: its tokenizer has no chat template to render conversations"
+            )
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.model.config.pad_token_id = self.tokenizer.pad_token_id
@@ -84,18 +90,28 @@ class RewardModelVerifier(Verifier):
         super().__init__(settings, ctx)
         s = settings
         if not s.reward_model:
-            raise InputError("--verifier reward-model needs --reward-model DIR (a sequence-classification model)")
+            raise InputError(
+                "--verifier reward-model needs --reward-model DIR (a sequence-classification model)"
+            )
         if not Path(s.reward_model).expanduser().exists():
             raise InputError(f"--reward-model {s.reward_model}: no such directory")
         self.model = RewardModel(
-            s.reward_model, device=s.reward_device, batch_size=s.reward_batch_size, max_length=s.reward_max_length
+            s.reward_model,
+            device=s.reward_device,
+            batch_size=s.reward_batch_size,
+            max_length=s.reward_max_length,
         )
 
     def verify(self, tasks: list[Task]) -> list[list[Verdict]]:
-        convs = [[*t.messages, {"role": "assistant", "content": text}] for t in tasks for text in t.completions]
+        convs = [
+            [*t.messages, {"role": "assistant", "content": text}] for t in tasks for text in t.completions
+        ]
         scores = iter(self.model.score(convs)) if convs else iter(())
         return [
-            [Verdict(round(v, 6), "scored", f"reward model score {v:.4g}") for v in (next(scores) for _ in t.completions)]
+            [
+                Verdict(round(v, 6), "scored", f"reward model score {v:.4g}")
+                for v in (next(scores) for _ in t.completions)
+            ]
             for t in tasks
         ]
 
