@@ -14,7 +14,7 @@ from click.testing import CliRunner  # noqa: E402
 from conftest import SAMPLE, read_jsonl, write_jsonl  # noqa: E402
 
 from synth.backends.scripted import ScriptedBackend  # noqa: E402
-from synth.execfeedback import (  # noqa: E402
+from synth.verifiers.code import (  # noqa: E402
     CrossCheck,
     NoTests,
     assemble_tests,
@@ -95,7 +95,7 @@ def test_cross_check_keeps_tests_some_solution_passes():
 
 
 def test_cross_validation_of_verification_functions():
-    from synth.autoif import CrossValidation
+    from synth.methods.autoif import CrossValidation
 
     labels = [True, False, True, False, True]
     outputs = [
@@ -114,7 +114,7 @@ def test_cross_validation_of_verification_functions():
 
 
 def test_parse_function_is_defensive():
-    from synth.autoif import parse_function
+    from synth.methods.autoif import parse_function
 
     good = (
         "```python\ndef evaluate(response: str) -> bool:\n    return len(response.split()) < 5\n```\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from synth.verify_math import (
+from synth.verifiers.math import (
     NoGoldAnswer,
     answers_match,
     canonical,

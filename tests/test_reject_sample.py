@@ -16,10 +16,10 @@ import pytest  # noqa: E402
 from click.testing import CliRunner  # noqa: E402
 from conftest import SAMPLE, read_jsonl, write_jsonl  # noqa: E402
 
+from curate.metrics import pass_at_k  # noqa: E402
 from synth.backends import ChatResult, Completion  # noqa: E402
 from synth.backends.scripted import ScriptedBackend  # noqa: E402
 from synth.cli import main  # noqa: E402
-from curate.metrics import pass_at_k  # noqa: E402
 from synth.methods.reject_sample import RejectConfig, run_reject_sample  # noqa: E402
 from synth.methods.selection import PromptItem, Sample, select  # noqa: E402
 

@@ -13,8 +13,8 @@ import polars as pl
 import pytest
 
 from curate.cli import main
-from curate.pipeline import as_step
 from curate.metrics import pass_at_k
+from curate.pipeline import as_step
 from curate.report import write_report
 from curate.run import FilterConfig, run_filter
 from curate.steps import build_steps

@@ -13,6 +13,7 @@ METHODS: dict[str, str] = {
     "generate": "synth.methods.generate:Generate",
     "reject-sample": "synth.methods.reject_sample:RejectSample",
     "exec-verify": "synth.methods.exec_verify:ExecVerify",
+    "autoif": "synth.methods.autoif:AutoIF",
 }
 
 
