@@ -5,6 +5,7 @@ crashed run leaves either the old file or the new one, never half of one.
 
 >>> from curate.io import iter_lines, write_jsonl
 >>> write_jsonl("/tmp/x.jsonl", [{"a": 1}])
+1
 >>> [rec.data for rec in iter_lines(["/tmp/x.jsonl"])]
 [b'{"a":1}']
 """

@@ -334,9 +334,10 @@ class AutoIF(Method):
     def choose(self, row_id: str) -> list[Instruction]:
         """`instructions_per_query` distinct instructions for a row, the same on every run."""
         k = min(self.cfg.instructions_per_query, len(self.kept))
-        rank = lambda ins: xxhash.xxh3_64_intdigest(
-            f"{row_id}\x00{ins.seed.id}".encode(), seed=self.cfg.seed or 0
-        )  # noqa: E731
+
+        def rank(ins: Instruction) -> int:
+            return xxhash.xxh3_64_intdigest(f"{row_id}\x00{ins.seed.id}".encode(), seed=self.cfg.seed or 0)
+
         return sorted(self.kept, key=rank)[:k]
 
     def run_batch(self, prompts: list):

@@ -13,14 +13,24 @@ the code verifier and LLM-written tests.
 from __future__ import annotations
 
 from curate.errors import UsageError
-from synth.config import BackendSettings, InputSettings, RunSettings, SamplingSettings, setting, settings
+from synth.config import (
+    BackendSettings,
+    InputSettings,
+    RunSettings,
+    SamplingSettings,
+    SandboxOptions,
+    setting,
+    settings,
+)
 from synth.runner import Method, Skip
-from synth.verifiers import Task, VerifierContext, VerifierSettings
-from synth.verifiers.code import CodeVerifier, extract_code
+from synth.verifiers import Task, VerifierContext
+from synth.verifiers.code import CodeSettings, CodeVerifier, extract_code
 
 
 @settings
-class ExecVerifyConfig(VerifierSettings, SamplingSettings, BackendSettings, RunSettings, InputSettings):
+class ExecVerifyConfig(
+    CodeSettings, SandboxOptions, SamplingSettings, BackendSettings, RunSettings, InputSettings
+):
     n: int = setting(8, "--generate-tests: solutions sampled per prompt.", flag="--n", short="-n", min=1)
     batch_size: int | None = setting(
         None,
