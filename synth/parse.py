@@ -77,14 +77,3 @@ def parse_json(text: str, *, expect: type | None = None):
     want = f" {expect.__name__}" if expect else ""
     snippet = " ".join(text.split())[:80]
     raise ParseError(f"no JSON{want} found in output: {snippet!r}")
-
-
-def fill_template(template: str, **values) -> str:
-    """Replace `{name}` placeholders only, so the JSON braces of a template stay as they are; in one pass, so
-    a question or response that contains "{response}" is not filled in itself.
-
-    >>> fill_template('Rate {response} as {"score": n}', response="{response}")
-    'Rate {response} as {"score": n}'
-    """
-    pattern = "|".join(re.escape(k) for k in values)
-    return re.sub(r"\{(" + pattern + r")\}", lambda m: str(values[m.group(1)]), template)
