@@ -201,3 +201,72 @@ def test_existing_output_needs_force(tmp_path, cli):
     assert r.exit_code == 1 and "pass --force" in r.output
     r = cli(train_cli, "merge", a, b, "-o", tmp_path / "out", "--force")
     assert r.exit_code == 0 and not (tmp_path / "out" / "keep.txt").exists()
+
+
+# --- merge methods against hand-computed tensors ------------------------------------------------------------
+
+
+def _three(tmp_path):
+    base = _fake_model(tmp_path / "init", {"w": torch.tensor([1.0, 1.0, 1.0, 1.0])})
+    a = _fake_model(tmp_path / "a", {"w": torch.tensor([4.0, 1.0, -1.0, 1.5])})  # tau_a = [3, 0, -2, 0.5]
+    b = _fake_model(tmp_path / "b", {"w": torch.tensor([0.0, 3.0, 2.0, 1.0])})  # tau_b = [-1, 2, 1, 0]
+    return base, a, b
+
+
+def test_ties_trims_elects_signs_and_averages_the_agreeing_entries(tmp_path):
+    base, a, b = _three(tmp_path)
+    out = merge_checkpoints([a, b], tmp_path / "ties", base=base, method="ties", echo=lambda s: None)
+    # density 0.5 keeps 2 of 4 entries: tau_a -> [3, 0, -2, 0], tau_b -> [-1, 2, 0, 0]
+    # signs of the sum [2, 2, -2, 0] -> [+, +, -, 0]; agreeing means: [3, 2, -2, 0]
+    got = load_file(str(out / "model.safetensors"))["w"]
+    assert torch.allclose(got, torch.tensor([4.0, 3.0, -1.0, 1.0]))
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["merge"] == {"name": "ties", "density": 0.5}
+
+
+def test_slerp_of_task_vectors_matches_the_formula(tmp_path):
+    import math
+
+    base = _fake_model(tmp_path / "init", {"w": torch.tensor([1.0, 1.0])})
+    a = _fake_model(tmp_path / "a", {"w": torch.tensor([2.0, 1.0])})  # tau = [1, 0]
+    b = _fake_model(tmp_path / "b", {"w": torch.tensor([1.0, 2.0])})  # tau = [0, 1]: 90 degrees apart
+    out = merge_checkpoints([a, b], tmp_path / "slerp", base=base, method="slerp", echo=lambda s: None)
+    s = math.sin(math.pi / 4) / math.sin(math.pi / 2)  # t = 0.5, omega = pi/2
+    assert torch.allclose(load_file(str(out / "model.safetensors"))["w"], torch.tensor([1 + s, 1 + s]))
+    # WARP's last step on top: alpha 0.5 halves the way from the base
+    out = merge_checkpoints(
+        [a, b], tmp_path / "warp", base=base, alpha=0.5, method="slerp", echo=lambda s: None
+    )
+    assert torch.allclose(
+        load_file(str(out / "model.safetensors"))["w"], torch.tensor([1 + s / 2, 1 + s / 2])
+    )
+
+
+def test_dare_drops_and_rescales_with_a_reproducible_mask(tmp_path):
+    from train.merge import Dare
+
+    base, a, b = _three(tmp_path)
+    dare = Dare(0.5, seed=7)
+    out = merge_checkpoints([a, b], tmp_path / "dare", base=base, method=dare, echo=lambda s: None)
+    tau_a, tau_b = torch.tensor([3.0, 0.0, -2.0, 0.5]), torch.tensor([-1.0, 2.0, 1.0, 0.0])
+    ma, mb = dare.mask((4,), "w", 0), dare.mask((4,), "w", 1)
+    expected = 1.0 + 0.5 * (tau_a * ma / 0.5) + 0.5 * (tau_b * mb / 0.5)
+    assert torch.allclose(load_file(str(out / "model.safetensors"))["w"], expected)
+    again = merge_checkpoints(
+        [a, b], tmp_path / "dare2", base=base, method=Dare(0.5, seed=7), echo=lambda s: None
+    )
+    assert torch.equal(load_file(str(again / "model.safetensors"))["w"], expected.float())
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"method": "ties"}, "give the initial model with --base"),
+        ({"method": "slerp", "extra": True}, "slerp merges two models"),
+    ],
+)
+def test_merge_method_errors(tmp_path, kwargs, message):
+    base, a, b = _three(tmp_path)
+    models = [a, b, base] if kwargs.pop("extra", False) else [a, b]
+    with pytest.raises(MergeError, match=message):
+        merge_checkpoints(models, tmp_path / "x", echo=lambda s: None, **kwargs)

@@ -231,6 +231,25 @@ def reward_cmd(**kw):
 )
 @click.option("--alpha", type=float, help="Interpolation factor with --base, in [0, 1].")
 @click.option(
+    "--method",
+    type=click.Choice(["linear", "slerp", "ties", "dare"]),
+    default="linear",
+    show_default=True,
+    help="linear: weighted average; slerp: spherical interpolation of two models (of their task vectors with "
+    "--base: WARP); ties, dare: task vectors relative to --base, sparsified and combined (TIES, DARE).",
+)
+@click.option(
+    "--t", "t", type=float, default=None, help="slerp: the second model's share, in [0, 1] [default: 0.5]."
+)
+@click.option(
+    "--density",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="ties: share of each task vector's entries kept (largest magnitudes); dare: share kept at random.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="dare: seed of the random drop masks.")
+@click.option(
     "--dtype",
     type=click.Choice(["auto", "float32", "bfloat16", "float16"]),
     default="auto",
@@ -239,8 +258,8 @@ def reward_cmd(**kw):
 )
 @click.option("--force", is_flag=True, help="Replace a non-empty output directory.")
 @user_errors
-def merge_cmd(models, output, weights, base, alpha, dtype, force):
-    """Average checkpoints of one architecture and vocabulary into safetensors (model soups, WARM, WARP).
+def merge_cmd(models, output, weights, base, alpha, method, t, density, seed, dtype, force):
+    """Merge checkpoints of one architecture and vocabulary into safetensors (model soups, WARM, WARP, TIES, DARE).
 
     Architectures, configs, tensor shapes and vocabularies are compared from the files' headers before any
     tensor is read; a mismatch writes nothing.
@@ -249,12 +268,21 @@ def merge_cmd(models, output, weights, base, alpha, dtype, force):
     Example:
       train merge rm-seed0 rm-seed1 rm-seed2 -o rm-warm
       train merge run-a run-b -o soup --weights 0.7,0.3
-      train merge rl-a rl-b -o warp --base sft-run --alpha 0.5
+      train merge rl-a rl-b -o warp --method slerp --base sft-run --alpha 0.5
+      train merge math-run code-run -o ties --method ties --base sft-run --density 0.3
     """
-    from train.merge import merge_checkpoints, parse_weights
+    from train.merge import merge_checkpoints, merge_method, parse_weights
 
+    merger = merge_method(method, t=t, density=density, seed=seed, n_models=len(models))
     out = merge_checkpoints(
-        list(models), output, weights=parse_weights(weights), base=base, alpha=alpha, dtype=dtype, force=force
+        list(models),
+        output,
+        weights=parse_weights(weights),
+        base=base,
+        alpha=alpha,
+        method=merger,
+        dtype=dtype,
+        force=force,
     )
     click.echo(f"wrote {out}")
 

@@ -1,8 +1,11 @@
-"""`train merge`: weighted averaging of checkpoints (Gemma 2's averaging of runs, WARM for reward models) and
-interpolation towards an initial model (the last step of WARP).
+"""`train merge`: model merging (Gemma 2's averaging of runs, WARM for reward models, WARP's SLERP of task
+vectors, TIES and DARE) and interpolation towards an initial model (the last step of WARP).
 
-    merged = sum_i w_i * theta_i / sum_i w_i                        (accumulated in fp32)
-    out    = base + alpha * (merged - base)    with --base, --alpha  (alpha=1: the merge, alpha=0: the base)
+    linear:  merged = sum_i w_i * theta_i / sum_i w_i                                 (accumulated in fp32)
+    slerp:   merged = base + slerp(tau_0, tau_1, t),  tau_i = theta_i - base  (no base: slerp of the weights)
+    ties:    merged = base + disjoint mean of the top-`density` tau_i entries agreeing with the elected sign
+    dare:    merged = base + sum_i w_i * drop(tau_i, 1 - density) / density       (seeded, per tensor)
+    out    = base + alpha * (merged - base)    with --alpha  (alpha=1: the merge, alpha=0: the base)
 
 Every checkpoint is inspected first, from `config.json`, the tokenizer's vocabulary and the safetensors headers
 alone: architectures, tensor names, shapes and vocabularies must match, or nothing is read and nothing is written.
@@ -85,6 +88,7 @@ _BYTES = {
     "float8_e5m2": 1,
 }
 OUT_DTYPES = ("auto", "float32", "bfloat16", "float16")
+METHODS = ("linear", "slerp", "ties", "dare")
 
 
 class MergeError(InputError):
@@ -232,6 +236,159 @@ def _plan_shards(names: list[str], sizes: dict[str, int], max_bytes: int) -> lis
     return shards
 
 
+class MergeMethod:
+    """How the float tensors of several models become one (all in float32)."""
+
+    name = ""
+    needs_base = False
+
+    def merge(self, thetas: list, weights: list[float], base, name: str):
+        raise NotImplementedError
+
+    def settings(self) -> dict:
+        return {}
+
+
+class Linear(MergeMethod):
+    name = "linear"
+
+    def merge(self, thetas, weights, base, name):
+        acc = thetas[0] * weights[0]
+        for t, w in zip(thetas[1:], weights[1:], strict=True):
+            acc.add_(t, alpha=w)
+        return acc
+
+
+def slerp(v0, v1, t: float, eps: float = 1e-8):
+    """Spherical interpolation between two tensors (by the angle of their directions; their norms scale the
+    result as in mergekit); nearly parallel tensors fall back to linear interpolation."""
+    import torch
+
+    a, b = v0.flatten().double(), v1.flatten().double()
+    na, nb = a.norm(), b.norm()
+    if na < eps or nb < eps:
+        return (1 - t) * v0 + t * v1
+    cos = torch.clamp((a / na) @ (b / nb), -1.0, 1.0)
+    if cos.abs() > 0.9995:
+        return (1 - t) * v0 + t * v1
+    omega = torch.arccos(cos)
+    s0, s1 = torch.sin((1 - t) * omega) / torch.sin(omega), torch.sin(t * omega) / torch.sin(omega)
+    return (s0 * v0.double() + s1 * v1.double()).to(v0.dtype)
+
+
+class Slerp(MergeMethod):
+    """Two models (WARP merges two RL policies' task vectors relative to the initialisation); `t` is the
+    second's weight."""
+
+    name = "slerp"
+
+    def __init__(self, t: float):
+        self.t = t
+
+    def merge(self, thetas, weights, base, name):
+        if base is None:
+            return slerp(thetas[0], thetas[1], self.t)
+        return base + slerp(thetas[0] - base, thetas[1] - base, self.t)
+
+    def settings(self):
+        return {"t": self.t}
+
+
+def trim(tau, density: float):
+    """`tau` with all but its top-`density` entries by magnitude set to zero."""
+    import torch
+
+    k = int(round(density * tau.numel()))
+    if k >= tau.numel():
+        return tau.clone()
+    if k <= 0:
+        return torch.zeros_like(tau)
+    threshold = tau.abs().flatten().kthvalue(tau.numel() - k + 1).values
+    return torch.where(tau.abs() >= threshold, tau, torch.zeros_like(tau))
+
+
+def ties_combine(taus: list, weights: list[float]):
+    """TIES' sign election and disjoint mean: the weighted mean of the entries whose sign agrees with the sign of
+    their weighted sum (zeros take no part)."""
+    import torch
+
+    stacked = torch.stack([t * w for t, w in zip(taus, weights, strict=True)])
+    sign = torch.sign(stacked.sum(0))
+    agree = (torch.sign(torch.stack(taus)) == sign) & (torch.stack(taus) != 0)
+    w = torch.tensor(weights, dtype=stacked.dtype).view(-1, *([1] * taus[0].dim()))
+    num = (stacked * agree).sum(0)
+    den = (w * agree).sum(0)
+    return torch.where(den > 0, num / den.clamp_min(1e-12), torch.zeros_like(num))
+
+
+class Ties(MergeMethod):
+    """TIES-merging (Yadav et al., 2023): trim each task vector to its top-`density` entries, elect a sign per
+    entry, average the agreeing entries."""
+
+    name = "ties"
+    needs_base = True
+
+    def __init__(self, density: float):
+        self.density = density
+
+    def merge(self, thetas, weights, base, name):
+        return base + ties_combine([trim(t - base, self.density) for t in thetas], weights)
+
+    def settings(self):
+        return {"density": self.density}
+
+
+class Dare(MergeMethod):
+    """DARE (Yu et al., 2024): drop each task-vector entry with probability 1 - `density`, rescale the rest by
+    1 / `density`, then add the weighted task vectors (`sign_election`: combine them as TIES does). The drop
+    mask is seeded by `seed` and the tensor's name, so a merge is reproducible."""
+
+    name = "dare"
+    needs_base = True
+
+    def __init__(self, density: float, seed: int = 0, sign_election: bool = False):
+        self.density, self.seed, self.sign_election = density, seed, sign_election
+
+    def mask(self, shape, name: str, index: int):
+        import torch
+        import xxhash
+
+        g = torch.Generator().manual_seed(
+            xxhash.xxh3_64_intdigest(f"{self.seed}\0{name}\0{index}".encode()) & (2**63 - 1)
+        )
+        return torch.rand(shape, generator=g) < self.density
+
+    def merge(self, thetas, weights, base, name):
+        taus = [(t - base) * self.mask(t.shape, name, i) / self.density for i, t in enumerate(thetas)]
+        if self.sign_election:
+            return base + ties_combine(taus, weights)
+        return base + Linear().merge(taus, weights, None, name)
+
+    def settings(self):
+        return {"density": self.density, "seed": self.seed, "sign_election": self.sign_election}
+
+
+def merge_method(
+    name: str, *, t: float | None = None, density: float = 0.5, seed: int = 0, n_models: int = 2
+):
+    """The merge method `name` with its settings, checked."""
+    if name not in METHODS:
+        raise MergeError(f"unknown merge method {name!r} (choose from {', '.join(METHODS)})")
+    if name in ("ties", "dare") and not 0 < density <= 1:
+        raise MergeError(f"--density must be in (0, 1], got {density}")
+    if name == "slerp":
+        if n_models != 2:
+            raise MergeError(f"slerp merges two models, got {n_models}")
+        if t is not None and not 0 <= t <= 1:
+            raise MergeError(f"--t must be in [0, 1], got {t}")
+        return Slerp(0.5 if t is None else t)
+    if name == "ties":
+        return Ties(density)
+    if name == "dare":
+        return Dare(density, seed)
+    return Linear()
+
+
 def merge_checkpoints(
     models: list[str | Path],
     output: str | Path,
@@ -239,15 +396,22 @@ def merge_checkpoints(
     weights: list[float] | None = None,
     base: str | Path | None = None,
     alpha: float | None = None,
+    method: str | MergeMethod = "linear",
     dtype: str = "auto",
     force: bool = False,
     max_shard_bytes: int = 5 * 2**30,
     echo=print,
 ) -> Path:
-    """Average `models` (weighted) and optionally interpolate from `base`; write safetensors + config + tokenizer."""
+    """Merge `models` (weighted; `method` linear, slerp, ties or dare) and optionally interpolate from `base`;
+    write safetensors + config + tokenizer."""
     if not models:
         raise MergeError("no models to merge")
-    if (base is None) != (alpha is None):
+    merger = merge_method(method, n_models=len(models)) if isinstance(method, str) else method
+    if merger.needs_base and base is None:
+        raise MergeError(f"--method {merger.name} merges task vectors: give the initial model with --base")
+    if alpha is not None and base is None:
+        raise MergeError("--base and --alpha go together (WARP: out = base + alpha * (merge - base))")
+    if base is not None and alpha is None and merger.name == "linear":
         raise MergeError("--base and --alpha go together (WARP: out = base + alpha * (merge - base))")
     if alpha is not None and not 0.0 <= alpha <= 1.0:
         raise MergeError(f"--alpha must be in [0, 1], got {alpha}")
@@ -263,11 +427,18 @@ def merge_checkpoints(
         check_compatible(cks[0], ck)
     run = RunDir(output, overwrite=force, inputs=[*models, *([base] if base else [])])
     try:
-        _write_merge(cks, w, base_ck, alpha, dtype, run.path, max_shard_bytes)
+        _write_merge(cks, w, base_ck, alpha, dtype, run.path, max_shard_bytes, merger)
         manifest = {
             "command": "train merge",
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "method": "interpolation towards base (WARP)" if base_ck else "weighted average",
+            "method": (
+                "interpolation towards base (WARP)"
+                if base_ck and merger.name == "linear"
+                else "weighted average"
+                if merger.name == "linear"
+                else merger.name
+            ),
+            "merge": {"name": merger.name, **merger.settings()},
             "models": [
                 {
                     "path": str(ck.path),
@@ -292,7 +463,7 @@ def merge_checkpoints(
         raise
 
 
-def _write_merge(cks, w, base_ck, alpha, dtype, out: Path, max_shard_bytes: int) -> None:
+def _write_merge(cks, w, base_ck, alpha, dtype, out: Path, max_shard_bytes: int, merger: MergeMethod) -> None:
     import torch
     from safetensors import safe_open
     from safetensors.torch import save_file
@@ -341,11 +512,10 @@ def _write_merge(cks, w, base_ck, alpha, dtype, out: Path, max_shard_bytes: int)
                             )
                     result[name] = first_t
                     continue
-                acc = first_t.to(torch.float32) * w[0]
-                for ck, wi in zip(cks[1:], w[1:], strict=True):
-                    acc.add_(tensor(ck, name).to(torch.float32), alpha=wi)
-                if base_ck is not None:
-                    b = tensor(base_ck, name).to(torch.float32)
+                thetas = [first_t.to(torch.float32)] + [tensor(ck, name).to(torch.float32) for ck in cks[1:]]
+                b = tensor(base_ck, name).to(torch.float32) if base_ck is not None else None
+                acc = merger.merge(thetas, w, b, name)
+                if b is not None and alpha is not None:
                     acc = b.add_(acc - b, alpha=alpha)
                 result[name] = acc.to(getattr(torch, out_dtype(name))).contiguous()
                 weight_map[name] = fname
