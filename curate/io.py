@@ -35,6 +35,7 @@ MAIN_OUTPUTS = (
     "selected.jsonl",
     "generated.jsonl",
     "evolved.jsonl",
+    "candidates.jsonl",
     "output.jsonl",
 )
 _UMASK = os.umask(0)

@@ -25,7 +25,7 @@ import xxhash
 from curate.io import InputError, RawLine, iter_lines
 
 ROLES = ("system", "user", "assistant")
-FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt-response", "preference")
+FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt-response", "preference", "record")
 KINDS = ("conversation", "prompt", "preference")
 SHAREGPT_ROLES = {
     "human": "user",
@@ -217,12 +217,18 @@ def adapt_preference(row: dict) -> tuple[str, dict]:
     }
 
 
+def adapt_record(row: dict) -> tuple[str, dict]:
+    """Any JSON object, as it is: the input of methods that read their own columns (works, profiles)."""
+    return "record", {k: v for k, v in row.items() if k != "id"}
+
+
 ADAPTERS: dict[str, Callable[[dict], tuple[str, dict]]] = {
     "messages": adapt_messages,
     "sharegpt": adapt_sharegpt,
     "alpaca": adapt_alpaca,
     "prompt-response": adapt_prompt_response,
     "preference": adapt_preference,
+    "record": adapt_record,
 }
 
 
@@ -248,6 +254,8 @@ def content_of(row: dict) -> dict:
     """The fields that make a row what it is; the id hashes these and nothing else."""
     if "chosen" in row:
         return {k: _plain(row[k]) for k in ("prompt", "chosen", "rejected")}
+    if "messages" not in row:  # a record: every column is its content
+        return {k: v for k, v in row.items() if not k.startswith("_")}
     return {"messages": _plain(row["messages"])}
 
 

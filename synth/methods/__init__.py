@@ -14,6 +14,9 @@ METHODS: dict[str, str] = {
     "reject-sample": "synth.methods.reject_sample:RejectSample",
     "exec-verify": "synth.methods.exec_verify:ExecVerify",
     "autoif": "synth.methods.autoif:AutoIF",
+    "candidates": "synth.methods.candidates:Candidates",
+    "repurpose": "synth.methods.repurpose:Repurpose",
+    "roleplay": "synth.methods.roleplay:Roleplay",
 }
 
 

@@ -42,6 +42,10 @@ class JudgeSettings:
     judge_retries: int = setting(
         2, "judge: new attempts (sampled) for a rating that could not be parsed.", min=0
     )
+    judge_reference_field: str | None = setting(
+        None,
+        "judge: column shown to the judge as the reference, as it is [default: the gold answer, --answer-field].",
+    )
 
 
 def conversation_text(messages: list[dict]) -> str:
@@ -143,6 +147,10 @@ class JudgeVerifier(Verifier):
 
     def reference(self, row: dict) -> str | None:
         """The reference answer shown to the judge, when the row has one (rows without one are judged too)."""
+        field = self.settings.judge_reference_field
+        if field:
+            value = row.get(field)
+            return value if isinstance(value, str) and value.strip() else None
         try:
             return gold_answer(row.get(self.answer_field))
         except NoGoldAnswer:
