@@ -353,12 +353,28 @@ def test_train_check_on_tool_use(cli, tmp_path):
     from train.cli import main as train_cli
 
     data = write_rows(tmp_path / "tools.jsonl", [tool_row(i) for i in range(3)])
-    ok = cli(train_cli, "check", "--data", data, "--model", tiny_model("llama3.1"))
+    ok = cli(train_cli, "check", "--data", data, "--model", tiny_model("llama3.1"), "--max-length", "4096")
     assert ok.exit_code == 0, ok.output
-    assert "ok    tool calls" in ok.output
+    assert "ok    tool calls" in ok.output and "ok    template renders" in ok.output
     gemma = cli(train_cli, "check", "--data", data, "--model", tiny_model("gemma"))
     assert gemma.exit_code == 1 and "FAIL  template renders the data" in gemma.output
     assert "Conversation roles must alternate" in gemma.output
+
+
+def test_every_row_the_template_refuses_is_reported_not_only_the_sampled_ones(cli, tmp_path):
+    from train.cli import main as train_cli
+
+    parallel = tool_row(7, id="parallel")
+    parallel["messages"][1]["tool_calls"] *= 2  # Llama 3.1's template takes one call per message
+    parallel["messages"].insert(3, {"role": "tool", "content": "18"})
+    data = write_rows(tmp_path / "tools.jsonl", [*(tool_row(i) for i in range(8)), parallel])
+    r = cli(train_cli, "check", "--data", data, "--model", tiny_model("llama3.1"), "--max-length", "4096")
+    assert r.exit_code == 1
+    assert (
+        "FAIL  template renders: the chat template refuses the row "
+        "(TemplateError: This model only supports single tool-calls at once!) (1 row)"
+    ) in r.output
+    assert "tools.jsonl:9 (id parallel)" in r.output
 
 
 # --- a few training steps on each ---------------------------------------------------------------------------

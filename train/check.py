@@ -22,7 +22,7 @@ from train.data import (
 )
 from train.template import Preflight, has_chat_template, preflight
 
-_TURNS = ("roles", "tool calls", "final turn", "content")
+_TURNS = ("roles", "tool calls", "final turn", "content", "template renders")
 _LAST = ("control tokens", "unique ids")
 DATA_CHECKS = {  # in the order the report lists them
     "sft": ("readable", "one schema", *_TURNS, *_LAST),
@@ -192,6 +192,16 @@ def run_check(
     lengths = token_lengths(
         good, tokenizer, kind=kind, max_length=max_length, method=method, numbers=numbers, add_eos=add_eos
     )
+    for message, where in lengths.unrenderable.items():
+        problems.append(
+            Problem(
+                "error",
+                "template renders",
+                f"the chat template refuses the row ({message})",
+                where[:5],
+                len(where),
+            )
+        )
     if lengths.truncated:
         problems.append(
             Problem(

@@ -187,8 +187,11 @@ def run_training(
         trainer = method.build_trainer(prepared)
         for cb in callbacks or ():
             trainer.add_callback(cb)
+        examples = len(trainer.train_dataset)
+        # rankings expand into pairs (reward); TRL drops rows left with nothing to train on
+        expanded = f" = {examples} training examples" if examples != len(train_rows) else ""
         echo(
-            f"training {cfg.method} on {len(train_rows)} rows ({len(eval_rows)} held out), "
+            f"training {cfg.method} on {len(train_rows)} rows{expanded} ({len(eval_rows)} held out), "
             f"{'bf16' if trl_args.bf16 else 'fp16' if trl_args.fp16 else 'fp32'} on {trl_args.device}"
         )
         keep_partial = True  # from here on, checkpoints may exist that a user wants to resume from

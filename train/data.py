@@ -295,6 +295,8 @@ class LengthStats:
     truncated: list[str]  # rows longer than max_length that keep part of their trained tokens
     dropped: list[str]  # rows training would drop: nothing trainable left, or (reward) longer than max_length
     drop_reason: str = ""
+    # rows the chat template refuses to render, by the template's message (training would stop on them)
+    unrenderable: dict[str, list[str]] = field(default_factory=dict)
 
     def histogram(self, bins: int = 8) -> list[tuple[int, int, int]]:
         """(low, high, count) buckets of equal width up to the longest row."""
@@ -359,8 +361,9 @@ def token_lengths(
                 truncated.append(_where(n, row))
         return LengthStats(lengths, max_length, truncated, [])
     # Render everything, then tokenize in batches (the Rust tokenizer is the cost); a row the template
-    # cannot render is reported by the preflight, with the template's message.
+    # cannot render is reported with the template's message.
     texts: list[tuple[int, dict, list[str]]] = []
+    unrenderable: dict[str, list[str]] = {}
     for n, row in zip(numbers, rows, strict=True):
         tools = row.get("tools")
         try:
@@ -371,7 +374,8 @@ def token_lengths(
                 parts += [
                     render(tokenizer, row["prompt"] + r, tools=tools) for r in trained_responses(row, method)
                 ]
-        except Exception:
+        except Exception as e:  # jinja's TemplateError from raise_exception, or a template bug
+            unrenderable.setdefault(f"{type(e).__name__}: {e}", []).append(_where(n, row))
             continue
         texts.append((n, row, parts))
     flat = [t for _, _, parts in texts for t in parts]
@@ -418,7 +422,7 @@ def token_lengths(
                 reason = "the prompt alone fills max_length"
             else:
                 truncated.append(where)
-    return LengthStats(lengths, max_length, truncated, dropped, reason)
+    return LengthStats(lengths, max_length, truncated, dropped, reason, unrenderable)
 
 
 # ---------------------------------------------------------------------------------------------------------------
