@@ -345,7 +345,7 @@ def test_train_check_on_text_rows(cli, tmp_path, pretrained):
 
     r = cli(train_cli, "check", "--data", SAMPLE / "text.jsonl", "--model", pretrained)
     assert r.exit_code == 0, r.output
-    assert "(24 rows, text)" in r.output and "text rows (no chat template)" in r.output
+    assert "(24 rows, text)" in r.output and "text rows (BOS + text + EOS, no chat template used)" in r.output
     assert "ok    EOS: a text row ends with <eos>" in r.output
 
 
@@ -416,20 +416,27 @@ def test_sft_on_text_rows_with_a_pretrained_model(tmp_path, pretrained):
     assert isinstance(sample["prompt"], str)
 
 
-def test_sft_add_eos_through_the_cli(cli, tmp_path):
+def test_add_eos_in_train_check_and_the_sft_config(cli, tmp_path):
     from tests.train_fixtures import sft_rows
     from train.cli import main as train_cli
+    from train.config import load_run_config
 
     data = write_rows(tmp_path / "sft.jsonl", sft_rows(1))
-    out = tmp_path / "eos"
-    sets = [x for s in (*FAST, "max_steps=1") for x in ("--set", s)]
-    r = cli(train_cli, "sft", "--data", data, "--model", tiny_model("gemma"), "-o", out, "--add-eos", *sets)
+    r = cli(train_cli, "check", "--data", data, "--model", tiny_model("gemma"), "--add-eos")
     assert r.exit_code == 0, r.output
+    assert "note  final EOS: <eos> follows the final turn (--add-eos) and is trained" in r.output
+    cfg = load_run_config("sft", model="m", output_dir="o", data_path=str(data), overrides=["add_eos=true"])
+    assert cfg.add_eos is True and "add_eos" not in cfg.trl
+
+
+def test_sft_with_add_eos_trains_the_final_eos(tmp_path):
+    from tests.train_fixtures import sft_rows
+
+    data = write_rows(tmp_path / "sft.jsonl", sft_rows(1))
+    manifest, out = _run("sft", tiny_model("gemma"), data, tmp_path / "eos", add_eos=True)
+    assert manifest["config"]["add_eos"] is True
     check = json.loads((out / "check.json").read_text())
-    assert any(
-        f["check"] == "final EOS" and "(--add-eos)" in f["message"] for f in check["template"]["findings"]
-    )
-    assert json.loads((out / "manifest.json").read_text())["config"]["add_eos"] is True
+    assert any(f["check"] == "final EOS" for f in check["template"]["findings"])
 
 
 def test_dpo_on_rankings_uses_best_against_worst(tmp_path):

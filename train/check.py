@@ -115,7 +115,7 @@ class CheckReport:
             pf = self.preflight
             lines += [
                 "",
-                "text rows (no chat template)"
+                "text rows (BOS + text + EOS, no chat template used)"
                 if self.kind == "text"
                 else f"chat template ({pf.format}, end-of-turn {pf.end_of_turn})",
             ]
