@@ -379,8 +379,14 @@ def _print_why(out: dict) -> None:
         click.echo(f"  parent: {link['id']}" + evo + ("" if link["found"] else " (not in this run)"))
     if row:
         click.echo("  row:")
-        for m in row.get("messages") or [*row.get("prompt", []), *row.get("chosen", [])]:
+        from curate.schema import turn_fields
+
+        for m in (m for _, msgs in turn_fields(row)[0] for m in msgs):
             text = m["content"] if len(m["content"]) <= 400 else m["content"][:400] + "…"
+            for c in m.get("tool_calls") or ():
+                text += (
+                    f" [calls {c['function']['name']}({orjson.dumps(c['function']['arguments']).decode()})]"
+                )
             click.echo(f"    {m['role']:>9}: " + text.replace("\n", "\n" + " " * 15))
     if status == "not found":
         click.echo("  not in the run's kept, rejected or edited rows", err=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from curate.io import InputError
 from curate.ledger import Run
-from curate.schema import Reader, content_of, public
+from curate.schema import Reader, public, turn_fields, turn_path
 
 _TOKEN = re.compile(r"\s+|[^\s]+")
 
@@ -45,8 +45,8 @@ def _rows(path: str | Path) -> tuple[dict[str, dict], Run | None]:
 
 
 def _turns(row: dict) -> list[tuple[str, str]]:
-    content = content_of(row)
-    return [(f"{k}[{j}].content", m["content"]) for k, msgs in content.items() for j, m in enumerate(msgs)]
+    fields = [f for part in turn_fields(row) for f in part]
+    return [(turn_path(k, j), m["content"]) for k, msgs in fields for j, m in enumerate(msgs)]
 
 
 def diff(a: str | Path, b: str | Path) -> dict:

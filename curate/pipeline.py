@@ -11,8 +11,11 @@ the only place that drops rows. It hands kept rows, rejected rows and edits to a
 ledger), and keeps per-step counts and timings for the manifest.
 
 Frame columns every step may read: ``_i`` (row position in the batch), ``id``, ``kind``
-(conversation | prompt | preference), ``messages`` (list of {role, content}; for preference rows, prompt +
-chosen) and ``rejected`` (preference rows: the rejected continuation; otherwise null).
+(conversation | prompt | preference | text), ``messages`` (list of {role, content, tool_calls, tool_call_id};
+for preference rows, prompt + best response; for text rows, the text as one assistant turn), ``rejected``
+(preference rows: the other responses in rank order; otherwise null) and ``tools`` (the function names the
+row declares; null when it declares none). ``tool_calls`` is the message's calls as JSON text (null when it
+makes none); see `curate.schema.turn_fields`.
 
 >>> import polars as pl
 >>> class Short(Filter):
@@ -37,18 +40,21 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from typing import ClassVar
 
+import orjson
 import polars as pl
 
 from curate.errors import StepError
-from curate.schema import public, rejected_row
+from curate.schema import public, rejected_row, turn_fields, turn_path
+from curate.turns import tool_names
 
-MSG = pl.Struct({"role": pl.String, "content": pl.String})
+MSG = pl.Struct({"role": pl.String, "content": pl.String, "tool_calls": pl.String, "tool_call_id": pl.String})
 FRAME_SCHEMA = {
     "_i": pl.UInt32,
     "id": pl.String,
     "kind": pl.String,
     "messages": pl.List(MSG),
     "rejected": pl.List(MSG),
+    "tools": pl.List(pl.String),
 }
 VERDICT_SCHEMA = {"reason": pl.String, "detail": pl.String}
 BASE_COLUMNS = frozenset(FRAME_SCHEMA)
@@ -135,41 +141,70 @@ def verdicts(reasons: list, details: list) -> pl.DataFrame:
 
 def to_frame(rows: list[dict]) -> pl.DataFrame:
     # Flat turn columns grouped back into lists: Polars builds these far faster than nested Python values.
-    ti, roles, contents = [], [], []
-    ri, rroles, rcontents = [], [], []
+    turns, rturns = _Turns(), _Turns()
+    tools: dict[int, list[str]] = {}
     for i, r in enumerate(rows):
-        if r["_kind"] == "preference":
-            msgs = r["prompt"] + r["chosen"]
-            for m in r["rejected"]:
-                ri.append(i)
-                rroles.append(m["role"])
-                rcontents.append(m["content"])
+        if r["_kind"] in ("conversation", "prompt"):
+            turns.add(i, r["messages"])
         else:
-            msgs = r["messages"]
-        for m in msgs:
-            ti.append(i)
-            roles.append(m["role"])
-            contents.append(m["content"])
+            msgs, rest = turn_fields(r)
+            for _, ms in msgs:
+                turns.add(i, ms)
+            for _, ms in rest:
+                rturns.add(i, ms)
+        if r.get("tools"):
+            tools[i] = tool_names(r["tools"])
     frame = pl.DataFrame(
         {"_i": range(len(rows)), "id": [r["id"] for r in rows], "kind": [r["_kind"] for r in rows]},
         schema={"_i": pl.UInt32, "id": pl.String, "kind": pl.String},
     )
-    frame = frame.join(_lists(ti, roles, contents, "messages"), on="_i", how="left", maintain_order="left")
-    if ri:
-        frame = frame.join(
-            _lists(ri, rroles, rcontents, "rejected"), on="_i", how="left", maintain_order="left"
-        )
+    frame = frame.join(turns.lists("messages"), on="_i", how="left", maintain_order="left")
+    if rturns.index:
+        frame = frame.join(rturns.lists("rejected"), on="_i", how="left", maintain_order="left")
     else:
         frame = frame.with_columns(rejected=pl.lit(None, dtype=pl.List(MSG)))
+    if tools:
+        frame = frame.with_columns(
+            tools=pl.Series([tools.get(i) for i in range(len(rows))], dtype=pl.List(pl.String))
+        )
+    else:
+        frame = frame.with_columns(tools=pl.lit(None, dtype=pl.List(pl.String)))
     return frame.select(list(FRAME_SCHEMA))
 
 
-def _lists(index: list[int], roles: list[str], contents: list[str], name: str) -> pl.DataFrame:
-    turns = pl.DataFrame(
-        {"_i": index, "role": roles, "content": contents},
-        schema={"_i": pl.UInt32, "role": pl.String, "content": pl.String},
-    )
-    return turns.group_by("_i", maintain_order=True).agg(pl.struct("role", "content").alias(name))
+class _Turns:
+    """Turn columns of a batch; the tool columns are filled only from the first message that has tool fields."""
+
+    def __init__(self):
+        self.index, self.roles, self.contents = [], [], []
+        self.calls: list | None = None
+        self.call_ids: list | None = None
+
+    def add(self, i: int, msgs: list[dict]) -> None:
+        for m in msgs:
+            self.index.append(i)
+            self.roles.append(m["role"])
+            self.contents.append(m["content"])
+            if self.calls is None and len(m) > 2 and (m.get("tool_calls") or m.get("tool_call_id")):
+                self.calls = [None] * (len(self.index) - 1)
+                self.call_ids = [None] * (len(self.index) - 1)
+            if self.calls is not None:
+                calls = m.get("tool_calls")
+                self.calls.append(orjson.dumps(calls).decode() if calls else None)
+                self.call_ids.append(m.get("tool_call_id"))
+
+    def lists(self, name: str) -> pl.DataFrame:
+        schema = {"_i": pl.UInt32, **MSG.to_schema()}
+        cols = {"_i": self.index, "role": self.roles, "content": self.contents}
+        if self.calls is None:
+            turns = pl.DataFrame(cols, schema={k: schema[k] for k in cols}).with_columns(
+                tool_calls=pl.lit(None, dtype=pl.String), tool_call_id=pl.lit(None, dtype=pl.String)
+            )
+        else:
+            turns = pl.DataFrame(
+                {**cols, "tool_calls": self.calls, "tool_call_id": self.call_ids}, schema=schema
+            )
+        return turns.group_by("_i", maintain_order=True).agg(pl.struct(*MSG.to_schema()).alias(name))
 
 
 def _plain(msgs: list[dict]) -> list[dict]:
@@ -438,18 +473,19 @@ def _write_back(row: dict, fld: str, before: list[dict], after: list[dict]) -> I
     """Apply changed turn contents of a frame column to the row dict; yield (path, before, after)."""
     if len(before) != len(after):
         raise StepError(f"an editor changed the number of turns in '{fld}' of row {row['id']}")
-    if row["_kind"] == "preference":
-        targets = [("prompt", j, m) for j, m in enumerate(row["prompt"])] + [
-            ("chosen", j, m) for j, m in enumerate(row["chosen"])
-        ]
-        if fld == "rejected":
-            targets = [("rejected", j, m) for j, m in enumerate(row["rejected"])]
-    else:
-        targets = [("messages", j, m) for j, m in enumerate(row["messages"])]
+    messages, rejected = turn_fields(row)
+    targets = [
+        (name, j, m)
+        for name, msgs in (rejected if fld == "rejected" else messages)
+        for j, m in enumerate(msgs)
+    ]
     for (name, j, msg), b, a in zip(targets, before, after, strict=True):
         if b["content"] != a["content"]:
-            msg["content"] = a["content"]
-            yield f"{name}[{j}].content", b["content"], a["content"]
+            if name == "text":
+                row["text"] = a["content"]
+            else:
+                msg["content"] = a["content"]
+            yield turn_path(name, j), b["content"], a["content"]
 
 
 def _check_height(step, frame, out) -> None:

@@ -2,8 +2,12 @@
 
 Every row is normalized to TRL's conventions before any step sees it:
 
-- conversation / prompt: ``messages: [{role, content}, ...]``
-- preference: ``prompt: [msg]``, ``chosen: [msg]``, ``rejected: [msg]`` (explicit prompt)
+- conversation / prompt: ``messages: [{role, content}, ...]``; roles system, user, assistant and tool
+  (``ipython``, Llama 3's name for it, is read as ``tool``); assistant messages may carry ``tool_calls``
+  and tool results a ``tool_call_id``; the row may declare the functions it can call in ``tools``
+- preference: ``prompt: [msg]``, ``chosen: [msg]``, ``rejected: [msg]`` (explicit prompt), optionally
+  ``edited`` (edited > chosen > rejected); or a ranking ``prompt``, ``responses: [best, ..., worst]``
+- text: ``text: str``, plain text for pre-trained models
 
 Adapters turn alpaca (``instruction/input/output``), sharegpt (``conversations: [{from, value}]``) and
 ``prompt/response`` rows into ``messages``; the consumed fields are removed and every other column passes
@@ -24,9 +28,10 @@ import xxhash
 
 from curate.io import InputError, RawLine, iter_lines
 
-ROLES = ("system", "user", "assistant")
-FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt-response", "preference", "record")
-KINDS = ("conversation", "prompt", "preference")
+ROLES = ("system", "user", "assistant", "tool")
+ROLE_ALIASES = {"ipython": "tool"}  # Llama 3 names the tool role ipython
+FORMATS = ("auto", "messages", "sharegpt", "alpaca", "prompt-response", "preference", "text", "record")
+KINDS = ("conversation", "prompt", "preference", "text", "record")
 SHAREGPT_ROLES = {
     "human": "user",
     "user": "user",
@@ -37,6 +42,8 @@ SHAREGPT_ROLES = {
     "bing": "assistant",
     "model": "assistant",
     "system": "system",
+    "tool": "tool",
+    "ipython": "tool",
 }
 DEFAULT_MAX_ROW_BYTES = 4 * 1024 * 1024
 
@@ -97,18 +104,85 @@ def _message(m, path: str, *, role_map: dict | None = None) -> dict:
             )
         role = role_map[role.lower()]
     elif role not in ROLES:
-        raise RowError(f"{path}.{role_key}", f"unknown role {role!r} (expected one of {', '.join(ROLES)})")
-    if content_key not in m:
+        if role not in ROLE_ALIASES:
+            raise RowError(
+                f"{path}.{role_key}", f"unknown role {role!r} (expected one of {', '.join(ROLES)}, ipython)"
+            )
+        role = ROLE_ALIASES[role]
+    calls = m.get("tool_calls")
+    content = m.get(content_key)
+    if content is None and calls and role == "assistant":
+        content = ""  # OpenAI writes `content: null` beside tool calls
+    elif content_key not in m:
         raise RowError(f"{path}.{content_key}", "missing")
-    content = m[content_key]
-    if not isinstance(content, str):
+    elif not isinstance(content, str):
         raise RowError(f"{path}.{content_key}", f"expected a string, got {_type_name(content)}")
-    if role_map is None and len(m) == 2:
+    if role_map is None and len(m) == 2 and role is m["role"]:
         return m
     out = {"role": role, "content": content}
-    # Extra message keys (name, tool_calls, ...) pass through; sharegpt's from/value are consumed.
+    # Extra message keys (name, ...) pass through; sharegpt's from/value are consumed.
     out.update({k: v for k, v in m.items() if k not in (role_key, content_key)})
+    if calls is not None:
+        _tool_calls(calls, f"{path}.tool_calls", role)
+    if m.get("tool_call_id") is not None and not isinstance(m["tool_call_id"], str):
+        raise RowError(f"{path}.tool_call_id", f"expected a string, got {_type_name(m['tool_call_id'])}")
     return out
+
+
+CALL_SHAPE = "calls look like {type: function, function: {name, arguments}}"
+
+
+def _tool_calls(calls, path: str, role: str) -> None:
+    """TRL's (OpenAI's) tool-call shape. Whether the arguments parse and the name is declared is `quality`'s
+    to judge (a reason in the ledger), not a schema error."""
+    if not isinstance(calls, list):
+        raise RowError(path, f"expected a list of calls, got {_type_name(calls)}")
+    if calls and role != "assistant":
+        raise RowError(path, f"only assistant messages make tool calls, not {role}")
+    for k, call in enumerate(calls):
+        at = f"{path}[{k}]"
+        if not isinstance(call, dict):
+            raise RowError(at, f"expected an object, got {_type_name(call)} ({CALL_SHAPE})")
+        fn = call.get("function")
+        if not isinstance(fn, dict):
+            raise RowError(f"{at}.function", f"{'missing' if fn is None else 'not an object'} ({CALL_SHAPE})")
+        name = fn.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise RowError(
+                f"{at}.function.name", "missing" if name is None else "expected a non-empty string"
+            )
+        if "arguments" not in fn:
+            raise RowError(f"{at}.function.arguments", "missing (use {} for a call without arguments)")
+        if not isinstance(fn["arguments"], dict | str):
+            raise RowError(
+                f"{at}.function.arguments",
+                f"expected a JSON object or a string holding one, got {_type_name(fn['arguments'])}",
+            )
+        if call.get("id") is not None and not isinstance(call["id"], str):
+            raise RowError(f"{at}.id", f"expected a string, got {_type_name(call['id'])}")
+
+
+def _tools(value) -> list[dict]:
+    """A row's `tools`: JSON-schema function definitions, as `apply_chat_template(tools=...)` takes them. A
+    string holding that list (how datasets often store it) is read as the list."""
+    if isinstance(value, str):
+        try:
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError as e:
+            raise RowError("tools", f"a string that is not JSON ({e.msg})") from None
+    if not isinstance(value, list):
+        raise RowError("tools", f"expected a list of function definitions, got {_type_name(value)}")
+    for k, tool in enumerate(value):
+        if not isinstance(tool, dict):
+            raise RowError(f"tools[{k}]", f"expected an object, got {_type_name(tool)}")
+        fn, at = (tool["function"], f"tools[{k}].function") if "function" in tool else (tool, f"tools[{k}]")
+        if not isinstance(fn, dict):
+            raise RowError(at, f"expected an object, got {_type_name(fn)}")
+        if not isinstance(fn.get("name"), str) or not fn["name"].strip():
+            raise RowError(
+                f"{at}.name", "missing" if fn.get("name") is None else "expected a non-empty string"
+            )
+    return value
 
 
 def _messages(value, path: str, *, role_map: dict | None = None, allow_empty: bool = False) -> list[dict]:
@@ -198,23 +272,47 @@ def adapt_prompt_response(row: dict) -> tuple[str, dict]:
 
 
 def adapt_preference(row: dict) -> tuple[str, dict]:
-    for key in ("chosen", "rejected"):
-        if key not in row:
-            raise RowError(key, "missing")
     if "prompt" not in row:
         raise RowError(
             "prompt",
             "missing: preference rows need an explicit prompt (implicit prompts inside chosen/rejected are not accepted)",
         )
     prompt = _turns(row["prompt"], "prompt", "user")
-    chosen = _turns(row["chosen"], "chosen", "assistant")
-    rejected = _turns(row["rejected"], "rejected", "assistant")
-    return "preference", {
-        "prompt": prompt,
-        "chosen": chosen,
-        "rejected": rejected,
-        **_rest(row, ("prompt", "chosen", "rejected")),
-    }
+    if "responses" in row:
+        return "preference", {
+            "prompt": prompt,
+            "responses": _ranked(row),
+            **_rest(row, ("prompt", "responses")),
+        }
+    for key in ("chosen", "rejected"):
+        if key not in row:
+            raise RowError(key, "missing")
+    sides = {k: _turns(row[k], k, "assistant") for k in ("chosen", "rejected")}
+    if row.get("edited") is not None:  # Llama 3: edited > chosen > rejected
+        sides["edited"] = _turns(row["edited"], "edited", "assistant")
+    return "preference", {"prompt": prompt, **sides, **_rest(row, ("prompt", *sides))}
+
+
+def _ranked(row: dict) -> list[list[dict]]:
+    responses = row["responses"]
+    if "chosen" in row or "rejected" in row:
+        raise RowError("responses", "give a ranking (responses) or a pair (chosen/rejected), not both")
+    if not isinstance(responses, list):
+        raise RowError(
+            "responses", f"expected a list of responses ranked best first, got {_type_name(responses)}"
+        )
+    if len(responses) < 2:
+        raise RowError("responses", f"a ranking needs at least 2 responses, got {len(responses)}")
+    out = []
+    for k, r in enumerate(responses):
+        if not isinstance(r, str | list):
+            raise RowError(f"responses[{k}]", f"expected a string or a list of messages, got {_type_name(r)}")
+        out.append(_turns(r, f"responses[{k}]", "assistant"))
+    return out
+
+
+def adapt_text(row: dict) -> tuple[str, dict]:
+    return "text", {"text": _text(row, "text"), **_rest(row, ("text",))}
 
 
 def adapt_record(row: dict) -> tuple[str, dict]:
@@ -228,6 +326,7 @@ ADAPTERS: dict[str, Callable[[dict], tuple[str, dict]]] = {
     "alpaca": adapt_alpaca,
     "prompt-response": adapt_prompt_response,
     "preference": adapt_preference,
+    "text": adapt_text,
     "record": adapt_record,
 }
 
@@ -235,7 +334,7 @@ ADAPTERS: dict[str, Callable[[dict], tuple[str, dict]]] = {
 def detect_format(row: dict) -> str:
     if "messages" in row:
         return "messages"
-    if "chosen" in row or "rejected" in row:
+    if "chosen" in row or "rejected" in row or "responses" in row:
         return "preference"
     if "conversations" in row:
         return "sharegpt"
@@ -243,28 +342,89 @@ def detect_format(row: dict) -> str:
         return "alpaca"
     if "prompt" in row:
         return "prompt-response"
+    if "text" in row:
+        return "text"
     raise RowError(
         None,
         "no conversation found: expected 'messages', 'conversations' (sharegpt), 'instruction' (alpaca), "
-        "'prompt'/'response', or 'prompt'/'chosen'/'rejected'",
+        "'prompt'/'response', 'prompt'/'chosen'/'rejected', 'prompt'/'responses' (a ranking) or 'text'",
     )
 
 
-def content_of(row: dict) -> dict:
+def ranking(row: dict) -> list[tuple[str, list[dict]]]:
+    """A preference row's responses, best first, each with its field name: `responses` in their order, or
+    edited > chosen > rejected (a plain pair is chosen > rejected).
+
+    >>> ranking({"prompt": [], "chosen": ["c"], "rejected": ["r"], "edited": ["e"]})
+    [('edited', ['e']), ('chosen', ['c']), ('rejected', ['r'])]
+    """
+    if "responses" in row:
+        return [(f"responses[{k}]", r) for k, r in enumerate(row["responses"])]
+    names = ("edited", "chosen", "rejected") if row.get("edited") is not None else ("chosen", "rejected")
+    return [(name, row[name]) for name in names]
+
+
+def turn_fields(row: dict) -> tuple[list[tuple[str, list[dict]]], list[tuple[str, list[dict]]]]:
+    """The fields a step frame's `messages` and `rejected` columns are made of, as (field, messages), in order:
+    a conversation's messages; a preference row's prompt and best response, then the other responses in rank
+    order; a text row's text as one assistant turn (the text the model learns to write)."""
+    kind = kind_of(row)
+    if kind == "preference":
+        ranked = ranking(row)
+        return [("prompt", row["prompt"]), ranked[0]], ranked[1:]
+    if kind == "text":
+        return [("text", [{"role": "assistant", "content": row["text"]}])], []
+    return [("messages", row["messages"])], []
+
+
+def turn_path(field: str, j: int) -> str:
+    """Where turn j of a `turn_fields` field lives in the row, as edits and diffs name it."""
+    return "text" if field == "text" else f"{field}[{j}].content"
+
+
+def kind_of(row: dict) -> str:
+    """A normalized row's kind: its `_kind`, or (for rows read back from output files) what its fields say."""
+    if "_kind" in row:
+        return row["_kind"]
+    if "chosen" in row or "responses" in row:
+        return "preference"
+    if "messages" not in row and isinstance(row.get("text"), str):
+        return "text"
+    return "conversation" if "messages" in row else "record"
+
+
+def content_of(row: dict, kind: str | None = None) -> dict:
     """The fields that make a row what it is; the id hashes these and nothing else."""
-    if "chosen" in row:
-        return {k: _plain(row[k]) for k in ("prompt", "chosen", "rejected")}
-    if "messages" not in row:  # a record: every column is its content
+    kind = kind or kind_of(row)
+    if kind == "record":  # every column is its content
         return {k: v for k, v in row.items() if not k.startswith("_")}
-    return {"messages": _plain(row["messages"])}
+    if kind == "text":
+        return {"text": row["text"]}
+    if kind == "preference":
+        keys = ("prompt", "responses") if "responses" in row else ("prompt", "chosen", "rejected", "edited")
+        out = {
+            k: _plain(row[k]) if k != "responses" else [_plain(r) for r in row[k]] for k in keys if row.get(k)
+        }
+    else:
+        out = {"messages": _plain(row["messages"])}
+    if row.get("tools"):
+        out["tools"] = row["tools"]
+    return out
 
 
 def _plain(msgs: list[dict]) -> list[dict]:
-    return [{"role": m["role"], "content": m["content"]} for m in msgs]
+    out = []
+    for m in msgs:
+        p = {"role": m["role"], "content": m["content"]}
+        for key in ("tool_calls", "tool_call_id"):
+            if m.get(key):
+                p[key] = m[key]
+        out.append(p)
+    return out
 
 
-def content_id(row: dict) -> str:
-    return xxhash.xxh3_128_hexdigest(orjson.dumps(content_of(row), option=orjson.OPT_SORT_KEYS))
+def content_id(row: dict, kind: str | None = None) -> str:
+    return xxhash.xxh3_128_hexdigest(orjson.dumps(content_of(row, kind), option=orjson.OPT_SORT_KEYS))
 
 
 def normalize(row, *, input_format: str = "auto") -> dict:
@@ -278,9 +438,11 @@ def normalize(row, *, input_format: str = "auto") -> dict:
         raise RowError(None, f"expected a JSON object, got {_type_name(row)}{hint}")
     fmt = detect_format(row) if input_format == "auto" else input_format
     kind, out = ADAPTERS[fmt](row)
+    if out.get("tools") is not None:
+        out["tools"] = _tools(out["tools"])
     rid = row.get("id")
     if rid is None:
-        rid = content_id(out)
+        rid = content_id(out, kind)
     elif isinstance(rid, bool) or not isinstance(rid, str | int):
         raise RowError("id", f"expected a string, got {_type_name(rid)}")
     elif isinstance(rid, int):

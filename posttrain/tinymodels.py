@@ -11,6 +11,13 @@ shipped here) that carries the family's real special tokens, BOS/EOS/pad setting
   show (a system message is folded into the first user turn, as Gemma 3's template does); the tokenizer
   adds ``<bos>`` itself and its ``eos_token`` is ``<eos>``, while generation stops at ``<end_of_turn>``.
 
+Two variants carry the tool-use templates of their successors, same architecture and special tokens:
+
+- ``llama3.1``: Meta's Llama 3.1 Instruct template (tools in the first user message, a call rendered as
+  ``{"name": ..., "parameters": ...}<|eot_id|>``, results under the ``ipython`` header);
+- ``qwen2.5``: Qwen2.5-Instruct's template (``<tools>`` in the system message, ``<tool_call>`` blocks, results as
+  ``<tool_response>`` in a user turn).
+
 ``generation_config.eos_token_id`` always lists the end-of-turn token. With ``num_labels`` the model is a
 ``...ForSequenceClassification`` (a reward model) with ``pad_token_id`` in its config.
 
@@ -29,10 +36,11 @@ shipped here) that carries the family's real special tokens, BOS/EOS/pad setting
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 FAMILIES = ("llama", "qwen2", "gemma")
+TOOL_FAMILIES = ("llama3.1", "qwen2.5")  # the same architectures, with the tool-use templates
 
 # Meta's Llama 3 Instruct template, unchanged.
 LLAMA3_TEMPLATE = (
@@ -71,6 +79,185 @@ GEMMA_TEMPLATE = (
 )
 
 
+# Meta's Llama 3.1 Instruct template, unchanged (custom tools: JSON calls, results under `ipython`).
+LLAMA31_TEMPLATE = r"""{{- bos_token }}
+{%- if custom_tools is defined %}
+    {%- set tools = custom_tools %}
+{%- endif %}
+{%- if not tools_in_user_message is defined %}
+    {%- set tools_in_user_message = true %}
+{%- endif %}
+{%- if not date_string is defined %}
+    {%- set date_string = "26 Jul 2024" %}
+{%- endif %}
+{%- if not tools is defined %}
+    {%- set tools = none %}
+{%- endif %}
+
+{#- This block extracts the system message, so we can slot it into the right place. #}
+{%- if messages[0]['role'] == 'system' %}
+    {%- set system_message = messages[0]['content']|trim %}
+    {%- set messages = messages[1:] %}
+{%- else %}
+    {%- set system_message = "" %}
+{%- endif %}
+
+{#- System message + builtin tools #}
+{{- "<|start_header_id|>system<|end_header_id|>\n\n" }}
+{%- if builtin_tools is defined or tools is not none %}
+    {{- "Environment: ipython\n" }}
+{%- endif %}
+{%- if builtin_tools is defined %}
+    {{- "Tools: " + builtin_tools | reject('equalto', 'code_interpreter') | join(", ") + "\n\n"}}
+{%- endif %}
+{{- "Cutting Knowledge Date: December 2023\n" }}
+{{- "Today Date: " + date_string + "\n\n" }}
+{%- if tools is not none and not tools_in_user_message %}
+    {{- "You have access to the following functions. To call a function, please respond with JSON for a function call." }}
+    {{- 'Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.' }}
+    {{- "Do not use variables.\n\n" }}
+    {%- for t in tools %}
+        {{- t | tojson(indent=4) }}
+        {{- "\n\n" }}
+    {%- endfor %}
+{%- endif %}
+{{- system_message }}
+{{- "<|eot_id|>" }}
+
+{#- Custom tools are passed in a user message with some extra guidance #}
+{%- if tools_in_user_message and not tools is none %}
+    {#- Extract the first user message so we can plug it in here #}
+    {%- if messages | length != 0 %}
+        {%- set first_user_message = messages[0]['content']|trim %}
+        {%- set messages = messages[1:] %}
+    {%- else %}
+        {{- raise_exception("Cannot put tools in the first user message when there's no first user message!") }}
+{%- endif %}
+    {{- '<|start_header_id|>user<|end_header_id|>\n\n' -}}
+    {{- "Given the following functions, please respond with a JSON for a function call " }}
+    {{- "with its proper arguments that best answers the given prompt.\n\n" }}
+    {{- 'Respond in the format {"name": function name, "parameters": dictionary of argument name and its value}.' }}
+    {{- "Do not use variables.\n\n" }}
+    {%- for t in tools %}
+        {{- t | tojson(indent=4) }}
+        {{- "\n\n" }}
+    {%- endfor %}
+    {{- first_user_message + "<|eot_id|>"}}
+{%- endif %}
+
+{%- for message in messages %}
+    {%- if not (message.role == 'ipython' or message.role == 'tool' or 'tool_calls' in message) %}
+        {{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | trim + '<|eot_id|>' }}
+    {%- elif 'tool_calls' in message %}
+        {%- if not message.tool_calls|length == 1 %}
+            {{- raise_exception("This model only supports single tool-calls at once!") }}
+        {%- endif %}
+        {%- set tool_call = message.tool_calls[0].function %}
+        {%- if builtin_tools is defined and tool_call.name in builtin_tools %}
+            {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' -}}
+            {{- "<|python_tag|>" + tool_call.name + ".call(" }}
+            {%- for arg_name, arg_val in tool_call.arguments | items %}
+                {{- arg_name + '="' + arg_val + '"' }}
+                {%- if not loop.last %}
+                    {{- ", " }}
+                {%- endif %}
+                {%- endfor %}
+            {{- ")" }}
+        {%- else  %}
+            {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' -}}
+            {{- '{"name": "' + tool_call.name + '", ' }}
+            {{- '"parameters": ' }}
+            {{- tool_call.arguments | tojson }}
+            {{- "}" }}
+        {%- endif %}
+        {%- if builtin_tools is defined %}
+            {#- This means we're in ipython mode #}
+            {{- "<|eom_id|>" }}
+        {%- else %}
+            {{- "<|eot_id|>" }}
+        {%- endif %}
+    {%- elif message.role == "tool" or message.role == "ipython" %}
+        {{- "<|start_header_id|>ipython<|end_header_id|>\n\n" }}
+        {%- if message.content is mapping or message.content is iterable %}
+            {{- message.content | tojson }}
+        {%- else %}
+            {{- message.content }}
+        {%- endif %}
+        {{- "<|eot_id|>" }}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}
+{%- endif %}
+"""
+
+# Qwen2.5-Instruct's template, unchanged (Hermes-style <tool_call> blocks).
+QWEN25_TEMPLATE = r"""{%- if tools %}
+    {{- '<|im_start|>system\n' }}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- messages[0]['content'] }}
+    {%- else %}
+        {{- 'You are Qwen, created by Alibaba Cloud. You are a helpful assistant.' }}
+    {%- endif %}
+    {{- "\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with function signatures within <tools></tools> XML tags:\n<tools>" }}
+    {%- for tool in tools %}
+        {{- "\n" }}
+        {{- tool | tojson }}
+    {%- endfor %}
+    {{- "\n</tools>\n\nFor each function call, return a json object with function name and arguments within <tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": <args-json-object>}\n</tool_call><|im_end|>\n" }}
+{%- else %}
+    {%- if messages[0]['role'] == 'system' %}
+        {{- '<|im_start|>system\n' + messages[0]['content'] + '<|im_end|>\n' }}
+    {%- else %}
+        {{- '<|im_start|>system\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\n' }}
+    {%- endif %}
+{%- endif %}
+{%- for message in messages %}
+    {%- if (message.role == "user") or (message.role == "system" and not loop.first) or (message.role == "assistant" and not message.tool_calls) %}
+        {{- '<|im_start|>' + message.role + '\n' + message.content + '<|im_end|>' + '\n' }}
+    {%- elif message.role == "assistant" %}
+        {{- '<|im_start|>' + message.role }}
+        {%- if message.content %}
+            {{- '\n' + message.content }}
+        {%- endif %}
+        {%- for tool_call in message.tool_calls %}
+            {%- if tool_call.function is defined %}
+                {%- set tool_call = tool_call.function %}
+            {%- endif %}
+            {{- '\n<tool_call>\n{"name": "' }}
+            {{- tool_call.name }}
+            {{- '", "arguments": ' }}
+            {{- tool_call.arguments | tojson }}
+            {{- '}\n</tool_call>' }}
+        {%- endfor %}
+        {{- '<|im_end|>\n' }}
+    {%- elif message.role == "tool" %}
+        {%- if (loop.index0 == 0) or (messages[loop.index0 - 1].role != "tool") %}
+            {{- '<|im_start|>user' }}
+        {%- endif %}
+        {{- '\n<tool_response>\n' }}
+        {{- message.content }}
+        {{- '\n</tool_response>' }}
+        {%- if loop.last or (messages[loop.index0 + 1].role != "tool") %}
+            {{- '<|im_end|>\n' }}
+        {%- endif %}
+    {%- endif %}
+{%- endfor %}
+{%- if add_generation_prompt %}
+    {{- '<|im_start|>assistant\n' }}
+{%- endif %}
+"""
+
+# Gemma's template ending a finished conversation as the Gemma 2 report shows a model turn, `<end_of_turn><eos>`:
+# the EOS follows the final model turn only (not a generation prompt, not earlier turns).
+GEMMA_EOS_TEMPLATE = GEMMA_TEMPLATE.replace(
+    "{{ message['content'] | trim }}{{ '<end_of_turn>\n' }}",
+    "{{ message['content'] | trim }}{{ '<end_of_turn>' }}"
+    "{%- if loop.last and role == 'model' and not add_generation_prompt -%}{{ eos_token }}"
+    "{%- else -%}{{ '\n' }}{%- endif -%}",
+)
+
+
 @dataclass(frozen=True)
 class FamilySpec:
     template: str
@@ -85,6 +272,11 @@ class FamilySpec:
     trailing: tuple[str, ...] = ()
     generation_eos: tuple[str, ...] = ()
     extra: dict = field(default_factory=dict)
+    arch: str = ""  # the family whose architecture a template variant uses
+
+
+def _variant(base: FamilySpec, template: str, *, trailing: tuple[str, ...] = (), arch: str) -> FamilySpec:
+    return replace(base, template=template, trailing=(*base.trailing, *trailing), arch=arch)
 
 
 SPECS: dict[str, FamilySpec] = {
@@ -124,6 +316,11 @@ SPECS: dict[str, FamilySpec] = {
         generation_eos=("<eos>", "<end_of_turn>"),
     ),
 }
+
+SPECS["llama3.1"] = _variant(
+    SPECS["llama"], LLAMA31_TEMPLATE, trailing=("<|eom_id|>", "<|python_tag|>"), arch="llama"
+)
+SPECS["qwen2.5"] = _variant(SPECS["qwen2"], QWEN25_TEMPLATE, arch="qwen2")
 
 # A few paragraphs of plain English: enough for a BPE vocabulary that splits ordinary text sensibly.
 CORPUS = """\
@@ -207,8 +404,12 @@ def build_tokenizer(family: str):
 
 def _spec(family: str) -> FamilySpec:
     if family not in SPECS:
-        raise ValueError(f"unknown model family {family!r} (known: {', '.join(FAMILIES)})")
+        raise ValueError(f"unknown model family {family!r} (known: {', '.join(SPECS)})")
     return SPECS[family]
+
+
+def _arch(family: str) -> str:
+    return _spec(family).arch or family
 
 
 def _config(family: str, tokenizer, num_labels: int | None):
@@ -230,9 +431,9 @@ def _config(family: str, tokenizer, num_labels: int | None):
         "max_position_embeddings": 2048,
         "tie_word_embeddings": True,
     }
-    if family == "llama":
+    if _arch(family) == "llama":
         config = transformers.LlamaConfig(**shape, **ids, rope_theta=500000.0)
-    elif family == "qwen2":
+    elif _arch(family) == "qwen2":
         config = transformers.Qwen2Config(**shape, **ids, use_sliding_window=False)
     else:
         config = transformers.Gemma3TextConfig(
@@ -264,13 +465,13 @@ def build_tiny_model(
             "llama": transformers.LlamaForCausalLM,
             "qwen2": transformers.Qwen2ForCausalLM,
             "gemma": transformers.Gemma3ForCausalLM,
-        }[family]
+        }[_arch(family)]
     else:
         cls = {
             "llama": transformers.LlamaForSequenceClassification,
             "qwen2": transformers.Qwen2ForSequenceClassification,
             "gemma": transformers.Gemma3TextForSequenceClassification,
-        }[family]
+        }[_arch(family)]
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = cls(config)

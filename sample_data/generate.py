@@ -884,6 +884,192 @@ def build_preference(rng: random.Random) -> list[dict]:
 
 
 # ---------------------------------------------------------------------------------------------------
+# Tool use (Llama 3.1 / OpenAI / Qwen2.5 shapes), ranked preferences, plain text
+# ---------------------------------------------------------------------------------------------------
+
+
+def fn_tool(name: str, description: str, **params: str) -> dict:
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {
+                "type": "object",
+                "properties": {k: {"type": "string", "description": v} for k, v in params.items()},
+                "required": list(params),
+            },
+        },
+    }
+
+
+WEATHER = fn_tool("get_weather", "Current weather in a city.", city="City name, e.g. Paris")
+CURRENCY = fn_tool(
+    "convert_currency",
+    "Convert an amount between currencies.",
+    amount="Amount",
+    source="ISO code",
+    target="ISO code",
+)
+FLIGHTS = fn_tool(
+    "search_flights", "Find direct flights.", origin="IATA code", destination="IATA code", date="YYYY-MM-DD"
+)
+
+
+def tool_call(name: str, arguments, call_id: str | None = None) -> dict:
+    call = {"type": "function", "function": {"name": name, "arguments": arguments}}
+    return {"id": call_id, **call} if call_id else call
+
+
+def calls(*c, content=None) -> dict:
+    return {"role": "assistant", "content": content, "tool_calls": list(c)}
+
+
+def build_tool_use() -> list[dict]:
+    """Tool-use conversations in the shapes the reports and TRL use, and one planted fault per tool reason."""
+    rows = []
+
+    def add(messages, tools, source, id=None):
+        rows.append({**({"id": id} if id else {}), "tools": tools, "messages": messages, "source": source})
+
+    # Llama 3.1: the result under the `ipython` role, no call ids, arguments as an object.
+    for city, temp, sky in [("Paris", 18, "light rain"), ("Lisbon", 24, "sunshine"), ("Oslo", 6, "snow")]:
+        add(
+            [
+                msg("user", f"Should I take an umbrella in {city} today?"),
+                calls(tool_call("get_weather", {"city": city})),
+                msg("ipython", json.dumps({"temperature_c": temp, "conditions": sky})),
+                msg(
+                    "assistant",
+                    f"It is {temp} degrees with {sky} in {city}."
+                    + (" Take an umbrella." if "rain" in sky else " You can leave the umbrella at home."),
+                ),
+            ],
+            [WEATHER, CURRENCY],
+            "tools:llama3",
+        )
+    # OpenAI / TRL: call ids, arguments as a JSON string, `content: null` beside the calls, two calls answered
+    # by id in the other order, then the answer.
+    for k, (amount, a, b, rate) in enumerate([("250", "EUR", "USD", 1.08), ("90", "GBP", "JPY", 191.5)]):
+        add(
+            [
+                msg("system", "You are a travel assistant. Use the tools when they help."),
+                msg("user", f"What are {amount} {a} in {b}, and is it warm in Rome?"),
+                calls(
+                    tool_call(
+                        "convert_currency", json.dumps({"amount": amount, "source": a, "target": b}), f"c{k}a"
+                    ),
+                    tool_call("get_weather", json.dumps({"city": "Rome"}), f"c{k}b"),
+                ),
+                {"role": "tool", "tool_call_id": f"c{k}b", "content": '{"temperature_c": 27}'},
+                {
+                    "role": "tool",
+                    "tool_call_id": f"c{k}a",
+                    "content": json.dumps({"result": round(float(amount) * rate, 2)}),
+                },
+                msg(
+                    "assistant",
+                    f"{amount} {a} is {round(float(amount) * rate, 2)} {b}, and Rome is warm at 27 degrees.",
+                ),
+            ],
+            [WEATHER, CURRENCY],
+            "tools:openai",
+        )
+    # Several assistant messages in one turn (Llama 3), a call in the middle of them, then a second user turn.
+    add(
+        [
+            msg("user", "Find me a direct flight from Lisbon to Berlin on 2024-10-03."),
+            msg("assistant", "Let me look that up."),
+            calls(tool_call("search_flights", {"origin": "LIS", "destination": "BER", "date": "2024-10-03"})),
+            msg(
+                "tool",
+                json.dumps(
+                    [{"flight": "TP 534", "departs": "07:05"}, {"flight": "FR 1234", "departs": "18:40"}]
+                ),
+            ),
+            msg("assistant", "There are two direct flights: TP 534 at 07:05 and FR 1234 at 18:40."),
+            msg("assistant", "Would you like the morning or the evening one?"),
+            msg("user", "The evening one, thanks."),
+            msg("assistant", "FR 1234 leaves Lisbon at 18:40. Have a good trip!"),
+        ],
+        [FLIGHTS],
+        "tools:multi-message",
+    )
+    # A row without tools: a plain conversation still passes.
+    add(
+        [msg("user", "What does HTTP 404 mean?"), msg("assistant", "The server could not find the page.")],
+        None,
+        "plain",
+    )
+    planted = {
+        "undeclared_tool": [
+            msg("user", "Book the 07:05 flight for me."),
+            calls(tool_call("book_flight", {"flight": "TP 534"})),
+            msg("tool", '{"status": "booked"}'),
+            msg("assistant", "Your seat on TP 534 is booked."),
+        ],
+        "invalid_tool_arguments": [
+            msg("user", "How much is 40 USD in EUR?"),
+            calls(tool_call("convert_currency", '{"amount": 40, "source": "USD", "target": ')),
+            msg("tool", '{"result": 37.0}'),
+            msg("assistant", "40 USD is about 37 EUR."),
+        ],
+        "tool_result_without_call": [
+            msg("user", "Is it cold in Oslo?"),
+            msg("tool", '{"temperature_c": 6}'),
+            msg("assistant", "Yes, it is 6 degrees in Oslo."),
+        ],
+        "unanswered_tool_call": [
+            msg("user", "Is it cold in Oslo?"),
+            calls(tool_call("get_weather", {"city": "Oslo"})),
+            msg("assistant", "Yes, it is 6 degrees in Oslo."),
+        ],
+    }
+    for reason, messages in planted.items():
+        add(
+            messages,
+            [WEATHER, CURRENCY, FLIGHTS],
+            f"planted:quality:{reason}",
+            id=f"planted-quality-{reason}-0",
+        )
+    for r in rows:
+        if r["tools"] is None:
+            del r["tools"]
+    return rows
+
+
+def build_ranked() -> list[dict]:
+    """Rankings for reward models: Llama 3's edited > chosen > rejected, and `responses` ranked best first."""
+    rows = []
+    for q, right, wrong in FACTS[:6]:
+        rows.append(
+            {
+                "prompt": q,
+                "edited": right + " Let me know if you would like more detail.",
+                "chosen": right,
+                "rejected": wrong,
+                "source": "ranked:edited",
+            }
+        )
+    for q, a in EXPLANATIONS[:6]:
+        first = a.split(". ")[0].rstrip(".") + "."
+        rows.append(
+            {
+                "prompt": [msg("user", q)],
+                "responses": [a, first, EVASIVE[0]],
+                "margin": 1.0,
+                "source": "ranked:responses",
+            }
+        )
+    return rows
+
+
+def build_text() -> list[dict]:
+    """Plain text for a pre-trained model: the explanations as paragraphs, without a chat structure."""
+    return [{"text": a, "source": "text:explanation"} for _, a in EXPLANATIONS]
+
+
+# ---------------------------------------------------------------------------------------------------
 # Planted rows: each must be dropped by the step and for the reason its `source` names
 # ---------------------------------------------------------------------------------------------------
 
@@ -901,7 +1087,8 @@ PLANTED_QUALITY = {
             msg("system", "You are a helpful assistant."),
             msg("user", "Translate 'good morning' into Italian."),
             msg("assistant", "Buongiorno."),
-            msg("assistant", "You can also say 'buon giorno' as two words."),
+            msg("system", "Answer in one word from now on."),
+            msg("assistant", "Capito."),
         ],
         [
             msg("assistant", "Hello! How can I help you today?"),
@@ -1392,6 +1579,9 @@ def main(argv: list[str]) -> None:
         "code.jsonl": build_code(),
         "code_solutions.jsonl": build_code_solutions(),
         "preference.jsonl": build_preference(random.Random(SEED + 5)),
+        "tool_use.jsonl": build_tool_use(),
+        "ranked.jsonl": build_ranked(),
+        "text.jsonl": build_text(),
     }
     for name, rows in files.items():
         write_jsonl(OUT / name, rows)

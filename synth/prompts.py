@@ -25,7 +25,16 @@ def prompt_of(row: dict, system_prompt: str | None = None) -> tuple[list[dict], 
     """The messages to answer, and the assistant answer they replace (if the row already had one)."""
     if row.get("_kind") == "preference":
         raise NotAPrompt("a preference row (prompt/chosen/rejected); give prompts or conversations")
-    msgs = [{"role": m["role"], "content": m["content"]} for m in row["messages"]]
+    if "messages" not in row:
+        raise NotAPrompt(
+            f"a {row.get('_kind', 'record')} row, not a conversation; give prompts or conversations"
+        )
+    # Tool calls and results keep their fields, so a tool-use history reaches the model as it was.
+    msgs = [
+        {k: m[k] for k in ("role", "content", "tool_calls", "tool_call_id") if m.get(k) is not None}
+        | {"content": m["content"]}
+        for m in row["messages"]
+    ]
     previous = None
     if msgs and msgs[-1]["role"] == "assistant":
         previous = msgs.pop()["content"]

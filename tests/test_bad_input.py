@@ -20,7 +20,7 @@ CASES = {
     "truncated_last_line": (GOOD + "\n" + GOOD[:40], 2, "truncated JSON line"),
     "json_array": ("[\n" + GOOD + ",\n" + GOOD + "\n]", 1, "looks like a JSON array"),
     "json_array_one_line": ("[" + GOOD + "]", 1, "expected a JSON object, got array"),
-    "no_messages": (GOOD + "\n" + '{"text": "hello"}', 2, "no conversation found"),
+    "no_messages": (GOOD + "\n" + '{"body": "hello"}', 2, "no conversation found"),
     "wrong_type": (GOOD + "\n" + '{"messages": "hello"}', 2, "field 'messages'"),
     "null_content": (
         GOOD + "\n" + '{"messages": [{"role": "user", "content": null}]}',

@@ -61,7 +61,7 @@ def test_quality_keeps_a_good_conversation_with_system_prompt():
         (
             [("user", "a"), ("assistant", "b"), ("system", "c")],
             "roles_not_alternating",
-            "turn 2 is 'system', expected 'user'",
+            "turn 2 is 'system': a system message is only allowed first",
         ),
         ([("user", "Hi"), ("assistant", "  \n ")], "empty_turn", "turn 1 (assistant) is empty"),
         ([("user", ""), ("assistant", "Hello")], "empty_turn", "turn 0 (user) is empty"),

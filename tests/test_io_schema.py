@@ -162,7 +162,7 @@ def test_passthrough_and_message_extras_survive():
             "unknown role 'alien'",
         ),
         ({"instruction": 5}, "instruction", "expected a string"),
-        ({"text": "no conversation"}, None, "no conversation found"),
+        ({"body": "no conversation"}, None, "no conversation found"),
     ],
 )
 def test_validation_errors_name_the_field(row, field, message):

@@ -50,7 +50,7 @@ SFT_FAULTS = {
                 {"role": "assistant", "content": "c"},
             ]
         },
-        "roles: roles do not alternate user/assistant (messages[1] is user, expected assistant)",
+        "roles: roles do not alternate user/assistant (messages[1] is 'user', expected 'assistant')",
     ),
     "assistant first": (
         {
@@ -70,7 +70,7 @@ SFT_FAULTS = {
                 {"role": "assistant", "content": "c"},
             ]
         },
-        "roles: a system message is only allowed first (messages[1])",
+        "roles: roles do not alternate user/assistant (messages[1] is 'system': a system message is only allowed first)",
     ),
     "ends with user": (
         {
@@ -101,7 +101,7 @@ PREFERENCE_FAULTS = {
             "chosen": "b",
             "rejected": "c",
         },
-        "final turn: prompt must end with a user turn, not assistant",
+        "final turn: prompt must end with a user or tool turn, not assistant",
     ),
     "empty rejected": (preference("q", "a", ""), "content: empty content"),
     "implicit prompt": (

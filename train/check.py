@@ -8,21 +8,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from train.data import KINDS, LengthStats, Problem, infer_kind, read_rows, token_lengths, validate_rows
-from train.template import Preflight, preflight
+from train.common import TrainError
+from train.data import (
+    KINDS,
+    ROW_KIND,
+    LengthStats,
+    Problem,
+    data_kind,
+    infer_kind,
+    read_rows,
+    token_lengths,
+    validate_rows,
+)
+from train.template import Preflight, has_chat_template, preflight
 
-DATA_CHECKS = {
-    "sft": ("readable", "one schema", "roles", "final turn", "content", "control tokens", "unique ids"),
-    "preference": (
-        "readable",
-        "one schema",
-        "roles",
-        "final turn",
-        "content",
-        "chosen != rejected",
-        "control tokens",
-        "unique ids",
-    ),
+_TURNS = ("roles", "tool calls", "final turn", "content", "template renders")
+_LAST = ("control tokens", "unique ids")
+DATA_CHECKS = {  # in the order the report lists them
+    "sft": ("readable", "one schema", *_TURNS, *_LAST),
+    "text": ("readable", "one schema", "content", *_LAST),
+    "preference": ("readable", "one schema", *_TURNS, "chosen != rejected", "margin", *_LAST),
 }
 
 
@@ -84,7 +89,9 @@ class CheckReport:
                 lines += [f"          {w}" for w in p.rows]
         if self.lengths is not None:
             s = self.lengths.summary()
-            what = "conversation" if self.kind == "sft" else "prompt+chosen and prompt+rejected"
+            what = {"sft": "conversation", "text": "BOS + text + EOS"}.get(
+                self.kind, "prompt + each response trained"
+            )
             lines += ["", f"token lengths ({what})"]
             if s:
                 lines.append(
@@ -106,7 +113,12 @@ class CheckReport:
                 lines += [f"          {w}" for w in p.rows]
         if self.preflight is not None:
             pf = self.preflight
-            lines += ["", f"chat template ({pf.format}, end-of-turn {pf.end_of_turn})"]
+            lines += [
+                "",
+                "text rows (BOS + text + EOS, no chat template used)"
+                if self.kind == "text"
+                else f"chat template ({pf.format}, end-of-turn {pf.end_of_turn})",
+            ]
             for f in pf.findings:
                 tag = {"ok": "ok  ", "info": "note", "warning": "warn", "error": "FAIL"}[f.level]
                 lines.append(f"  {tag}  {f.check}: {f.message}")
@@ -118,13 +130,16 @@ class CheckReport:
 
 
 def _samples(rows: list[dict], kind: str, n: int = 6) -> list[dict]:
-    """A few rows that exercise the template differently: the first ones, one with a system prompt, the
-    longest conversation."""
+    """A few rows that exercise the template differently: the first ones, one with a system prompt, one with
+    tool calls, the longest conversation."""
+    if kind == "text":
+        return []
     key = "messages" if kind == "sft" else "prompt"
     picked = rows[:3]
     with_system = next((r for r in rows if r[key] and r[key][0]["role"] == "system"), None)
+    with_tools = next((r for r in rows if r.get("tools") or any(m["role"] == "tool" for m in r[key])), None)
     longest = max(rows, key=lambda r: len(r[key]), default=None)
-    for r in (with_system, longest):
+    for r in (with_system, with_tools, longest):
         if r is not None and all(r is not p for p in picked):
             picked.append(r)
     return picked[:n]
@@ -148,24 +163,45 @@ def run_check(
     tokenizer=None,
     rows: list[dict] | None = None,
     invalid: list | None = None,
+    add_eos: bool = False,
 ) -> CheckReport:
-    """Data checks over every row, token lengths against `max_length`, then the chat-template preflight."""
+    """Data checks over every row, token lengths against `max_length`, then the chat-template preflight.
+    `add_eos`: SFT sequences get the EOS `--add-eos` writes after the final turn."""
     if rows is None:
         rows, invalid = read_rows(data, input_format=input_format, max_rows=max_rows, kind=kind)
     invalid = invalid or []
     if kind is None:
         kind = infer_kind(rows) if rows else "sft"
+    kind = data_kind(kind, rows)
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r} (choose from {', '.join(KINDS)})")
     if tokenizer is None:
         tokenizer = load_tokenizer(model)
+    if kind != "text" and not has_chat_template(tokenizer):
+        raise TrainError(
+            f"{model}: the tokenizer has no chat template, so {ROW_KIND[kind]} rows cannot be rendered; give plain text rows "
+            '({"text": ...}, or --input-format text) to train a pre-trained model, or a model whose tokenizer '
+            "has a chat template (an instruct model, or chat_template.jinja in the model directory)"
+        )
     control = [t.content for t in tokenizer.added_tokens_decoder.values() if t.special]
     problems = validate_rows(rows, kind=kind, invalid=invalid, control_tokens=control)
     # Lengths and the preflight run on the rows that passed the data checks: bad rows are already reported.
     bad = set().union(*(p.numbers for p in problems if p.level == "error"))
     numbers = [n for n in range(1, len(rows) + 1) if n not in bad]
     good = [rows[n - 1] for n in numbers]
-    lengths = token_lengths(good, tokenizer, kind=kind, max_length=max_length, method=method, numbers=numbers)
+    lengths = token_lengths(
+        good, tokenizer, kind=kind, max_length=max_length, method=method, numbers=numbers, add_eos=add_eos
+    )
+    for message, where in lengths.unrenderable.items():
+        problems.append(
+            Problem(
+                "error",
+                "template renders",
+                f"the chat template refuses the row ({message})",
+                where[:5],
+                len(where),
+            )
+        )
     if lengths.truncated:
         problems.append(
             Problem(
@@ -188,7 +224,12 @@ def run_check(
             )
         )
     pf = preflight(
-        tokenizer, kind=kind, samples=_samples(good, kind), method=method, model_dir=_local_dir(model)
+        tokenizer,
+        kind=kind,
+        samples=_samples(good, kind),
+        method=method,
+        model_dir=_local_dir(model),
+        add_eos=add_eos,
     )
     notes = []
     if rows and len(good) < len(rows):

@@ -66,6 +66,11 @@ def training_options(fn):
             click.option(
                 "--lora", is_flag=True, help="Train a LoRA adapter (peft) and save the merged model."
             ),
+            click.option(
+                "--input-format",
+                help="Row format of the data (default auto; `text` reads plain-text rows for a pre-trained "
+                "model). Sets data.input_format.",
+            ),
             click.option("--skip-check", is_flag=True, help="Do not run `train check` first."),
             click.option("--force", is_flag=True, help="Replace a non-empty output directory."),
         ]
@@ -94,9 +99,9 @@ def main():
 @click.option("--model", required=True, help="Model (tokenizer) directory whose chat template will be used.")
 @click.option(
     "--kind",
-    type=click.Choice(["sft", "preference", "dpo", "reward"]),
+    type=click.Choice(["sft", "text", "preference", "dpo", "reward"]),
     help="What the data is for (default: from the rows). dpo/reward apply that trainer's max_length rule: "
-    "DPO truncates, reward drops.",
+    "DPO truncates, reward drops; dpo checks the best and worst response of a ranking, reward every one.",
 )
 @click.option(
     "--max-length", type=int, help="Tokens per sequence in training (default: the config's, else 1024)."
@@ -106,10 +111,11 @@ def main():
     type=click.Path(exists=True, dir_okay=False),
     help="A training config: its max_length and data: block are used.",
 )
-@click.option("--input-format", default=None, help="Row format (default auto).")
+@click.option("--input-format", default=None, help="Row format (default auto; `text` for plain-text rows).")
+@click.option("--add-eos", is_flag=True, help="Check SFT sequences as `train sft --add-eos` builds them.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @user_errors
-def check_cmd(data, model, kind, max_length, config, input_format, as_json):
+def check_cmd(data, model, kind, max_length, config, input_format, add_eos, as_json):
     """Validate the whole dataset and the model's chat template; exit 1 on any problem.
 
     Every row is checked (roles and alternation, a final assistant turn, empty or null content, chosen different
@@ -138,6 +144,7 @@ def check_cmd(data, model, kind, max_length, config, input_format, as_json):
         method=method,
         max_length=max_length,
         input_format=input_format or block.get("input_format", "auto"),
+        add_eos=add_eos or bool(cfg.get("add_eos")),
     )
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, default=str))
@@ -146,15 +153,20 @@ def check_cmd(data, model, kind, max_length, config, input_format, as_json):
     sys.exit(0 if report.ok else 1)
 
 
-def _train(method: str, data, model, output, config, sets, lora, skip_check, force):
+def _train(
+    method: str, data, model, output, config, sets, lora, skip_check, force, input_format, add_eos=False
+):
     from train.config import load_run_config
 
+    flags = [f"data.input_format={input_format}"] if input_format else []
+    if add_eos:
+        flags.append("add_eos=true")
     cfg = load_run_config(
         method,
         model=model,
         output_dir=output,
         config_path=config,
-        overrides=list(sets),
+        overrides=[*sets, *flags],
         data_path=data,
         lora=lora,
         skip_check=skip_check,
@@ -179,14 +191,22 @@ def _train(method: str, data, model, output, config, sets, lora, skip_check, for
 
 @main.command("sft")
 @training_options
+@click.option(
+    "--add-eos",
+    is_flag=True,
+    help="Write and train the tokenizer's EOS after the final assistant turn (`<end_of_turn><eos>`, as Gemma 2 "
+    "ends generations) when the chat template does not write it.",
+)
 @user_errors
 def sft_cmd(**kw):
-    """Supervised fine-tuning on conversations (loss on assistant turns and their end-of-turn token).
+    """Supervised fine-tuning on conversations (loss on every assistant message, tool calls included, and its
+    end-of-turn token), or on plain text rows for a pre-trained model (BOS + text + EOS).
 
     \b
     Example:
       train sft --data curated-run --model ./base -o sft-run --set max_steps=500 --set learning_rate=2e-5
       train sft --data sft.jsonl --model ./base -o sft-lora --lora --config sft.yaml
+      train sft --data texts.jsonl --model ./pretrained -o pt-run --input-format text
     """
     _train("sft", **kw)
 
@@ -195,7 +215,8 @@ def sft_cmd(**kw):
 @training_options
 @user_errors
 def dpo_cmd(**kw):
-    """Direct preference optimisation on prompt/chosen/rejected rows (reference: the starting model).
+    """Direct preference optimisation on prompt/chosen/rejected rows (reference: the starting model); of a
+    ranking, the best response against the worst.
 
     \b
     Example:
@@ -209,6 +230,8 @@ def dpo_cmd(**kw):
 @user_errors
 def reward_cmd(**kw):
     """Train a reward model (one-label sequence classifier) on preference rows; 10% held out for accuracy.
+    A ranking (edited > chosen > rejected, or `responses` best first) trains every ordered pair; an optional
+    `margin` column goes to the loss.
 
     \b
     Example:

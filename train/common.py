@@ -120,12 +120,13 @@ def run_training(
     """Check, train and save one run; returns the committed output directory. `callbacks` are extra
     `transformers.TrainerCallback`s (benchmarks use one to time steady-state steps)."""
     from train.check import load_tokenizer, run_check
-    from train.data import data_hash, read_rows, split_rows
-    from train.template import end_of_turn_token, template_format, template_hash
+    from train.data import data_hash, data_kind, read_rows, split_rows
+    from train.template import end_of_turn_token, has_chat_template, template_format, template_hash
 
     rows, invalid = read_rows(
         cfg.data.path, input_format=cfg.data.input_format, max_rows=cfg.data.max_rows, kind=method.kind
     )
+    kind = data_kind(method.kind, rows)
     run = RunDir(cfg.output_dir, overwrite=cfg.force, inputs=[cfg.data.path])
     keep_partial = False
     try:
@@ -141,12 +142,13 @@ def run_training(
             report = run_check(
                 cfg.data.path,
                 cfg.model,
-                kind=method.kind,
+                kind=kind,
                 method=method.name,
                 max_length=cfg.max_length,
                 tokenizer=tokenizer,
                 rows=rows,
                 invalid=invalid,
+                add_eos=getattr(cfg, "add_eos", False),
             )
             write_json(run / "check.json", _plain_json(report.as_dict()))
             if not report.ok:
@@ -161,8 +163,11 @@ def run_training(
         trainer = method.build_trainer(prepared)
         for cb in callbacks or ():
             trainer.add_callback(cb)
+        examples = len(trainer.train_dataset)
+        # rankings expand into pairs (reward); TRL drops rows left with nothing to train on
+        expanded = f" = {examples} training examples" if examples != len(train_rows) else ""
         echo(
-            f"training {cfg.method} on {len(train_rows)} rows ({len(eval_rows)} held out), "
+            f"training {cfg.method} on {len(train_rows)} rows{expanded} ({len(eval_rows)} held out), "
             f"{'bf16' if trl_args.bf16 else 'fp16' if trl_args.fp16 else 'fp32'} on {trl_args.device}"
         )
         keep_partial = True  # from here on, checkpoints may exist that a user wants to resume from
@@ -198,10 +203,11 @@ def run_training(
                 "eval_ids_sample": [r["id"] for r in eval_rows[:20]],
                 "truncated_rows": len(report.lengths.truncated) if report else None,
             },
+            "data_kind": kind,
             "template": {
                 "sha256": template_hash(tokenizer),
-                "format": template_format(tokenizer),
-                "end_of_turn": end_of_turn_token(tokenizer),
+                "format": template_format(tokenizer) if kind != "text" else "text",
+                "end_of_turn": end_of_turn_token(tokenizer) if has_chat_template(tokenizer) else None,
             },
             "check": "skipped"
             if report is None
@@ -240,10 +246,10 @@ def run_training(
 
 def end_of_turn_ids(tokenizer) -> list[int]:
     """Token ids that end a reply: the template's end-of-turn token and the tokenizer's eos."""
-    from train.template import end_of_turn_token
+    from train.template import end_of_turn_token, has_chat_template
 
     ids = []
-    eot = end_of_turn_token(tokenizer)
+    eot = end_of_turn_token(tokenizer) if has_chat_template(tokenizer) else None
     if eot is not None:
         ids.append(tokenizer.convert_tokens_to_ids(eot))
     if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in ids:
@@ -277,8 +283,9 @@ def _unwrap(model):
     return getattr(model, "module", model)
 
 
-def generate_samples(model, prepared: Prepared, prompts: list[tuple[str, list[dict]]]) -> list[dict]:
-    """Greedy replies to a few prompts: does the model produce text and stop at the end-of-turn token?"""
+def generate_samples(model, prepared: Prepared, prompts: list[dict]) -> list[dict]:
+    """Greedy replies to a few prompts: does the model produce text and stop at the end-of-turn token? A text
+    prompt (a pre-trained model) is continued as plain text, from the tokenizer's BOS."""
     import torch
 
     from train.template import encode, render
@@ -287,8 +294,12 @@ def generate_samples(model, prepared: Prepared, prompts: list[tuple[str, list[di
     stop = end_of_turn_ids(tok)
     model.eval()
     out = []
-    for row_id, prompt in prompts[: prepared.cfg.sanity_prompts]:
-        ids = encode(tok, render(tok, prompt, add_generation_prompt=True))
+    for p in prompts[: prepared.cfg.sanity_prompts]:
+        prompt = p["prompt"]
+        if isinstance(prompt, str):
+            ids = tok(prompt, add_special_tokens=True)["input_ids"]
+        else:
+            ids = encode(tok, render(tok, prompt, add_generation_prompt=True, tools=p.get("tools")))
         x = torch.tensor([ids], device=model.device)
         with torch.no_grad():
             y = model.generate(
@@ -302,7 +313,7 @@ def generate_samples(model, prepared: Prepared, prompts: list[tuple[str, list[di
         new = y[0, len(ids) :].tolist()
         out.append(
             {
-                "id": row_id,
+                "id": p["id"],
                 "prompt": prompt,
                 "completion": tok.decode(new, skip_special_tokens=False),
                 "new_tokens": len(new),
@@ -312,15 +323,19 @@ def generate_samples(model, prepared: Prepared, prompts: list[tuple[str, list[di
     return out
 
 
-def prompts_for(rows: list[dict]) -> list[tuple[str, list[dict]]]:
-    """The prompt of each row: a preference row's prompt, or a conversation up to its last user turn."""
+def prompts_for(rows: list[dict]) -> list[dict]:
+    """The prompt of each row (`id`, `prompt`, `tools`): a preference row's prompt, a conversation up to its last
+    user turn, or the first words of a text row."""
     out = []
     for r in rows:
-        if "prompt" in r and isinstance(r["prompt"], list):
-            out.append((r["id"], r["prompt"]))
+        if r["_kind"] == "text":
+            words = r["text"].split()
+            out.append({"id": r["id"], "prompt": " ".join(words[: max(1, min(8, len(words) // 2))])})
+        elif "prompt" in r and isinstance(r["prompt"], list):
+            out.append({"id": r["id"], "prompt": r["prompt"], "tools": r.get("tools")})
         else:
             msgs = r["messages"]
             last_user = max((i for i, m in enumerate(msgs) if m["role"] == "user"), default=None)
             if last_user is not None:
-                out.append((r["id"], msgs[: last_user + 1]))
+                out.append({"id": r["id"], "prompt": msgs[: last_user + 1], "tools": r.get("tools")})
     return out

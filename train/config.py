@@ -143,6 +143,14 @@ class SFTRunConfig(RunConfig):
             "`assistant_only_loss: false` to train on every token."
         },
     )
+    add_eos: bool = field(
+        default=False,
+        metadata={
+            "help": "Write the tokenizer's eos_token right after the final assistant turn and train it, for models "
+            "whose generations end `<end_of_turn><eos>` (Gemma 2) when the chat template does not write it. "
+            "`--add-eos` sets it."
+        },
+    )
 
 
 @dataclass
@@ -283,8 +291,9 @@ def load_run_config(
     lora_settings = _block(LoraSettings, lora_block, "lora") if (lora or lora_given) else None
 
     extra: dict[str, Any] = {}
-    if method == "sft" and "assistant_only_loss" in raw:
-        extra["assistant_only_loss"] = bool(raw.pop("assistant_only_loss"))
+    for own in ("assistant_only_loss", "add_eos"):
+        if method == "sft" and own in raw:
+            extra[own] = bool(raw.pop(own))
     trl_names = trl_field_names(method)
     for key in raw:
         if key in _MANAGED_KEYS:

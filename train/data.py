@@ -3,7 +3,12 @@
 `curate` and `synth` write TRL's conventions already (`messages` for SFT; explicit `prompt`/`chosen`/`rejected`
 for preferences), so there is no conversion: rows are read with `curate.schema.Reader`, checked, split into
 train/eval by a hash of their id, and handed to TRL. SFT rows are tokenized here, with the assistant-only label
-mask of `train.template`; preference rows go to TRL as conversations.
+mask of `train.template` (tool calls trained, tool results not); plain `text` rows are BOS + text + EOS, all
+trained; preference rows go to TRL as conversations (with their `tools`).
+
+A ranking (`edited` > `chosen` > `rejected`, or `responses` best first) is split before it is expanded, so its
+pairs stay on one side of the train/eval split: `train reward` learns every ordered pair of it (`reward_pairs`),
+`train dpo` its best against its worst.
 
 >>> rows = [{"id": "a", "messages": [{"role": "user", "content": "Hi"}, {"role": "assistant", "content": ""}],
 ...          "_kind": "conversation"}]
@@ -20,7 +25,8 @@ import xxhash
 
 from curate.io import InputError
 
-KINDS = ("sft", "preference")
+KINDS = ("sft", "text", "preference")
+ROW_KIND = {"sft": "conversation", "text": "text", "preference": "preference"}
 MAX_EXAMPLES = 5
 
 
@@ -111,7 +117,12 @@ def infer_kind(rows: list[dict]) -> str:
     if not kinds:
         raise InputError("no valid rows to train on")
     top = kinds.most_common(1)[0][0]
-    return "preference" if top == "preference" else "sft"
+    return top if top in ("preference", "text") else "sft"
+
+
+def data_kind(method_kind: str, rows: list[dict]) -> str:
+    """What a method trains on here: `sft` trains conversations, or plain text rows when the data is text."""
+    return "text" if method_kind == "sft" and rows and infer_kind(rows) == "text" else method_kind
 
 
 def _where(n: int, row: dict) -> str:
@@ -119,63 +130,71 @@ def _where(n: int, row: dict) -> str:
 
 
 def _check_turns(
-    msgs: list[dict], path: str, where: str, n: int, out: _Collector, *, first: str, last: str | None
+    msgs: list[dict],
+    where: str,
+    n: int,
+    out: _Collector,
+    *,
+    parts: list[tuple[str, int]],
+    tools: list[str] | None,
+    last: tuple[str, ...] | None,
 ) -> None:
-    """Roles alternate user/assistant after an optional leading system message, starting with `first` and ending
-    with `last` (None: any)."""
-    expected = first
-    for i, m in enumerate(msgs):
-        role = m["role"]
-        if role == "system":
-            if i != 0 or path not in ("prompt", "messages"):
-                out.add("error", "roles", f"a system message is only allowed first ({path}[{i}])", where, n)
-            continue
-        if role != expected:
-            out.add(
-                "error",
-                "roles",
-                f"roles do not alternate user/assistant ({path}[{i}] is {role}, expected {expected})",
-                where,
-                n,
-            )
-            return
-        expected = "assistant" if role == "user" else "user"
-    if last is not None and msgs and msgs[-1]["role"] != last:
-        if last == "assistant":
-            out.add(
-                "error",
-                "final turn",
-                f"the last turn of {path} is {msgs[-1]['role']}, not assistant",
-                where,
-                n,
-            )
+    """The structure of `msgs` (`curate.turns`: roles, tool calls and results) and its final role (`last`, None
+    for any). `parts` names the fields `msgs` is made of, with their lengths (prompt + a response)."""
+    from curate.turns import ROLE_ORDER, turn_problem
+
+    def path(j: int) -> str:
+        for name, size in parts:
+            if j < size:
+                return f"{name}[{j}]"
+            j -= size
+        return f"{parts[-1][0]}[{j}]"
+
+    found = turn_problem(msgs, tools=tools, where=path)
+    if found is not None:
+        if found.reason == ROLE_ORDER:
+            out.add("error", "roles", f"roles do not alternate user/assistant ({found.detail})", where, n)
         else:
-            out.add(
-                "error", "final turn", f"{path} must end with a user turn, not {msgs[-1]['role']}", where, n
-            )
+            out.add("error", "tool calls", f"{found.reason}: {found.detail}", where, n)
+        return
+    if last is not None and msgs and msgs[-1]["role"] not in last:
+        name = parts[-1][0]
+        if last == ("assistant",):
+            message = f"the last turn of {name} is {msgs[-1]['role']}, not assistant"
+        else:
+            message = f"{name} must end with a {' or '.join(last)} turn, not {msgs[-1]['role']}"
+        out.add("error", "final turn", message, where, n)
 
 
 def _contents(row: dict):
-    for key in ("messages", "prompt", "chosen", "rejected"):
-        for i, m in enumerate(row.get(key) or []):
-            yield f"{key}[{i}]", m
+    from curate.schema import turn_fields
+
+    for name, msgs in (f for part in turn_fields(row) for f in part):
+        if name == "text":
+            yield "text", {"role": "text", "content": row["text"]}
+            continue
+        for i, m in enumerate(msgs):
+            yield f"{name}[{i}]", m
 
 
 def validate_rows(
     rows: list[dict], *, kind: str, invalid: list = (), control_tokens: list[str] = ()
 ) -> list[Problem]:
-    """Every data fault of every row, grouped by fault: unreadable lines, mixed schemas, roles and alternation,
-    a final assistant turn, empty content, chosen == rejected, duplicate ids, template control tokens in text."""
+    """Every data fault of every row, grouped by fault: unreadable lines, mixed schemas, roles and tool use, a
+    final assistant turn, empty content, identical responses, margins, duplicate ids, template control tokens."""
+    from curate.schema import ranking
+    from curate.turns import tool_names
+
     out = _Collector()
     for bad in invalid:
         what = f"{bad.field}: {bad.error}" if bad.field else bad.error
         out.add("error", "readable", f"row does not fit the schema: {what}", f"{bad.source}:{bad.line}")
-    want = "preference" if kind == "preference" else "conversation"
+    want = ROW_KIND[kind]
     seen_ids: dict[str, int] = {}
     for n, row in enumerate(rows, start=1):
         where = _where(n, row)
         rk = row["_kind"]
-        if (rk == "preference") != (want == "preference"):
+        if (rk if rk in ("preference", "text") else "conversation") != want:
             out.add(
                 "error",
                 "one schema",
@@ -203,7 +222,8 @@ def validate_rows(
                     "error", "content", f"content is {type(content).__name__}, not text", f"{where} {path}", n
                 )
             elif not content.strip():
-                out.add("error", "content", "empty content", f"{where} {path}", n)
+                if not m.get("tool_calls"):  # a message that only calls tools needs no text
+                    out.add("error", "content", "empty content", f"{where} {path}", n)
             else:
                 for tok in control_tokens:
                     if tok in content:
@@ -214,19 +234,52 @@ def validate_rows(
                             f"{where} {path}",
                             n,
                         )
+        tools = tool_names(row.get("tools"))
         if want == "conversation":
-            _check_turns(row["messages"], "messages", where, n, out, first="user", last="assistant")
-        else:
-            _check_turns(row["prompt"], "prompt", where, n, out, first="user", last="user")
-            for key in ("chosen", "rejected"):
-                _check_turns(row[key], key, where, n, out, first="assistant", last="assistant")
-            if _plain(row["chosen"]) == _plain(row["rejected"]):
-                out.add("error", "chosen != rejected", "chosen and rejected are identical", where, n)
+            msgs = row["messages"]
+            _check_turns(
+                msgs, where, n, out, parts=[("messages", len(msgs))], tools=tools, last=("assistant",)
+            )
+        elif want == "preference":
+            prompt = row["prompt"]
+            _check_turns(
+                prompt, where, n, out, parts=[("prompt", len(prompt))], tools=tools, last=("user", "tool")
+            )
+            responses = ranking(row)
+            for name, msgs in responses:
+                _check_turns(
+                    prompt + msgs,
+                    where,
+                    n,
+                    out,
+                    parts=[("prompt", len(prompt)), (name, len(msgs))],
+                    tools=tools,
+                    last=("assistant",),
+                )
+            seen: dict[tuple, str] = {}
+            for name, msgs in responses:
+                same = seen.setdefault(tuple(_plain(msgs)), name)
+                if same != name:
+                    what = "chosen and rejected are" if len(responses) == 2 else f"{same} and {name} are"
+                    out.add("error", "chosen != rejected", f"{what} identical", where, n)
+                    break
+            margin = row.get("margin")
+            if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float)):
+                out.add("error", "margin", f"margin is {type(margin).__name__}, not a number", where, n)
     return out.problems()
 
 
-def _plain(msgs: list[dict]) -> list[tuple[str, str]]:
-    return [(m["role"], (m.get("content") or "").strip()) for m in msgs]
+def _plain(msgs: list[dict]) -> list[tuple]:
+    import orjson
+
+    return [
+        (
+            m["role"],
+            (m.get("content") or "").strip(),
+            orjson.dumps(m.get("tool_calls") or [], option=orjson.OPT_SORT_KEYS),
+        )
+        for m in msgs
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -242,6 +295,8 @@ class LengthStats:
     truncated: list[str]  # rows longer than max_length that keep part of their trained tokens
     dropped: list[str]  # rows training would drop: nothing trainable left, or (reward) longer than max_length
     drop_reason: str = ""
+    # rows the chat template refuses to render, by the template's message (training would stop on them)
+    unrenderable: dict[str, list[str]] = field(default_factory=dict)
 
     def histogram(self, bins: int = 8) -> list[tuple[int, int, int]]:
         """(low, high, count) buckets of equal width up to the longest row."""
@@ -288,26 +343,39 @@ def token_lengths(
     max_length: int | None,
     method: str | None = None,
     numbers: list[int] | None = None,
+    add_eos: bool = False,
 ) -> LengthStats:
     """Tokenize every row the way training will, and find the rows `max_length` would truncate or drop.
 
     TRL truncates SFT and DPO sequences (keep_start) and drops rows left with nothing to train on; the reward
     trainer drops every pair with a side longer than `max_length`.
     """
-    from train.template import IGNORE_INDEX, end_of_turn_token, render, tokenize_conversation
+    from train.template import IGNORE_INDEX, end_of_turn_token, render, tokenize_conversation, tokenize_text
 
     numbers = list(numbers or range(1, len(rows) + 1))
+    if kind == "text":
+        lengths, truncated = [], []
+        for n, row in zip(numbers, rows, strict=True):
+            lengths.append(len(tokenize_text(tokenizer, row["text"])))
+            if max_length is not None and lengths[-1] > max_length:
+                truncated.append(_where(n, row))
+        return LengthStats(lengths, max_length, truncated, [])
     # Render everything, then tokenize in batches (the Rust tokenizer is the cost); a row the template
-    # cannot render is reported by the preflight, with the template's message.
+    # cannot render is reported with the template's message.
     texts: list[tuple[int, dict, list[str]]] = []
+    unrenderable: dict[str, list[str]] = {}
     for n, row in zip(numbers, rows, strict=True):
+        tools = row.get("tools")
         try:
             if kind == "sft":
-                parts = [render(tokenizer, row["messages"])]
+                parts = [render(tokenizer, row["messages"], tools=tools)]
             else:
-                parts = [render(tokenizer, row["prompt"], add_generation_prompt=True)]
-                parts += [render(tokenizer, row["prompt"] + row[k]) for k in ("chosen", "rejected")]
-        except Exception:
+                parts = [render(tokenizer, row["prompt"], add_generation_prompt=True, tools=tools)]
+                parts += [
+                    render(tokenizer, row["prompt"] + r, tools=tools) for r in trained_responses(row, method)
+                ]
+        except Exception as e:  # jinja's TemplateError from raise_exception, or a template bug
+            unrenderable.setdefault(f"{type(e).__name__}: {e}", []).append(_where(n, row))
             continue
         texts.append((n, row, parts))
     flat = [t for _, _, parts in texts for t in parts]
@@ -324,11 +392,15 @@ def token_lengths(
         k += len(parts)
         where = _where(n, row)
         if kind == "sft":
-            lengths.append(len(seqs[0]))
-            if max_length is None or len(seqs[0]) <= max_length:
+            # --add-eos writes one more token, unless the template already ends with the EOS
+            extra = int(add_eos and not parts[0].rstrip().endswith(tokenizer.eos_token or "\0"))
+            lengths.append(len(seqs[0]) + extra)
+            if max_length is None or lengths[-1] <= max_length:
                 continue
             try:
-                _, labels = tokenize_conversation(tokenizer, row["messages"], eot=eot)
+                _, labels = tokenize_conversation(
+                    tokenizer, row["messages"], eot=eot, tools=row.get("tools"), add_eos=add_eos
+                )
             except Exception:
                 continue
             if all(lab == IGNORE_INDEX for lab in labels[:max_length]):
@@ -350,7 +422,7 @@ def token_lengths(
                 reason = "the prompt alone fills max_length"
             else:
                 truncated.append(where)
-    return LengthStats(lengths, max_length, truncated, dropped, reason)
+    return LengthStats(lengths, max_length, truncated, dropped, reason, unrenderable)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -386,35 +458,101 @@ def data_hash(rows: list[dict]) -> str:
     return h.hexdigest()
 
 
+def trained_responses(row: dict, method: str | None) -> list[list[dict]]:
+    """The responses of a preference row that `method` trains on: DPO its best and worst, the reward model (and a
+    check without a method) every response of the ranking."""
+    from curate.schema import ranking
+
+    ranked = [msgs for _, msgs in ranking(row)]
+    return [ranked[0], ranked[-1]] if method == "dpo" else ranked
+
+
+def reward_pairs(row: dict) -> list[tuple[list[dict], list[dict], float]]:
+    """Every ordered pair of a row's ranking, better first, as (chosen, rejected, margin): the Bradley-Terry loss
+    of each pair is what Llama 3 sums over a ranking. A row's `margin` is the gap asked between neighbours in the
+    ranking, so a pair k ranks apart gets k times it (what the neighbouring pairs imply anyway); no margin is 0.
+
+    >>> row = {"prompt": [], "chosen": ["c"], "rejected": ["r"], "edited": ["e"], "margin": 0.5}
+    >>> [(a, b, m) for a, b, m in reward_pairs(row)]
+    [(['e'], ['c'], 0.5), (['e'], ['r'], 1.0), (['c'], ['r'], 0.5)]
+    """
+    from curate.schema import ranking
+
+    ranked = [msgs for _, msgs in ranking(row)]
+    margin = float(row.get("margin") or 0.0)
+    return [
+        (ranked[i], ranked[j], margin * (j - i))
+        for i in range(len(ranked))
+        for j in range(i + 1, len(ranked))
+    ]
+
+
 def _msgs(msgs: list[dict]) -> list[dict]:
-    return [{"role": m["role"], "content": m["content"]} for m in msgs]
+    from train.template import template_message
+
+    return [template_message(m) for m in msgs]
 
 
-def sft_dataset(rows: list[dict], tokenizer, *, assistant_only: bool = True):
+def sft_dataset(rows: list[dict], tokenizer, *, assistant_only: bool = True, add_eos: bool = False):
     """A pre-tokenized `datasets.Dataset` of input_ids and labels (TRL uses labels as given)."""
     from datasets import Dataset
 
-    from train.template import end_of_turn_token, tokenize_conversation
+    from train.template import end_of_turn_token, has_chat_template, tokenize_conversation, tokenize_text
 
-    eot = end_of_turn_token(tokenizer)
+    eot = end_of_turn_token(tokenizer) if has_chat_template(tokenizer) else None
     cols = defaultdict(list)
     for row in rows:
-        ids, labels = tokenize_conversation(
-            tokenizer, _msgs(row["messages"]), assistant_only=assistant_only, eot=eot
-        )
+        if row["_kind"] == "text":
+            ids = tokenize_text(tokenizer, row["text"])
+            labels = list(ids)
+        else:
+            ids, labels = tokenize_conversation(
+                tokenizer,
+                row["messages"],
+                assistant_only=assistant_only,
+                eot=eot,
+                tools=row.get("tools"),
+                add_eos=add_eos,
+            )
         cols["input_ids"].append(ids)
         cols["labels"].append(labels)
     return Dataset.from_dict(dict(cols))
 
 
-def preference_dataset(rows: list[dict]):
-    """Conversational prompt/chosen/rejected rows, TRL's explicit-prompt preference format."""
-    from datasets import Dataset
+def preference_dataset(rows: list[dict], *, method: str = "dpo"):
+    """TRL's explicit-prompt conversational preference rows, with each row's `tools` (JSON text, as TRL reads it).
+    `method='dpo'`: one pair per row, the best response against the worst; `method='reward'`: every ordered pair
+    of each ranking (`reward_pairs`), with a `margin` column when any row has one.
 
-    return Dataset.from_dict(
-        {
-            "prompt": [_msgs(r["prompt"]) for r in rows],
-            "chosen": [_msgs(r["chosen"]) for r in rows],
-            "rejected": [_msgs(r["rejected"]) for r in rows],
-        }
-    )
+    Messages are stored as JSON (`datasets.Json`), so rows with different tool-call arguments keep exactly their
+    own keys (Arrow structs would add every other row's keys as nulls, and templates would render them)."""
+    import orjson
+    from datasets import Dataset, Features, Json, List, Value
+
+    cols = defaultdict(list)
+    margins = method == "reward" and any(r.get("margin") is not None for r in rows)
+    with_tools = any(r.get("tools") for r in rows)
+    for r in rows:
+        tools = orjson.dumps(r["tools"]).decode() if r.get("tools") else None
+        if method == "reward":
+            pairs = reward_pairs(r)
+        else:
+            best, worst = trained_responses(r, "dpo")
+            pairs = [(best, worst, 0.0)]
+        for chosen, rejected, margin in pairs:
+            cols["prompt"].append(_msgs(r["prompt"]))
+            cols["chosen"].append(_msgs(chosen))
+            cols["rejected"].append(_msgs(rejected))
+            cols["tools"].append(tools)
+            cols["margin"].append(margin)
+    features = {
+        "prompt": List(Json()),
+        "chosen": List(Json()),
+        "rejected": List(Json()),
+        "tools": Value("string"),
+        "margin": Value("float32"),
+    }
+    for name, used in (("margin", margins), ("tools", with_tools)):
+        if not used:
+            del cols[name], features[name]
+    return Dataset.from_dict(dict(cols), features=Features(features))

@@ -1,4 +1,5 @@
-"""`train dpo`: direct preference optimisation with TRL's `DPOTrainer` on explicit-prompt preference rows.
+"""`train dpo`: direct preference optimisation with TRL's `DPOTrainer` on explicit-prompt preference rows (of a
+ranking, the best response against the worst).
 
 TRL tokenizes the conversations itself (prompt with the generation prompt, then prompt + chosen / rejected); the
 preflight has already proved that the prompt tokens are a prefix of both and that the completion ends with the
@@ -23,8 +24,8 @@ def _build_trainer(p: Prepared):
     return DPOTrainer(
         model=p.cfg.model,
         args=p.trl_args,
-        train_dataset=preference_dataset(p.train_rows),
-        eval_dataset=preference_dataset(p.eval_rows) if p.eval_rows else None,
+        train_dataset=preference_dataset(p.train_rows, method="dpo"),
+        eval_dataset=preference_dataset(p.eval_rows, method="dpo") if p.eval_rows else None,
         processing_class=p.tokenizer,
         peft_config=p.peft_config,
     )

@@ -1,7 +1,12 @@
 """`train reward`: a Bradley-Terry reward model with TRL's `RewardTrainer` (a sequence classifier, one label).
 
 The model reads the score at the last non-pad token of prompt + reply, so the preflight refuses a pad token that
-ends sequences. Accuracy (chosen scored above rejected) is measured on a held-out split (10% by default). The
+ends sequences. A ranking (`edited` > `chosen` > `rejected`, or `responses`) is expanded into every ordered pair,
+each a row of TRL's RewardTrainer, with the row's optional `margin` (`train.data.reward_pairs`). Llama 3 instead
+scores the responses of a ranking in one packed row and sums the pairwise losses: the same loss terms, each
+response scored once instead of once per pair. Expanded pairs keep TRL's trainer, collator, truncation rule and
+accuracy metric as they are, at the cost of re-encoding the prompt per pair (3 pairs for a 3-way ranking); the
+ranking is split into train/eval before expansion, so no pair of a held-out ranking is trained on. Accuracy (chosen scored above rejected) is measured on a held-out split (10% by default). The
 output directory is what `synth reject-sample --verifier reward-model` loads with
 `AutoModelForSequenceClassification.from_pretrained`.
 """
@@ -24,8 +29,8 @@ def _build_trainer(p: Prepared):
     return RewardTrainer(
         model=p.cfg.model,
         args=p.trl_args,
-        train_dataset=preference_dataset(p.train_rows),
-        eval_dataset=preference_dataset(p.eval_rows) if p.eval_rows else None,
+        train_dataset=preference_dataset(p.train_rows, method="reward"),
+        eval_dataset=preference_dataset(p.eval_rows, method="reward") if p.eval_rows else None,
         processing_class=p.tokenizer,
         peft_config=p.peft_config,
     )
@@ -39,7 +44,7 @@ def _final_metrics(trainer, p: Prepared) -> dict:
         ev = trainer.evaluate()
         out["eval_loss"] = ev.get("eval_loss")
         out.update(last_logged([ev], REWARD_METRICS, prefix="eval_"))
-        out["eval_pairs"] = len(p.eval_rows)
+        out["eval_pairs"] = len(trainer.eval_dataset)
     return out
 
 
@@ -56,24 +61,27 @@ def _save(trainer, p: Prepared):
     return model
 
 
-def score(model, tokenizer, prompt: list[dict], reply: list[dict]) -> float:
+def score(model, tokenizer, prompt: list[dict], reply: list[dict], *, tools: list | None = None) -> float:
     """The reward of one reply, tokenized exactly as in training."""
     import torch
 
     from train.template import encode, render
 
-    ids = encode(tokenizer, render(tokenizer, prompt + reply))
+    ids = encode(tokenizer, render(tokenizer, prompt + reply, tools=tools))
     x = torch.tensor([ids], device=model.device)
     with torch.no_grad():
         return float(model(input_ids=x, attention_mask=torch.ones_like(x)).logits[0, 0])
 
 
 def _sanity(model, p: Prepared) -> list[dict]:
+    from train.data import trained_responses
+
     model.eval()
     out = []
     for r in (p.eval_rows + p.train_rows)[: p.cfg.sanity_prompts]:
-        c = score(model, p.tokenizer, r["prompt"], r["chosen"])
-        j = score(model, p.tokenizer, r["prompt"], r["rejected"])
+        best, worst = trained_responses(r, "dpo")
+        c = score(model, p.tokenizer, r["prompt"], best, tools=r.get("tools"))
+        j = score(model, p.tokenizer, r["prompt"], worst, tools=r.get("tools"))
         out.append(
             {
                 "id": r["id"],

@@ -1,8 +1,9 @@
 """`train sft`: supervised fine-tuning with TRL's `SFTTrainer` on curated conversations.
 
 The data is tokenized here with the assistant-only label mask of `train.template` (the reply text and its
-end-of-turn token, for every assistant turn) and handed to TRL pre-tokenized, so it works with any chat template
-the preflight accepts.
+end-of-turn token, for every assistant message, tool calls included) and handed to TRL pre-tokenized, so it works
+with any chat template the preflight accepts. Plain `text` rows (a pre-trained model) are BOS + text + EOS, all
+trained.
 
 >>> from train.config import load_run_config                                   # doctest: +SKIP
 >>> cfg = load_run_config("sft", model="./tiny", output_dir="runs/sft", data_path="sft.jsonl",
@@ -23,9 +24,9 @@ def _build_trainer(p: Prepared):
 
     from train.data import sft_dataset
 
-    assistant_only = getattr(p.cfg, "assistant_only_loss", True)
-    train_ds = sft_dataset(p.train_rows, p.tokenizer, assistant_only=assistant_only)
-    eval_ds = sft_dataset(p.eval_rows, p.tokenizer, assistant_only=assistant_only) if p.eval_rows else None
+    opts = {"assistant_only": p.cfg.assistant_only_loss, "add_eos": p.cfg.add_eos}
+    train_ds = sft_dataset(p.train_rows, p.tokenizer, **opts)
+    eval_ds = sft_dataset(p.eval_rows, p.tokenizer, **opts) if p.eval_rows else None
     return SFTTrainer(
         model=p.cfg.model,
         args=p.trl_args,

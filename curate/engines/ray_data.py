@@ -101,6 +101,7 @@ ROW_SCHEMA = {
     "kind": pl.String,
     "messages": pl.List(MSG),
     "rejected": pl.List(MSG),
+    "tools": pl.List(pl.String),
 }
 RAW_SCHEMA = {"_seq": pl.UInt64, "_src": pl.Int32, "_line": pl.Int64, "_data": pl.Binary, "_obj": pl.Boolean}
 

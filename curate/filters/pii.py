@@ -809,8 +809,7 @@ class PIIRedactor(_PIIStep, Editor):
             for (row, f), turns in changes.items():
                 if f == fld:
                     values[row] = [
-                        {"role": m["role"], "content": turns.get(j, m["content"])}
-                        for j, m in enumerate(values[row])
+                        {**m, "content": turns.get(j, m["content"])} for j, m in enumerate(values[row])
                     ]
             cols[fld] = pl.Series(fld, values, dtype=frame.schema[fld])
         return frame.with_columns(**cols)

@@ -4,9 +4,11 @@ Checks run in order and a row is dropped for the first that fails:
 
 | reason | when |
 |---|---|
-| roles_not_alternating | system first (optional), then user/assistant alternating from a user turn |
+| roles_not_alternating | not: system first (optional), a user message, then turns that run from one user message to the next (the assistant may send several messages, tool results follow calls) |
+| tool_result_without_call / unanswered_tool_call | a tool result that answers no open call; a call left unanswered before the next message |
+| invalid_tool_arguments / undeclared_tool | call arguments that are not a JSON object; a call to a function the row's `tools` does not declare |
 | wrong_final_turn | the last turn is not `final_turn` (assistant) for conversations, user for prompts |
-| empty_turn | a turn with no visible text |
+| empty_turn | a turn with no visible text (an assistant message that makes tool calls may have none) |
 | too_short / too_long | last response under `min_response_words`, conversation over `max_words` |
 | repetitive_lines / repetitive_ngrams | Gopher-style repetition in assistant text (lines first: the more specific) |
 | garbled_text | control characters, U+FFFD or mojibake over `max_garbled_share` |
@@ -23,10 +25,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import orjson
 import polars as pl
 
 from curate.pipeline import Filter, content_text
 from curate.text import duplicated_share, word_ngram_hashes, words
+from curate.turns import call_problem, turn_problem
 from rules import load_rules
 
 _RULES = load_rules("quality.yaml")
@@ -64,25 +68,46 @@ class QualityFilter(Filter):
         if self.final_turn not in ("assistant", "user", "any"):
             raise ValueError(f"final_turn must be assistant, user or any, not {self.final_turn!r}")
 
+    def _structure(self, frame: pl.DataFrame, i: int):
+        """The first structural fault of row i: roles and tool use (`curate.turns`)."""
+        tools = frame["tools"][i]
+        tools = None if tools is None else tools.to_list()
+        found = turn_problem(_with_calls(frame["messages"][i].to_list()), tools=tools)
+        rejected = frame["rejected"][i]
+        for j, m in enumerate(_with_calls(None if rejected is None else rejected.to_list())):
+            found = found or call_problem(m, j, tools, where=lambda k: f"rejected turn {k}")
+        return found
+
     def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:
         n = frame.height
-        roles = frame["messages"].list.eval(pl.element().struct.field("role")).list.join(",")
-        alternating = roles.str.contains(r"^(system,)?user(,assistant,user)*(,assistant)?$")
+        el = pl.element()
+        roles = frame["messages"].list.eval(el.struct.field("role")).list.join(",")
+        is_text = (frame["kind"] == "text").to_numpy()
+        # Strict alternation without tools is the common case, decided in Polars; the rest is read turn by turn.
+        plain = roles.str.contains(r"^(system,)?user(,assistant,user)*(,assistant)?$") & ~(
+            frame["tools"].is_not_null()
+            | _any_calls(frame["messages"])
+            | _any_calls(frame["rejected"])
+            | roles.str.contains("tool")
+        )
+        structure = {
+            int(i): self._structure(frame, int(i)) for i in np.nonzero(~plain.to_numpy() & ~is_text)[0]
+        }
         final_role = frame["messages"].list.last().struct.field("role")
         expected = pl.Series(
             np.where(
                 frame["kind"].to_numpy() == "prompt",
                 "user",
-                "any" if self.final_turn == "any" else self.final_turn,
+                np.where(is_text | (self.final_turn == "any"), "any", self.final_turn),
             )
         )
         final_ok = (expected == "any") | (final_role == expected)
-        contents = frame["messages"].list.eval(
-            pl.element().struct.field("content").str.strip_chars().str.len_chars() == 0
-        )
+        blank = el.struct.field("content").str.strip_chars().str.len_chars() == 0
+        # An assistant message that only makes tool calls has no text, and needs none.
+        contents = frame["messages"].list.eval(blank & el.struct.field("tool_calls").is_null())
         rej_empty = (
             frame["rejected"]
-            .list.eval(pl.element().struct.field("content").str.strip_chars().str.len_chars() == 0)
+            .list.eval(blank & el.struct.field("tool_calls").is_null())
             .list.any()
             .fill_null(False)
         )
@@ -91,9 +116,15 @@ class QualityFilter(Filter):
         texts = frame.select(
             all=content_text("messages", sep=" "),
             assistant=content_text("messages", roles=["assistant"]),
+            # a final tool call counts as the response
             last=pl.col("messages")
             .list.eval(
                 pl.element().filter(pl.element().struct.field("role") == "assistant").struct.field("content")
+                + " "
+                + pl.element()
+                .filter(pl.element().struct.field("role") == "assistant")
+                .struct.field("tool_calls")
+                .fill_null("")
             )
             .list.last()
             .fill_null(""),
@@ -120,15 +151,14 @@ class QualityFilter(Filter):
 
         reasons: list[str | None] = [None] * n
         details: list[str | None] = [None] * n
-        alt = alternating.to_numpy()
         fin = final_ok.to_numpy()
         emp = empty.to_numpy()
         nw = n_words.to_numpy()
         lw = last_words.to_numpy()
         hr = has_response.to_numpy()
         for i in range(n):
-            if not alt[i]:
-                reasons[i], details[i] = "roles_not_alternating", _alternation_detail(roles[i])
+            if structure.get(i) is not None:
+                reasons[i], details[i] = structure[i].reason, structure[i].detail
             elif not fin[i]:
                 reasons[i] = "wrong_final_turn"
                 details[i] = f"last turn is {final_role[i]!r}, expected {expected[i]!r}"
@@ -184,24 +214,22 @@ def _duplicate_line_share(texts: pl.Series, min_chars: int) -> np.ndarray:
     return out
 
 
-def _alternation_detail(roles: str) -> str:
-    seq = roles.split(",") if roles else []
-    if not seq:
-        return "no turns"
-    i = 1 if seq[0] == "system" else 0
-    expect = "user"
-    for j in range(i, len(seq)):
-        if seq[j] != expect:
-            return f"turn {j} is {seq[j]!r}, expected {expect!r}"
-        expect = "assistant" if expect == "user" else "user"
-    return f"roles {roles}"
-
-
 def _empty_detail(messages, rejected) -> str:
     for j, m in enumerate(messages or []):
-        if not m["content"].strip():
+        if not m["content"].strip() and m["tool_calls"] is None:
             return f"turn {j} ({m['role']}) is empty"
     for j, m in enumerate(rejected or []):
-        if not m["content"].strip():
+        if not m["content"].strip() and m["tool_calls"] is None:
             return f"rejected turn {j} ({m['role']}) is empty"
     return "empty turn"
+
+
+def _any_calls(col: pl.Series) -> pl.Series:
+    return col.list.eval(pl.element().struct.field("tool_calls").is_not_null()).list.any().fill_null(False)
+
+
+def _with_calls(msgs: list[dict] | None) -> list[dict]:
+    """Frame messages as rows hold them: `tool_calls` decoded from the frame's JSON text."""
+    return [
+        {**m, "tool_calls": orjson.loads(m["tool_calls"]) if m["tool_calls"] else None} for m in msgs or ()
+    ]
