@@ -6,6 +6,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -473,3 +474,57 @@ def test_every_synth_command_shares_backend_and_run_options():
         assert {"hf_batch_size", "overwrite", "progress", "backend", "model"} <= params, name
     cfg = BackendSettings(device="cpu", dtype="auto", hf_batch_size=7)
     assert cfg.backend_options("hf") == {"device": "cpu", "dtype": "auto", "batch_size": 7}
+
+
+def test_turns_writes_multi_turn_dialogues_with_a_user_simulator(tmp_path, monkeypatch):
+    """Llama 3's multi-turn synthetic dialogues: the simulator speaks for the user, the teacher answers."""
+    import synth.runner as runner
+    from synth.backends.scripted import ScriptedBackend
+
+    def script(req, i):
+        if "You play the user" in req.messages[0]["content"]:
+            answers = req.messages[-1]["content"].count("Assistant:")
+            return f"Follow-up question {answers}?"
+        return f"Answer {sum(m['role'] == 'assistant' for m in req.messages) + 1} (sample {i})"
+
+    monkeypatch.setattr(runner, "get_backend", lambda name, **kw: ScriptedBackend(script, model="m"))
+    src = tmp_path / "p.jsonl"
+    src.write_text('{"id": "a", "prompt": "Tell me about tides."}\n')
+    r = synth("generate", src, "-o", tmp_path / "out", "--model", "m", "--turns", 3, "--n", 2, "--no-cache")
+    assert r.exit_code == 0, r.output
+    rows = read(tmp_path / "out" / "generated.jsonl")
+    assert len(rows) == 2 and all(row["assistant_turns"] == 3 for row in rows)
+    roles = [m["role"] for m in rows[0]["messages"]]
+    assert roles == ["user", "assistant", "user", "assistant", "user", "assistant"]
+    assert rows[0]["messages"][2]["content"] == "Follow-up question 1?"
+    assert [m["content"] for m in rows[1]["messages"] if m["role"] == "assistant"][0] == "Answer 1 (sample 1)"
+
+
+def test_every_turn_re_answers_each_assistant_turn_keeping_the_user_turns(tmp_path, monkeypatch):
+    import synth.runner as runner
+    from synth.backends.scripted import ScriptedBackend
+
+    teacher = ScriptedBackend(lambda req, i: f"Teacher answer to: {req.messages[-1]['content']}", model="m")
+    monkeypatch.setattr(runner, "get_backend", lambda name, **kw: teacher)
+    chat = {
+        "id": "c",
+        "messages": [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "old 1"},
+            {"role": "user", "content": "And then?"},
+            {"role": "assistant", "content": "old 2"},
+        ],
+    }
+    src = tmp_path / "c.jsonl"
+    src.write_text(json.dumps(chat) + "\n")
+    r = synth("generate", src, "-o", tmp_path / "out", "--model", "m", "--every-turn", "--no-cache")
+    assert r.exit_code == 0, r.output
+    [row] = read(tmp_path / "out" / "generated.jsonl")
+    assert [m["content"] for m in row["messages"]] == [
+        "Hi",
+        "Teacher answer to: Hi",
+        "And then?",
+        "Teacher answer to: And then?",
+    ]
+    # The second answer saw the teacher's first answer, not the discarded one.
+    assert all("old 1" not in json.dumps(req.messages) for req in teacher.calls)

@@ -20,7 +20,7 @@ of `generated.jsonl`: the conversation with the new assistant turn plus `parent_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from synth.config import (
     AnswerSettings,
@@ -28,6 +28,7 @@ from synth.config import (
     InputSettings,
     RunSettings,
     SamplingSettings,
+    setting,
     settings,
 )
 from synth.prompts import NotAPrompt, prompt_of, sample_id
@@ -36,7 +37,26 @@ from synth.runner import Method, Skip
 
 @settings
 class GenerateConfig(AnswerSettings, SamplingSettings, BackendSettings, RunSettings, InputSettings):
-    pass
+    turns: int = setting(
+        1,
+        "Assistant turns per dialogue: after each answer a user simulator (rules/user_simulator.yaml, the same "
+        "model) writes the next user message, and the teacher answers it.",
+        min=1,
+    )
+    every_turn: bool = setting(
+        False,
+        "Re-answer every assistant turn of multi-turn conversations (e.g. LMSYS chats whose answers are "
+        "discarded): the user turns are kept, each answer is the teacher's, given the dialogue so far.",
+    )
+    simulator_rules: str = setting(
+        "user_simulator.yaml", "--turns: the user simulator's prompts (rules file or path)."
+    )
+
+    def validate(self) -> None:
+        if self.every_turn and self.turns != 1:
+            from curate.errors import UsageError
+
+            raise UsageError("--every-turn answers the turns a conversation has; it does not take --turns")
 
 
 @dataclass
@@ -46,6 +66,7 @@ class Prompt:
     row: dict
     messages: list[dict]
     previous: str | None
+    rest: list[str] = field(default_factory=list)  # --every-turn: the user turns after the first
 
     @property
     def id(self) -> str:
@@ -70,6 +91,32 @@ def as_prompt(row: dict, system_prompt: str | None = None) -> Prompt:
     except NotAPrompt as e:
         raise Skip("not_a_prompt", str(e)) from None
     return Prompt(row, messages, previous)
+
+
+@dataclass
+class Dialogue:
+    """One sample's conversation as it grows: turn after turn, until `planned` answers are written."""
+
+    prompt: Prompt
+    index: int
+    messages: list[dict]
+    planned: int
+    user_turns: list[str]  # the original user turns still to come (--every-turn)
+    answered: int = 0
+    last: object = None  # the last completion
+    failed: tuple[str, str] | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.failed is not None or self.answered == self.planned
+
+
+def user_turns_of(row: dict) -> list[str]:
+    """A conversation's user turns, for --every-turn (tool-use histories are not re-answered)."""
+    msgs = row["messages"]
+    if any(m["role"] == "tool" or m.get("tool_calls") for m in msgs):
+        raise Skip("tool_use_history", "--every-turn re-answers plain conversations; this one uses tools")
+    return [m["content"] for m in msgs if m["role"] == "user"]
 
 
 def sample_verdict(comp, cfg) -> tuple[str, str] | None:
@@ -109,12 +156,19 @@ class Generate(Method):
         self.tokens = {"prompt": 0, "completion": 0, "unknown": 0}
 
     def prepare(self, row: dict) -> Prompt:
-        return as_prompt(row, self.cfg.system_prompt)
+        prompt = as_prompt(row, self.cfg.system_prompt)
+        if self.cfg.every_turn:
+            turns = user_turns_of(row)
+            first = next(i for i, m in enumerate(prompt.messages) if m["role"] == "user")
+            prompt = Prompt(row, prompt.messages[: first + 1], None, turns[1:])
+        return prompt
 
     def plan_requests(self, item: Prompt) -> list:
         return [self.cfg.request(item.messages)]
 
     def run_batch(self, items: list[Prompt]) -> object:
+        if self.cfg.turns > 1 or self.cfg.every_turn:
+            return self.run_dialogues(items)
         cfg, t = self.cfg, self.t
         out = self.outputs()
         t["requests"] += len(items)
@@ -160,6 +214,101 @@ class Generate(Method):
         t["generated"] += len(out.kept)
         t["rejected_samples"] += len(out.rejected)
         return out
+
+    # --- multi-turn dialogues (--turns, --every-turn) ------------------------------------------------------------
+
+    def run_dialogues(self, items: list[Prompt]):
+        """Every item's n dialogues, turn by turn: the teacher answers all open dialogues at once, then the user
+        simulator (or the next original user turn) speaks in all of them at once."""
+        cfg, t = self.cfg, self.t
+        out = self.outputs()
+        t["requests"] += len(items)
+        t["samples"] += len(items) * cfg.n
+        first = self.llm.complete_each([cfg.request(it.messages) for it in items])
+        dialogues = []
+        for it, (samples, error) in zip(items, first, strict=True):
+            rest = list(it.rest)
+            planned = 1 + len(rest) if cfg.every_turn else cfg.turns
+            for i, comp in enumerate(samples):
+                d = Dialogue(it, i, list(it.messages), planned, list(rest))
+                self._answered(d, comp, error)
+                dialogues.append(d)
+        while open_ := [d for d in dialogues if not d.done]:
+            self._next_user_turns(open_)
+            open_ = [d for d in open_ if not d.done]
+            # Dialogues of one prompt may have grown alike: each keeps its own sample index in the cache key.
+            results = self.llm.complete_each([cfg.request(d.messages, n=1) for d in open_])
+            for d, (samples, error) in zip(open_, results, strict=True):
+                self._answered(d, samples[0], error)
+        for d in dialogues:
+            self._write_dialogue(d, out)
+        t["generated"] += len(out.kept)
+        t["rejected_samples"] += len(out.rejected)
+        return out
+
+    def _answered(self, d: Dialogue, comp, error) -> None:
+        turn = d.answered + 1
+        if comp is None:
+            d.failed = ("generation_failed", f"turn {turn}: {error or 'no completion'}")
+            return
+        self.tokens["completion"] += comp.completion_tokens or 0
+        self.tokens["prompt"] += comp.prompt_tokens or 0
+        unusable = sample_verdict(comp, self.cfg)
+        if unusable is not None:
+            d.failed = (unusable[0], f"turn {turn}: {unusable[1]}")
+        d.messages.append({"role": "assistant", "content": comp.text})
+        d.answered += 1
+        d.last = comp
+
+    def _next_user_turns(self, dialogues: list[Dialogue]) -> None:
+        if self.cfg.every_turn:
+            for d in dialogues:
+                d.messages.append({"role": "user", "content": d.user_turns.pop(0)})
+            return
+        from rules import fill, load_rules
+        from synth.verifiers.judge import conversation_text
+
+        r = load_rules(self.cfg.simulator_rules)
+        requests = [
+            self.cfg.request(
+                [
+                    {"role": "system", "content": r["system"].strip()},
+                    {
+                        "role": "user",
+                        "content": fill(r["template"], conversation=conversation_text(d.messages)),
+                    },
+                ],
+                n=1,
+            )
+            for d in dialogues
+        ]
+        for d, (samples, error) in zip(dialogues, self.llm.complete_each(requests), strict=True):
+            comp = samples[0]
+            turn = d.answered + 1
+            if comp is None:
+                d.failed = ("simulator_failed", f"turn {turn}: {error or 'no completion'}")
+            elif (unusable := sample_verdict(comp, self.cfg)) is not None:
+                d.failed = (f"simulator_{unusable[0]}", f"turn {turn}: {unusable[1]}")
+            else:
+                d.messages.append({"role": "user", "content": comp.text.strip()})
+
+    def _write_dialogue(self, d: Dialogue, out) -> None:
+        it = d.prompt
+        row = {
+            "id": sample_id(it.id, d.index),
+            "parent_id": it.id,
+            "messages": d.messages,
+            **it.passthrough(),
+            "sample_index": d.index,
+            "assistant_turns": d.answered,
+            "model": self.cfg.model,
+            "backend": self.llm.backend.name,
+            "finish_reason": getattr(d.last, "finish_reason", None),
+        }
+        if d.failed is not None:
+            out.reject(row, *d.failed)
+        else:
+            out.kept.append(row)
 
     def counts(self) -> dict:
         return {**self.t, "failed_requests": self.llm.stats.failed_requests}
