@@ -23,7 +23,10 @@ DATA_CHECKS = {
         "control tokens",
         "unique ids",
     ),
+    "prompt": ("readable", "one schema", "roles", "final turn", "content", "control tokens", "unique ids"),
 }
+# A reply appended to each prompt in the template preflight: on-policy training trains prompt + sampled reply.
+PROBE_REPLY = [{"role": "assistant", "content": "A sampled reply."}]
 
 
 @dataclass
@@ -84,7 +87,9 @@ class CheckReport:
                 lines += [f"          {w}" for w in p.rows]
         if self.lengths is not None:
             s = self.lengths.summary()
-            what = "conversation" if self.kind == "sft" else "prompt+chosen and prompt+rejected"
+            what = {"sft": "conversation", "prompt": "prompt"}.get(
+                self.kind, "prompt+chosen and prompt+rejected"
+            )
             lines += ["", f"token lengths ({what})"]
             if s:
                 lines.append(
@@ -120,7 +125,7 @@ class CheckReport:
 def _samples(rows: list[dict], kind: str, n: int = 6) -> list[dict]:
     """A few rows that exercise the template differently: the first ones, one with a system prompt, the
     longest conversation."""
-    key = "messages" if kind == "sft" else "prompt"
+    key = "prompt" if kind == "preference" else "messages"
     picked = rows[:3]
     with_system = next((r for r in rows if r[key] and r[key][0]["role"] == "system"), None)
     longest = max(rows, key=lambda r: len(r[key]), default=None)
@@ -187,8 +192,15 @@ def run_check(
                 len(lengths.dropped),
             )
         )
+    samples = _samples(good, kind)
+    if kind == "prompt":  # checked as the pairs of prompt and sampled reply that training will see
+        samples = [{"id": r["id"], "prompt": r["messages"], "chosen": PROBE_REPLY} for r in samples]
     pf = preflight(
-        tokenizer, kind=kind, samples=_samples(good, kind), method=method, model_dir=_local_dir(model)
+        tokenizer,
+        kind="preference" if kind == "prompt" else kind,
+        samples=samples,
+        method=method,
+        model_dir=_local_dir(model),
     )
     notes = []
     if rows and len(good) < len(rows):

@@ -20,7 +20,7 @@ import xxhash
 
 from curate.io import InputError
 
-KINDS = ("sft", "preference")
+KINDS = ("sft", "preference", "prompt")  # prompt: what the on-policy commands sample from
 MAX_EXAMPLES = 5
 
 
@@ -170,12 +170,12 @@ def validate_rows(
     for bad in invalid:
         what = f"{bad.field}: {bad.error}" if bad.field else bad.error
         out.add("error", "readable", f"row does not fit the schema: {what}", f"{bad.source}:{bad.line}")
-    want = "preference" if kind == "preference" else "conversation"
+    want = {"preference": "preference", "prompt": "prompt"}.get(kind, "conversation")
     seen_ids: dict[str, int] = {}
     for n, row in enumerate(rows, start=1):
         where = _where(n, row)
         rk = row["_kind"]
-        if (rk == "preference") != (want == "preference"):
+        if (rk == "preference") != (want == "preference") or (want == "prompt" and rk != "prompt"):
             out.add(
                 "error",
                 "one schema",
@@ -216,6 +216,8 @@ def validate_rows(
                         )
         if want == "conversation":
             _check_turns(row["messages"], "messages", where, n, out, first="user", last="assistant")
+        elif want == "prompt":
+            _check_turns(row["messages"], "messages", where, n, out, first="user", last="user")
         else:
             _check_turns(row["prompt"], "prompt", where, n, out, first="user", last="user")
             for key in ("chosen", "rejected"):
@@ -304,6 +306,8 @@ def token_lengths(
         try:
             if kind == "sft":
                 parts = [render(tokenizer, row["messages"])]
+            elif kind == "prompt":
+                parts = [render(tokenizer, row["messages"], add_generation_prompt=True)]
             else:
                 parts = [render(tokenizer, row["prompt"], add_generation_prompt=True)]
                 parts += [render(tokenizer, row["prompt"] + row[k]) for k in ("chosen", "rejected")]
@@ -323,7 +327,12 @@ def token_lengths(
         seqs = ids[k : k + len(parts)]
         k += len(parts)
         where = _where(n, row)
-        if kind == "sft":
+        if kind == "prompt":
+            lengths.append(len(seqs[0]))
+            if max_length is not None and len(seqs[0]) >= max_length:
+                dropped.append(where)
+                reason = "the prompt alone fills max_length: nothing left to generate"
+        elif kind == "sft":
             lengths.append(len(seqs[0]))
             if max_length is None or len(seqs[0]) <= max_length:
                 continue
