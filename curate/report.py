@@ -46,7 +46,7 @@ SAMPLES_FILE = "samples.jsonl"
 ROLLOUTS_FILE = "rollouts.jsonl"
 PARENT_COLUMNS = ("parent_id", "prompt_id")
 # Numeric columns that are bookkeeping, not a distribution anyone judges a run by.
-NOT_PLOTTED = {"sample_index", "line", "seed", "n", "index"}
+NOT_PLOTTED = {"sample_index", "line", "seed", "n", "index", "episode", "step"}
 CHOSEN_SCORE = ("chosen_score", "score_chosen")
 REJECTED_SCORE = ("rejected_score", "score_rejected")
 HEAD_LINES = 2000  # lines read to learn a file's columns

@@ -269,9 +269,12 @@ def test_rl_writes_a_loadable_model(grpo):
 # --- preflight and the CLI --------------------------------------------------------------------------------------
 
 
-def test_rl_reward_problems_stop_before_any_model_is_loaded(tmp_path):
+@pytest.mark.parametrize("command", ["rl", "online-dpo"])
+def test_reward_problems_stop_before_any_model_is_loaded(tmp_path, command):
     """A row without the gold answer math needs: one line with its file, line and field; no weights are read
     (the model directory has none) and nothing is left behind."""
+    from click.testing import CliRunner
+
     from train.cli import main
 
     model = copy_model(tiny_model("qwen2"), tmp_path / "no-weights")
@@ -279,15 +282,12 @@ def test_rl_reward_problems_stop_before_any_model_is_loaded(tmp_path):
     rows = arithmetic_rows(3)
     del rows[1]["answer"]
     data = write_rows(tmp_path / "math.jsonl", rows)
-    from click.testing import CliRunner
-
-    res = CliRunner().invoke(
-        main, ["rl", "--model", model, "--data", data, "-o", tmp_path / "out", "--reward", "math"]
-    )
-    assert res.exit_code == 1
+    args = [command, "--model", model, "--data", data, "-o", tmp_path / "out"]
+    res = CliRunner().invoke(main, [*args, "--reward", "math"])
+    assert res.exit_code == 1, res.output
     assert f"{data}:2: no gold answer in field 'answer'" in res.output and "Traceback" not in res.output
     assert not (tmp_path / "out").exists() and not StateDir(tmp_path / "out").path.exists()
-    res = CliRunner().invoke(main, ["rl", "--model", model, "--data", data, "-o", tmp_path / "out"])
+    res = CliRunner().invoke(main, args)
     assert res.exit_code == 1 and "missing --reward SPEC" in res.output
 
 

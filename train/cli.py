@@ -210,12 +210,23 @@ def online_errors(fn):
     return user_errors(synth_errors(fn))
 
 
-def _settings(cls, values: dict):
-    """The command's settings from the options generated from `cls`; the other values stay for the run config."""
+def _settings(module, values: dict):
+    """The command's settings from the options generated from them; the other values stay for the run config."""
     from synth.config import from_options
 
-    names = {f for f in cls.__dataclass_fields__}
+    cls = module.settings_class()
+    names = set(cls.__dataclass_fields__) - set(module.CLI_EXCLUDED)
     return from_options(cls, {k: values.pop(k) for k in list(values) if k in names})
+
+
+def _option_params(module: str) -> list:
+    """The options generated from an online command's settings class (declared once, with their help)."""
+    import importlib
+
+    from synth.config import option_params
+
+    mod = importlib.import_module(module)
+    return option_params(mod.settings_class(), exclude=mod.CLI_EXCLUDED)
 
 
 @main.command("sft")
@@ -259,16 +270,6 @@ def reward_cmd(**kw):
     _train("reward", **kw)
 
 
-def _option_params(module: str, exclude: str) -> list:
-    """The options generated from an online command's settings class (declared once, with their help)."""
-    import importlib
-
-    from synth.config import option_params
-
-    mod = importlib.import_module(module)
-    return option_params(mod.settings_class(), exclude=getattr(mod, exclude))
-
-
 @main.command("online-dpo")
 @training_options
 @online_errors
@@ -302,7 +303,7 @@ def _run_online(method: str, module: str, runner: str, kw: dict) -> dict:
     import importlib
 
     mod = importlib.import_module(module)
-    settings = _settings(mod.settings_class(), kw)
+    settings = _settings(mod, kw)
     out = getattr(mod, runner)(_config(method, **kw, settings=settings), echo=_echo_err)
     click.echo(f"wrote {out}")
     return json.loads((out / "manifest.json").read_text())
@@ -315,7 +316,7 @@ def _print_throughput(m: dict) -> None:
     )
 
 
-online_dpo_cmd.params.extend(_option_params("train.online_dpo", "CLI_EXCLUDED"))
+online_dpo_cmd.params.extend(_option_params("train.online_dpo"))
 
 
 @main.command("rl")
@@ -355,7 +356,7 @@ def rl_cmd(algo, **kw):
     _print_throughput(m)
 
 
-rl_cmd.params.extend(_option_params("train.rl", "NOT_FOR_TRAINING"))
+rl_cmd.params.extend(_option_params("train.rl"))
 
 
 def _num(v) -> str:

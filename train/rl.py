@@ -34,6 +34,7 @@ from train.rewards import (
 
 ALGOS = ("grpo", "rloo")
 # What TRL logs per step that a reader of the manifest wants next to the rewards.
+CLI_EXCLUDED = NOT_FOR_TRAINING
 STEP_METRICS = (
     "reward",
     "reward_std",
@@ -44,7 +45,7 @@ STEP_METRICS = (
 )
 
 
-__all__ = ["ALGOS", "NOT_FOR_TRAINING", "RLRun", "prompt_dataset", "run_rl", "settings_class"]
+__all__ = ["ALGOS", "CLI_EXCLUDED", "RLRun", "prompt_dataset", "run_rl", "settings_class"]
 
 
 def settings_class():
