@@ -463,3 +463,31 @@ def test_train_check_reads_prompts(tmp_path, cli):
     )
     r = cli(main, "check", "--data", answered, "--model", tiny_model("llama"), "--kind", "prompt")
     assert r.exit_code == 1 and "a conversation row in a prompt dataset" in r.output
+
+
+@pytest.mark.slow
+def test_rloo_trains_on_the_rewards_it_logs(tmp_path):
+    from train.rl import run_rl, settings_class
+
+    data = write_rows(tmp_path / "math.jsonl", arithmetic_rows())
+    cfg = load_run_config(
+        "rloo",
+        model=str(tiny_model("qwen2")),
+        output_dir=str(tmp_path / "out"),
+        data_path=str(data),
+        overrides=[
+            *FAST,
+            "max_steps=2",
+            "num_generations=4",
+            "per_device_train_batch_size=4",
+            "max_completion_length=6",
+        ],
+        settings=settings_class()(reward="0.5*math+0.5*regex", regex="[aeiou]"),
+        **SANITY,
+    )
+    out = run_rl(cfg, echo=quiet)
+    m = json.loads((out / "manifest.json").read_text())
+    logged = {h["step"]: h["reward"] for h in read_jsonl(out / "log_history.jsonl") if "reward" in h}
+    assert m["command"] == "train rl --algo rloo" and [s["step"] for s in m["rewards"]["per_step"]] == [1, 2]
+    for s in m["rewards"]["per_step"]:
+        assert logged[s["step"]] == pytest.approx(s["reward_mean"])

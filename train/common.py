@@ -154,10 +154,14 @@ def check_data(cfg: RunConfig, kind: str, rows: list[dict], invalid: list, out: 
 
 
 def fingerprint(cfg: RunConfig, rows: list[dict]) -> dict:
-    """What a stopped run's state is valid for: `--resume` refuses another command, model or data."""
+    """What a stopped run's state is valid for: `--resume` refuses another command, model, data or reward."""
     from train.data import data_hash
 
-    return {"command": cfg.method, "model": str(cfg.model), "data_xxh3_128": data_hash(rows)}
+    out = {"command": cfg.method, "model": str(cfg.model), "data_xxh3_128": data_hash(rows)}
+    settings = getattr(cfg, "settings", None)
+    if settings is not None and getattr(settings, "reward", None) is not None:
+        out["reward"] = settings.reward
+    return out
 
 
 def precision(trl_args) -> str:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import orjson
 
-from curate.io import JsonlWriter, write_json, write_jsonl
+from curate.io import InputError, JsonlWriter, write_json, write_jsonl
 from train.common import (
     Method,
     Prepared,
@@ -151,8 +151,9 @@ def _ranked_config_class():
 def episode_prompts(rows: list[dict], episode: int, per_episode: int | None, seed: int) -> list[dict]:
     """The prompts of `episode` (1-based): consecutive slices of one seeded shuffle, wrapping around.
 
-    >>> [r["id"] for r in episode_prompts([{"id": str(i)} for i in range(5)], 2, 2, seed=0)]
-    ['1', '0']
+    >>> rows = [{"id": str(i)} for i in range(5)]
+    >>> [[r["id"] for r in episode_prompts(rows, episode, 2, seed=0)] for episode in (1, 2, 3)]
+    [['2', '1'], ['0', '4'], ['3', '2']]
     """
     order = list(rows)
     random.Random(seed).shuffle(order)
@@ -218,9 +219,8 @@ class OnlineDPO:
 
     def __init__(self, cfg: OnlineDPORunConfig, *, echo=print, after_episode=None):
         self.cfg, self.s, self.echo = cfg, cfg.settings, echo
-        self.after_episode = (
-            after_episode  # called with each finished episode's number (tests stop a run here)
-        )
+        # called with each finished episode's number (tests stop a run here)
+        self.after_episode = after_episode
 
     # --- one episode -------------------------------------------------------------------------------------------
 
@@ -257,9 +257,8 @@ class OnlineDPO:
 
         cfg = self.cfg
         trl_args = build_trl_args(cfg, ONLINE_DPO, work / "checkpoints")
-        sft = AutoModelForCausalLM.from_pretrained(
-            cfg.model
-        )  # the reference of --reference sft; KL is measured to it
+        # the reference of --reference sft; the KL of the sampling policy is measured to it in both modes
+        sft = AutoModelForCausalLM.from_pretrained(cfg.model)
         trainer = DPOTrainer(
             model=str(policy),
             ref_model=sft if self.s.reference == "sft" else None,
@@ -270,20 +269,24 @@ class OnlineDPO:
         )
         trainer.add_callback(progress_callback(trainer, f"episode {episode}/{self.s.episodes} dpo"))
         device = next(trainer.model.parameters()).device
-        kl = kl_estimate(trainer.model, sft.to(device), tokenizer, self.samples_for_kl(work))
+        kl = kl_estimate(
+            trainer.model, sft.to(device), tokenizer, self.samples_for_kl(work, self.s.system_prompt)
+        )
         del sft
         result, throughput = fit(trainer)
         return trainer, trl_args, result, throughput, kl
 
     @staticmethod
-    def samples_for_kl(work: Path) -> list[tuple[list[dict], str]]:
-        prompts = {r["id"]: r for r in _read(work / "prompts.jsonl")}
-        out = []
-        for smp in _read(work / "samples" / "samples.jsonl"):
-            row = prompts.get(smp["parent_id"])
-            if row is not None and smp.get("text"):
-                out.append((row["messages"], smp["text"]))
-        return out
+    def samples_for_kl(work: Path, system_prompt: str | None) -> list[tuple[list[dict], str]]:
+        """(the messages the policy saw, its sample) for every sample with text."""
+        from synth.prompts import prompt_of
+
+        prompts = {r["id"]: prompt_of(r, system_prompt)[0] for r in _read(work / "prompts.jsonl")}
+        return [
+            (prompts[smp["parent_id"]], smp["text"])
+            for smp in _read(work / "samples" / "samples.jsonl")
+            if smp["parent_id"] in prompts and smp.get("text")
+        ]
 
     def run_episode(
         self, episode: int, prompts: list[dict], policy: Path, tokenizer, verifier
@@ -367,6 +370,8 @@ class OnlineDPO:
         from train.rewards import build_reward, check_rewardable
 
         cfg, s = self.cfg, self.s
+        if s.n < 2:
+            raise InputError(f"--n {s.n}: a pair needs at least 2 samples per prompt")
         rows, invalid = read_rows(
             cfg.data.path, input_format=cfg.data.input_format, max_rows=cfg.data.max_rows, kind="prompt"
         )
