@@ -2,9 +2,10 @@
 
 The page shows the funnel of rows through the steps, reasons per step, distributions before (every row that
 reached the steps: kept + rejected) against after (kept), the scores the filters recorded (near-dup Jaccard,
-toxicity, PII), pass@k and preference margins for synth runs, and a browsable table of rejected, edited and
-invalid rows. Aggregates are computed by Polars streaming over the run's JSONL files, so a 1M-row run never
-becomes Python objects; the table embeds a sample stratified by step and reason, so the page stays small.
+toxicity, PII), pass@k and preference margins for synth runs, the rewards per episode or step of online training
+runs (`rollouts.jsonl`), and a browsable table of rejected, edited and invalid rows. Aggregates are computed by
+Polars streaming over the run's JSONL files, so a 1M-row run never becomes Python objects; the table embeds a
+sample stratified by step and reason, so the page stays small.
 
 >>> from curate.report import write_report
 >>> info = write_report("demo-run", "demo-run/report.html")  # doctest: +SKIP
@@ -41,9 +42,11 @@ LEDGER_COLUMNS = ("reject_step", "reject_reason", "reject_detail")
 # Per-sample verdicts (`passed`/`correct`) for pass@k; `samples.jsonl` holds every sample of a synth run.
 PASS_COLUMNS = ("passed", "correct", "is_correct")
 SAMPLES_FILE = "samples.jsonl"
+# Every reward an on-policy training run gave (`train online-dpo`, `train rl`), with its episode or step.
+ROLLOUTS_FILE = "rollouts.jsonl"
 PARENT_COLUMNS = ("parent_id", "prompt_id")
 # Numeric columns that are bookkeeping, not a distribution anyone judges a run by.
-NOT_PLOTTED = {"sample_index", "line", "seed", "n", "index"}
+NOT_PLOTTED = {"sample_index", "line", "seed", "n", "index", "episode", "step"}
 CHOSEN_SCORE = ("chosen_score", "score_chosen")
 REJECTED_SCORE = ("rejected_score", "score_rejected")
 HEAD_LINES = 2000  # lines read to learn a file's columns
@@ -809,6 +812,78 @@ def _sample_verdicts(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
     return pl.concat(parts).drop_nulls("parent")
 
 
+def reward_figures(data: RunData) -> list[dict]:
+    """Reward distributions per episode (`online-dpo`) or per step (`rl`), from the run's rollouts."""
+    import plotly.graph_objects as go
+
+    path = data.run.path / ROLLOUTS_FILE
+    if not path.is_file() or not path.stat().st_size:
+        return []
+    frame = _collect(
+        pl.scan_ndjson(
+            path,
+            schema={"episode": pl.Int64, "step": pl.Int64, "eval": pl.Boolean, "reward": pl.Float64},
+        ),
+        path,
+    ).filter(~pl.col("eval").fill_null(False))
+    by = "episode" if frame["episode"].drop_nulls().len() else "step"
+    unscored = frame["reward"].null_count()
+    stats = (
+        frame.drop_nulls([by, "reward"])
+        .group_by(by)
+        .agg(
+            q1=pl.col("reward").quantile(0.25),
+            median=pl.col("reward").median(),
+            q3=pl.col("reward").quantile(0.75),
+            low=pl.col("reward").min(),
+            high=pl.col("reward").max(),
+            mean=pl.col("reward").mean(),
+            n=pl.len(),
+        )
+        .sort(by)
+    )
+    if not stats.height:
+        return []
+    x = stats[by].to_list()
+    fig = go.Figure(
+        go.Box(
+            x=x,
+            q1=stats["q1"].to_list(),
+            median=stats["median"].to_list(),
+            q3=stats["q3"].to_list(),
+            lowerfence=stats["low"].to_list(),
+            upperfence=stats["high"].to_list(),
+            name="reward",
+            marker_color="#9aa5b1",
+        )
+    )
+    fig.add_scatter(
+        x=x, y=stats["mean"].to_list(), mode="lines+markers", name="mean", line={"color": "#2563eb"}
+    )
+    _layout(fig, x=by, y="reward")
+    note = f"{frame.height:,} rewarded completions" + (
+        f", {unscored:,} unscored (no reward)" if unscored else ""
+    )
+    figs = [_figure("rewards", f"Reward per {by}", fig, note + ".", wide=True)]
+    first, last = x[0], x[-1]
+    if first != last:
+        rewards = frame.drop_nulls("reward")
+        figs.append(
+            histogram(
+                "reward-first-last",
+                f"Rewards, first and last {by}",
+                {
+                    f"{by} {first}": rewards.filter(pl.col(by) == first)["reward"],
+                    f"{by} {last}": rewards.filter(pl.col(by) == last)["reward"],
+                },
+                x="reward",
+                lo=float(rewards["reward"].min()),
+                hi=float(rewards["reward"].max()),
+            )
+        )
+    return [f for f in figs if f]
+
+
 def run_figures(data: RunData) -> list[dict]:
     figs = []
     for f in (funnel_figure(data), reasons_figure(data)):
@@ -819,6 +894,7 @@ def run_figures(data: RunData) -> list[dict]:
         ("dist", distribution_figures(data)),
         ("scores", filter_score_figures(data)),
         ("synth", synth_figures(data)),
+        ("rewards", reward_figures(data)),
     ):
         for f in made:
             f["group"] = group
@@ -1191,6 +1267,7 @@ def render_html(data: RunData, figures: list[dict], table: dict) -> str:
             ),
             _section("What the filters measured", by_group.get("scores", [])),
             _section("Synthesis", by_group.get("synth", [])),
+            _section("Rewards given in training", by_group.get("rewards", [])),
         ]
     )
     config = {

@@ -28,7 +28,10 @@ DATA_CHECKS = {  # in the order the report lists them
     "sft": ("readable", "one schema", *_TURNS, *_LAST),
     "text": ("readable", "one schema", "content", *_LAST),
     "preference": ("readable", "one schema", *_TURNS, "chosen != rejected", "margin", *_LAST),
+    "prompt": ("readable", "one schema", *_TURNS, *_LAST),
 }
+# A reply appended to each prompt in the template preflight: on-policy training trains prompt + sampled reply.
+PROBE_REPLY = [{"role": "assistant", "content": "A sampled reply."}]
 
 
 @dataclass
@@ -89,7 +92,7 @@ class CheckReport:
                 lines += [f"          {w}" for w in p.rows]
         if self.lengths is not None:
             s = self.lengths.summary()
-            what = {"sft": "conversation", "text": "BOS + text + EOS"}.get(
+            what = {"sft": "conversation", "text": "BOS + text + EOS", "prompt": "prompt"}.get(
                 self.kind, "prompt + each response trained"
             )
             lines += ["", f"token lengths ({what})"]
@@ -134,7 +137,7 @@ def _samples(rows: list[dict], kind: str, n: int = 6) -> list[dict]:
     tool calls, the longest conversation."""
     if kind == "text":
         return []
-    key = "messages" if kind == "sft" else "prompt"
+    key = "prompt" if kind == "preference" else "messages"
     picked = rows[:3]
     with_system = next((r for r in rows if r[key] and r[key][0]["role"] == "system"), None)
     with_tools = next((r for r in rows if r.get("tools") or any(m["role"] == "tool" for m in r[key])), None)
@@ -223,10 +226,15 @@ def run_check(
                 len(lengths.dropped),
             )
         )
+    samples = _samples(good, kind)
+    if kind == "prompt":  # checked as the pairs of prompt and sampled reply that training will see
+        samples = [
+            {"id": r["id"], "prompt": r["messages"], "chosen": PROBE_REPLY, "rejected": PROBE_REPLY} for r in samples
+        ]
     pf = preflight(
         tokenizer,
-        kind=kind,
-        samples=_samples(good, kind),
+        kind="preference" if kind == "prompt" else kind,
+        samples=samples,
         method=method,
         model_dir=_local_dir(model),
         add_eos=add_eos,

@@ -72,7 +72,17 @@ def training_options(fn):
                 "model). Sets data.input_format.",
             ),
             click.option("--skip-check", is_flag=True, help="Do not run `train check` first."),
-            click.option("--force", is_flag=True, help="Replace a non-empty output directory."),
+            click.option(
+                "--force",
+                is_flag=True,
+                help="Replace a non-empty output directory, and discard what a stopped run left to resume.",
+            ),
+            click.option(
+                "--resume",
+                is_flag=True,
+                help="Continue a stopped run from its last checkpoint (online-dpo: its last finished episode), "
+                "kept in the hidden .OUTPUT.state/ beside the output.",
+            ),
         ]
     ):
         fn = deco(fn)
@@ -82,14 +92,16 @@ def training_options(fn):
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="posttrain")
 def main():
-    """Train on curated data with TRL: check the data and chat template, then SFT, DPO or a reward model;
-    average checkpoints.
+    """Train on curated data with TRL: check the data and chat template, then SFT, DPO or a reward model; online
+    DPO and RL (GRPO, RLOO) with posttrain's verifiers as the reward; average checkpoints.
 
     \b
     Example:
       train check --data run1 --model ./my-model
       train sft --data run1 --model ./my-model -o sft-run --set max_steps=200
       train dpo --data prefs.jsonl --model sft-run -o dpo-run --lora
+      train online-dpo --data prompts.jsonl --model sft-run -o odpo --reward reward-model --reward-model rm-run
+      train rl --algo grpo --data math.jsonl --model sft-run -o rl-run --reward math
       train merge dpo-run-a dpo-run-b -o soup
     """
 
@@ -99,9 +111,10 @@ def main():
 @click.option("--model", required=True, help="Model (tokenizer) directory whose chat template will be used.")
 @click.option(
     "--kind",
-    type=click.Choice(["sft", "text", "preference", "dpo", "reward"]),
+    type=click.Choice(["sft", "text", "preference", "dpo", "reward", "prompt"]),
     help="What the data is for (default: from the rows). dpo/reward apply that trainer's max_length rule: "
-    "DPO truncates, reward drops; dpo checks the best and worst response of a ranking, reward every one.",
+    "DPO truncates, reward drops; dpo checks the best and worst response of a ranking, reward every one; "
+    "prompt: what online-dpo and rl sample from.",
 )
 @click.option(
     "--max-length", type=int, help="Tokens per sequence in training (default: the config's, else 1024)."
@@ -153,15 +166,27 @@ def check_cmd(data, model, kind, max_length, config, input_format, add_eos, as_j
     sys.exit(0 if report.ok else 1)
 
 
-def _train(
-    method: str, data, model, output, config, sets, lora, skip_check, force, input_format, add_eos=False
+def _config(
+    method: str,
+    data,
+    model,
+    output,
+    config,
+    sets,
+    lora,
+    skip_check,
+    force,
+    resume,
+    input_format=None,
+    add_eos=False,
+    **fields,
 ):
     from train.config import load_run_config
 
     flags = [f"data.input_format={input_format}"] if input_format else []
     if add_eos:
         flags.append("add_eos=true")
-    cfg = load_run_config(
+    return load_run_config(
         method,
         model=model,
         output_dir=output,
@@ -171,22 +196,62 @@ def _train(
         lora=lora,
         skip_check=skip_check,
         force=force,
+        resume=resume,
+        **fields,
     )
+
+
+def _echo_err(text: str) -> None:
+    click.echo(text, err=True)
+
+
+def _train(method: str, **kw):
+    cfg = _config(method, **kw)
     if method == "sft":
         from train.sft import run_sft as run
     elif method == "dpo":
         from train.dpo import run_dpo as run
     else:
         from train.reward import run_reward as run
-    out = run(cfg, echo=lambda s: click.echo(s, err=True))
+    out = run(cfg, echo=_echo_err)
     manifest = json.loads((out / "manifest.json").read_text())
-    m, t = manifest["metrics"], manifest["throughput"]
-    shown = {k: v for k, v in m.items() if v is not None and isinstance(v, int | float)}
     click.echo(f"wrote {out}")
+    _print_metrics(manifest["metrics"])
+    t = manifest["throughput"]
+    click.echo(f"  {t['tokens']} tokens in {t['train_runtime_s']}s = {t['tokens_per_s']} tokens/s")
+
+
+def _print_metrics(metrics: dict) -> None:
+    shown = {k: v for k, v in metrics.items() if v is not None and isinstance(v, int | float)}
     click.echo(
         "  " + "  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
     )
-    click.echo(f"  {t['tokens']} tokens in {t['train_runtime_s']}s = {t['tokens_per_s']} tokens/s")
+
+
+def online_errors(fn):
+    """`user_errors`, plus a backend or a sandbox that cannot start (the sampling policy, the reward's code)."""
+    from synth.cli import synth_errors
+
+    return user_errors(synth_errors(fn))
+
+
+def _settings(module, values: dict):
+    """The command's settings from the options generated from them; the other values stay for the run config."""
+    from synth.config import from_options
+
+    cls = module.settings_class()
+    names = set(cls.__dataclass_fields__) - set(module.CLI_EXCLUDED)
+    return from_options(cls, {k: values.pop(k) for k in list(values) if k in names})
+
+
+def _option_params(module: str) -> list:
+    """The options generated from an online command's settings class (declared once, with their help)."""
+    import importlib
+
+    from synth.config import option_params
+
+    mod = importlib.import_module(module)
+    return option_params(mod.settings_class(), exclude=mod.CLI_EXCLUDED)
 
 
 @main.command("sft")
@@ -239,6 +304,99 @@ def reward_cmd(**kw):
       synth reject-sample ... --verifier reward-model --model rm-run
     """
     _train("reward", **kw)
+
+
+@main.command("online-dpo")
+@training_options
+@online_errors
+def online_dpo_cmd(**kw):
+    """Online DPO (Qwen2), or DPO in rounds (Llama 3): each episode samples --n responses per prompt from the
+    current policy, scores them with --reward, pairs the best against the worst, and trains DPO on the pairs.
+
+    --data holds prompts (rows ending in a user turn, with whatever the reward reads: `answer` for math, `tests`
+    for code...). Episodes are committed one by one in the hidden .OUTPUT.state/; a stopped run continues after
+    its last finished episode with --resume. TRL's DPOConfig fields go in --config or --set (beta, learning_rate,
+    num_train_epochs per episode...). The output holds the last policy, rollouts.jsonl (every sample with its
+    reward and why), preference.jsonl (the pairs), rejected.jsonl (prompts skipped, and why) and manifest.json.
+
+    \b
+    Example:
+      train online-dpo --model sft-run --data prompts.jsonl -o odpo --reward reward-model --reward-model rm-run \\
+          --n 8 --episodes 3 --prompts-per-episode 512 --set beta=0.1
+      train online-dpo --model sft-run --data math.jsonl -o odpo-math --reward math --reference episode
+    """
+    m = _run_online("online-dpo", "train.online_dpo", "run_online_dpo", kw)
+    for e in m["episodes"]:
+        click.echo(
+            f"  episode {e['episode']}: reward mean {_num(e['reward_mean'])} median {_num(e['reward_median'])}, "
+            f"{e['pairs']} pairs, {e['skipped']} skipped, KL to SFT {_num(e['kl_to_sft'])}"
+        )
+    _print_throughput(m)
+
+
+def _run_online(method: str, module: str, runner: str, kw: dict) -> dict:
+    """Settings from the generated options, the run config from the rest; run; the manifest."""
+    import importlib
+
+    mod = importlib.import_module(module)
+    settings = _settings(mod, kw)
+    out = getattr(mod, runner)(_config(method, **kw, settings=settings), echo=_echo_err)
+    click.echo(f"wrote {out}")
+    return json.loads((out / "manifest.json").read_text())
+
+
+def _print_throughput(m: dict) -> None:
+    t = m["throughput"]
+    click.echo(
+        f"  generation {t['generation_tokens_per_s']} tokens/s, training {t['training_tokens_per_s']} tokens/s"
+    )
+
+
+online_dpo_cmd.params.extend(_option_params("train.online_dpo"))
+
+
+@main.command("rl")
+@click.option(
+    "--algo",
+    type=click.Choice(["grpo", "rloo"]),
+    default="grpo",
+    show_default=True,
+    help="TRL's GRPOTrainer or RLOOTrainer (TRL has no PPO trainer).",
+)
+@training_options
+@online_errors
+def rl_cmd(algo, **kw):
+    """Reinforcement learning with posttrain's verifiers as the reward: GRPO or RLOO over TRL. (TRL 1.16 has no
+    PPO trainer; GRPO and RLOO need no value model.)
+
+    --data holds prompts (rows ending in a user turn, with whatever the reward reads). The trainer samples
+    num_generations completions per prompt; --reward scores them (math against `answer`, code against `tests` in
+    the sandbox, autoif, a reward model, a judge, or a weighted mix such as 0.8*math+0.2*reward-model). TRL's
+    GRPOConfig / RLOOConfig fields go in --config or --set. The output holds the model, rollouts.jsonl (every
+    completion with its step, reward and why) and manifest.json (reward per step, KL, tokens/s).
+
+    \b
+    Example:
+      train rl --algo grpo --model sft-run --data math.jsonl -o rl-math --reward math \\
+          --set num_generations=8 --set max_completion_length=256 --set max_steps=200 --set beta=0.04
+      train rl --algo rloo --model sft-run --data code.jsonl -o rl-code --reward code --exec-timeout 5
+    """
+    m = _run_online(algo, "train.rl", "run_rl", kw)
+    _print_metrics(m["metrics"])
+    steps = m["rewards"]["per_step"]
+    if steps:
+        click.echo(
+            f"  reward mean: step {steps[0]['step']} {_num(steps[0]['reward_mean'])}, "
+            f"step {steps[-1]['step']} {_num(steps[-1]['reward_mean'])}"
+        )
+    _print_throughput(m)
+
+
+rl_cmd.params.extend(_option_params("train.rl"))
+
+
+def _num(v) -> str:
+    return "n/a" if v is None else f"{v:.4g}"
 
 
 @main.command("merge")

@@ -1,4 +1,4 @@
-"""What `sft`, `dpo` and `reward` share: read and check the data, build TRL's config, train, save, and write the
+"""What the training commands share: read and check the data, build TRL's config, train, save, and write the
 manifest. Each method module supplies a `Method` (datasets, trainer, metrics, sanity outputs); this module owns
 the run directory and everything around the trainer.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from curate.io import InputError, JsonlWriter, RunDir, write_json
+from curate.io import InputError, JsonlWriter, write_json
 from curate.provenance import versions
 from train.config import ConfigError, RunConfig, trl_config_class
 
@@ -46,6 +46,8 @@ class Prepared:
     trl_args: Any  # the TRL config instance
     peft_config: Any | None
     out: Path  # where the final model goes (inside the partial run directory)
+    state: Any = None  # the run's `train.resume.StateDir` (what survives a kill)
+    resume_from: Path | None = None  # the checkpoint training continues from
 
 
 @dataclass
@@ -61,6 +63,13 @@ class Method:
     trl_defaults: Callable[[RunConfig], dict] = lambda cfg: {}
     peft_task: str = "CAUSAL_LM"
     peft_modules_to_save: tuple[str, ...] = ()
+    command: str | None = None  # as the manifest names it (default `train METHOD`)
+    preflight: Callable[[RunConfig, list[dict]], None] | None = (
+        None  # more checks of the rows, before any model
+    )
+    finish: Callable[[Any, Prepared], dict] = (
+        lambda trainer, prepared: {}
+    )  # own outputs; returns manifest sections
 
 
 def device_defaults(user: dict) -> dict:
@@ -114,50 +123,145 @@ def _plain_json(obj):
     return json.loads(json.dumps(obj, default=str))
 
 
+def check_data(cfg: RunConfig, kind: str, rows: list[dict], invalid: list, out: Path, *, echo, method=None):
+    """`train check` on the rows before training (its report in `out/check.json`); returns the tokenizer and
+    the report (None with --skip-check). Raises `CheckFailed` after printing the report."""
+    from train.check import load_tokenizer, run_check
+
+    tokenizer = load_tokenizer(cfg.model)
+    if cfg.skip_check:
+        if invalid:
+            bad = invalid[0]
+            raise InputError(
+                f"{bad.describe()} ({len(invalid)} unreadable row(s); --skip-check does not skip them)"
+            )
+        return tokenizer, None
+    report = run_check(
+        cfg.data.path,
+        cfg.model,
+        kind=kind,
+        method=method,
+        max_length=cfg.max_length,
+        tokenizer=tokenizer,
+        rows=rows,
+        invalid=invalid,
+        add_eos=getattr(cfg, "add_eos", False),
+    )
+    write_json(out / "check.json", _plain_json(report.as_dict()))
+    if not report.ok:
+        echo(report.render())
+        raise CheckFailed(report)
+    return tokenizer, report
+
+
+def fingerprint(cfg: RunConfig, rows: list[dict]) -> dict:
+    """What a stopped run's state is valid for: `--resume` refuses another command, model, data or reward."""
+    from train.data import data_hash
+
+    out = {"command": cfg.method, "model": str(cfg.model), "data_xxh3_128": data_hash(rows)}
+    settings = getattr(cfg, "settings", None)
+    if settings is not None and getattr(settings, "reward", None) is not None:
+        out["reward"] = settings.reward
+    return out
+
+
+def precision(trl_args) -> str:
+    return "bf16" if trl_args.bf16 else "fp16" if trl_args.fp16 else "fp32"
+
+
+def describe_run(
+    cfg: RunConfig,
+    *,
+    command: str,
+    trl_args,
+    tokenizer,
+    rows,
+    train_rows,
+    eval_rows,
+    report,
+    kind: str | None = None,
+) -> dict:
+    """The manifest fields every training command writes: config, data, template, check, versions."""
+    from train.data import data_hash
+    from train.template import end_of_turn_token, has_chat_template, template_format, template_hash
+
+    return {
+        "command": command,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": cfg.model,
+        "config": _plain_json(dataclasses.asdict(cfg)),
+        "trl_config": {"class": type(trl_args).__name__, **_plain_json(trl_args.to_dict())},
+        "seed": trl_args.seed,
+        "device": str(trl_args.device),
+        "precision": precision(trl_args),
+        "data": {
+            "path": str(cfg.data.path),
+            "xxh3_128": data_hash(rows),
+            "rows": len(rows),
+            "train_rows": len(train_rows),
+            "eval_rows": len(eval_rows),
+            "eval_ids_sample": [r["id"] for r in eval_rows[:20]],
+            "truncated_rows": len(report.lengths.truncated) if report else None,
+        },
+        "data_kind": kind,
+        "template": {
+            "sha256": template_hash(tokenizer),
+            "format": template_format(tokenizer) if kind != "text" else "text",
+            "end_of_turn": end_of_turn_token(tokenizer) if has_chat_template(tokenizer) else None,
+        },
+        "check": "skipped"
+        if report is None
+        else {"ok": report.ok, "errors": report.errors, "warnings": report.warnings},
+        "versions": versions(),
+        "lora": _plain_json(dataclasses.asdict(cfg.lora)) if cfg.lora else None,
+    }
+
+
+def fit(trainer, *, resume_from: Path | None = None):
+    """Train (from a checkpoint, when given); returns TRL's result, the seconds and the tokens/s."""
+    started = time.perf_counter()
+    result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    wall = time.perf_counter() - started
+    tokens = int(trainer.state.num_input_tokens_seen or 0)
+    runtime = float(result.metrics.get("train_runtime") or wall)
+    return result, {
+        "tokens": tokens,
+        "train_runtime_s": round(runtime, 3),
+        "tokens_per_s": round(tokens / runtime, 1) if runtime > 0 else None,
+    }
+
+
 def run_training(
     cfg: RunConfig, method: Method, *, echo: Callable[[str], None] = print, callbacks: list | None = None
 ) -> Path:
     """Check, train and save one run; returns the committed output directory. `callbacks` are extra
-    `transformers.TrainerCallback`s (benchmarks use one to time steady-state steps)."""
-    from train.check import load_tokenizer, run_check
-    from train.data import data_hash, data_kind, read_rows, split_rows
-    from train.template import end_of_turn_token, has_chat_template, template_format, template_hash
+    `transformers.TrainerCallback`s (benchmarks use one to time steady-state steps; tests one that stops a run).
+    Checkpoints are written to the state directory beside the output (`train.resume`), so a killed run resumes
+    with `cfg.resume`."""
+    from train.data import data_kind, read_rows, split_rows
+    from train.resume import TrainingRun
 
     rows, invalid = read_rows(
         cfg.data.path, input_format=cfg.data.input_format, max_rows=cfg.data.max_rows, kind=method.kind
     )
     kind = data_kind(method.kind, rows)
-    run = RunDir(cfg.output_dir, overwrite=cfg.force, inputs=[cfg.data.path])
-    keep_partial = False
-    try:
-        tokenizer = load_tokenizer(cfg.model)
-        report = None
-        if cfg.skip_check:
-            if invalid:
-                bad = invalid[0]
-                raise InputError(
-                    f"{bad.describe()} ({len(invalid)} unreadable row(s); --skip-check does not skip them)"
-                )
-        else:
-            report = run_check(
-                cfg.data.path,
-                cfg.model,
-                kind=kind,
-                method=method.name,
-                max_length=cfg.max_length,
-                tokenizer=tokenizer,
-                rows=rows,
-                invalid=invalid,
-                add_eos=getattr(cfg, "add_eos", False),
-            )
-            write_json(run / "check.json", _plain_json(report.as_dict()))
-            if not report.ok:
-                echo(report.render())
-                raise CheckFailed(report)
+    with TrainingRun(cfg, fingerprint=fingerprint(cfg, rows), echo=echo) as run:
+        tokenizer, report = check_data(cfg, kind, rows, invalid, run.path, echo=echo, method=method.name)
+        if method.preflight is not None:
+            method.preflight(cfg, rows)
         train_rows, eval_rows = split_rows(rows, cfg.data.eval_fraction)
-        trl_args = build_trl_args(cfg, method, run.path / "checkpoints")
+        trl_args = build_trl_args(cfg, method, run.state.checkpoints)
+        resume_from = run.state.last_checkpoint() if run.resumed else None
         prepared = Prepared(
-            cfg, tokenizer, train_rows, eval_rows, trl_args, build_peft_config(cfg, method), run.path
+            cfg,
+            tokenizer,
+            train_rows,
+            eval_rows,
+            trl_args,
+            build_peft_config(cfg, method),
+            run.path,
+            state=run.state,
+            resume_from=resume_from,
         )
 
         trainer = method.build_trainer(prepared)
@@ -168,12 +272,10 @@ def run_training(
         expanded = f" = {examples} training examples" if examples != len(train_rows) else ""
         echo(
             f"training {cfg.method} on {len(train_rows)} rows{expanded} ({len(eval_rows)} held out), "
-            f"{'bf16' if trl_args.bf16 else 'fp16' if trl_args.fp16 else 'fp32'} on {trl_args.device}"
+            f"{precision(trl_args)} on {trl_args.device}"
+            + (f", resuming from {resume_from}" if resume_from else "")
         )
-        keep_partial = True  # from here on, checkpoints may exist that a user wants to resume from
-        started = time.perf_counter()
-        result = trainer.train()
-        wall = time.perf_counter() - started
+        result, throughput = fit(trainer, resume_from=resume_from)
         metrics = method.final_metrics(trainer, prepared)
         saved = method.save_model(trainer, prepared)
         samples = method.sanity(saved, prepared)
@@ -183,65 +285,30 @@ def run_training(
         with JsonlWriter(run / "log_history.jsonl") as w:
             w.write_many(_plain_json(history))
         losses = [h["loss"] for h in history if "loss" in h]
-        tokens = int(trainer.state.num_input_tokens_seen or 0)
-        runtime = float(result.metrics.get("train_runtime") or wall)
-        manifest = {
-            "command": f"train {cfg.method}",
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "model": cfg.model,
-            "config": _plain_json(dataclasses.asdict(cfg)),
-            "trl_config": {"class": type(trl_args).__name__, **_plain_json(trl_args.to_dict())},
-            "seed": trl_args.seed,
-            "device": str(trl_args.device),
-            "precision": "bf16" if trl_args.bf16 else "fp16" if trl_args.fp16 else "fp32",
-            "data": {
-                "path": str(cfg.data.path),
-                "xxh3_128": data_hash(rows),
-                "rows": len(rows),
-                "train_rows": len(train_rows),
-                "eval_rows": len(eval_rows),
-                "eval_ids_sample": [r["id"] for r in eval_rows[:20]],
-                "truncated_rows": len(report.lengths.truncated) if report else None,
-            },
-            "data_kind": kind,
-            "template": {
-                "sha256": template_hash(tokenizer),
-                "format": template_format(tokenizer) if kind != "text" else "text",
-                "end_of_turn": end_of_turn_token(tokenizer) if has_chat_template(tokenizer) else None,
-            },
-            "check": "skipped"
-            if report is None
-            else {"ok": report.ok, "errors": report.errors, "warnings": report.warnings},
-            "versions": versions(),
-            "metrics": {
-                "train_loss": result.metrics.get("train_loss"),
-                "first_logged_loss": losses[0] if losses else None,
-                "last_logged_loss": losses[-1] if losses else None,
-                "global_step": trainer.state.global_step,
-                **metrics,
-            },
-            "throughput": {
-                "tokens": tokens,
-                "train_runtime_s": round(runtime, 3),
-                "tokens_per_s": round(tokens / runtime, 1) if runtime > 0 else None,
-            },
-            "lora": _plain_json(dataclasses.asdict(cfg.lora)) if cfg.lora else None,
+        manifest = describe_run(
+            cfg,
+            command=method.command or f"train {cfg.method}",
+            trl_args=trl_args,
+            tokenizer=tokenizer,
+            rows=rows,
+            train_rows=train_rows,
+            eval_rows=eval_rows,
+            report=report,
+            kind=kind,
+        )
+        manifest["metrics"] = {
+            "train_loss": result.metrics.get("train_loss"),
+            "first_logged_loss": losses[0] if losses else None,
+            "last_logged_loss": losses[-1] if losses else None,
+            "global_step": trainer.state.global_step,
+            **metrics,
         }
+        manifest["resumed_from"] = resume_from.name if resume_from else None
+        own = method.finish(trainer, prepared)
+        manifest["throughput"] = {**throughput, **own.pop("throughput", {})}
+        manifest.update(own)
         write_json(run / "manifest.json", manifest)
-        checkpoints = run / "checkpoints"
-        if checkpoints.is_dir() and not any(checkpoints.iterdir()):
-            checkpoints.rmdir()
         return run.commit()
-    except BaseException as e:
-        ckpt = run.path / "checkpoints"
-        if keep_partial and ckpt.is_dir() and any(ckpt.glob("checkpoint-*")):
-            echo(
-                f"training stopped ({type(e).__name__}); checkpoints kept in {run.path} "
-                "(resume with resume_from_checkpoint in the config)"
-            )
-        else:
-            run.abort()
-        raise
 
 
 def end_of_turn_ids(tokenizer) -> list[int]:

@@ -1,4 +1,4 @@
-"""Typed run configuration for `train sft|dpo|reward`, read from YAML and `--set KEY=VALUE`.
+"""Typed run configuration for `train sft|dpo|reward|online-dpo|rl`, read from YAML and `--set KEY=VALUE`.
 
 A config file holds TRL's own config fields (`SFTConfig`, `DPOConfig`, `RewardConfig`) at the top level, plus two
 blocks of ours: `data:` (what to read and how to split it) and `lora:` (peft LoRA settings; its presence turns LoRA
@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-METHODS = ("sft", "dpo", "reward")
+METHODS = ("sft", "dpo", "reward", "online-dpo", "grpo", "rloo")
 
 
 class _Loader(yaml.SafeLoader):
@@ -97,7 +97,7 @@ class LoraSettings:
 
 @dataclass
 class RunConfig:
-    """Shared fields of the three training methods; see the subclasses for defaults per method."""
+    """Shared fields of the training methods; see the subclasses for defaults per method."""
 
     method: ClassVar[str] = ""
     trl_config_name: ClassVar[str] = ""
@@ -118,7 +118,19 @@ class RunConfig:
     skip_check: bool = field(
         default=False, metadata={"help": "Skip `train check` before training (not advised)."}
     )
-    force: bool = field(default=False, metadata={"help": "Replace an existing non-empty output directory."})
+    force: bool = field(
+        default=False,
+        metadata={
+            "help": "Replace an existing non-empty output directory, and discard a stopped run's state."
+        },
+    )
+    resume: bool = field(
+        default=False,
+        metadata={
+            "help": "Continue a stopped run from its last checkpoint (online-dpo: after its last finished episode), "
+            "kept in the hidden `.OUTPUT.state/` beside the output directory."
+        },
+    )
     sanity_prompts: int = field(
         default=4, metadata={"help": "Prompts from the data to generate from (or score) after training."}
     )
@@ -174,10 +186,47 @@ class RewardRunConfig(RunConfig):
     )
 
 
+@dataclass
+class OnlineRunConfig(RunConfig):
+    """The on-policy commands: what they sample and how it is scored (`settings`), besides TRL's config."""
+
+    settings: Any = field(
+        default=None,
+        metadata={"help": "The command's own settings: reward spec, sampling, episodes (`train.rewards`)."},
+    )
+
+
+@dataclass
+class OnlineDPORunConfig(OnlineRunConfig):
+    """`train online-dpo`: episodes of sampling from the policy, scoring, and DPO on best-vs-worst pairs."""
+
+    method: ClassVar[str] = "online-dpo"
+    trl_config_name: ClassVar[str] = "DPOConfig"
+
+
+@dataclass
+class GRPORunConfig(OnlineRunConfig):
+    """`train rl --algo grpo`: group-relative policy optimisation with the verifiers as reward functions."""
+
+    method: ClassVar[str] = "grpo"
+    trl_config_name: ClassVar[str] = "GRPOConfig"
+
+
+@dataclass
+class RLOORunConfig(OnlineRunConfig):
+    """`train rl --algo rloo`: REINFORCE leave-one-out with the verifiers as reward functions."""
+
+    method: ClassVar[str] = "rloo"
+    trl_config_name: ClassVar[str] = "RLOOConfig"
+
+
 RUN_CONFIGS: dict[str, type[RunConfig]] = {
     "sft": SFTRunConfig,
     "dpo": DPORunConfig,
     "reward": RewardRunConfig,
+    "online-dpo": OnlineDPORunConfig,
+    "grpo": GRPORunConfig,
+    "rloo": RLOORunConfig,
 }
 
 # Keys owned by posttrain: a value in the YAML would be ignored or fight with what the command does.
@@ -187,6 +236,7 @@ _MANAGED_KEYS = {
     "dataset_kwargs": "posttrain prepares the dataset itself",
     "completion_only_loss": "use `assistant_only_loss` (default true) instead",
     "formatting_func": "posttrain applies the model's chat template",
+    "resume_from_checkpoint": "pass --resume: checkpoints are kept in the hidden .OUTPUT.state/ beside the output",
 }
 
 
@@ -258,8 +308,11 @@ def load_run_config(
     lora: bool = False,
     skip_check: bool = False,
     force: bool = False,
+    resume: bool = False,
+    **fields,
 ) -> RunConfig:
-    """Merge the YAML file, `--set` overrides and flags into a validated `RunConfig` (no model is loaded)."""
+    """Merge the YAML file, `--set` overrides and flags into a validated `RunConfig` (no model is loaded);
+    `fields` are further fields of the method's config class (`settings` of the online commands)."""
     if method not in RUN_CONFIGS:
         raise ConfigError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
     cls = RUN_CONFIGS[method]
@@ -311,7 +364,9 @@ def load_run_config(
         trl=raw,
         skip_check=skip_check,
         force=force,
+        resume=resume,
         **extra,
+        **fields,
     )
 
 

@@ -25,8 +25,8 @@ import xxhash
 
 from curate.io import InputError
 
-KINDS = ("sft", "text", "preference")
-ROW_KIND = {"sft": "conversation", "text": "text", "preference": "preference"}
+KINDS = ("sft", "text", "preference", "prompt")  # prompt: what the on-policy commands sample from
+ROW_KIND = {"sft": "conversation", "text": "text", "preference": "preference", "prompt": "prompt"}
 MAX_EXAMPLES = 5
 
 
@@ -194,7 +194,10 @@ def validate_rows(
     for n, row in enumerate(rows, start=1):
         where = _where(n, row)
         rk = row["_kind"]
-        if (rk if rk in ("preference", "text") else "conversation") != want:
+        have = rk if rk in ("preference", "text") else "conversation"
+        if want == "prompt" and rk == "prompt":
+            have = "prompt"
+        if have != want:
             out.add(
                 "error",
                 "one schema",
@@ -266,6 +269,9 @@ def validate_rows(
             margin = row.get("margin")
             if margin is not None and (isinstance(margin, bool) or not isinstance(margin, int | float)):
                 out.add("error", "margin", f"margin is {type(margin).__name__}, not a number", where, n)
+        elif want == "prompt":
+            msgs = row["messages"]
+            _check_turns(msgs, where, n, out, parts=[("messages", len(msgs))], tools=tools, last=("user",))
     return out.problems()
 
 
@@ -369,6 +375,8 @@ def token_lengths(
         try:
             if kind == "sft":
                 parts = [render(tokenizer, row["messages"], tools=tools)]
+            elif kind == "prompt":
+                parts = [render(tokenizer, row["messages"], add_generation_prompt=True, tools=tools)]
             else:
                 parts = [render(tokenizer, row["prompt"], add_generation_prompt=True, tools=tools)]
                 parts += [
@@ -391,7 +399,12 @@ def token_lengths(
         seqs = ids[k : k + len(parts)]
         k += len(parts)
         where = _where(n, row)
-        if kind == "sft":
+        if kind == "prompt":
+            lengths.append(len(seqs[0]))
+            if max_length is not None and len(seqs[0]) >= max_length:
+                dropped.append(where)
+                reason = "the prompt alone fills max_length: nothing left to generate"
+        elif kind == "sft":
             # --add-eos writes one more token, unless the template already ends with the EOS
             extra = int(add_eos and not parts[0].rstrip().endswith(tokenizer.eos_token or "\0"))
             lengths.append(len(seqs[0]) + extra)

@@ -1,0 +1,194 @@
+"""`train rl --algo grpo|rloo`: on-policy RL with TRL's `GRPOTrainer` or `RLOOTrainer`, posttrain's verifiers as
+the reward (Gemma 3's recipe: ground-truth math, code execution, instruction checks and reward models, mixed).
+
+TRL 1.16 has no PPO trainer; GRPO and RLOO need no value model. The trainer samples `num_generations` completions
+per prompt itself (transformers, or vLLM with `use_vllm`); one reward function (`train.rewards.RewardFunction`)
+verifies the batch: the rows are rebuilt from the dataset, code runs in the sandbox's workers, and every reward is
+written to `rollouts.jsonl` with the step, prompt id, completion, verdict, detail and each verifier's verdict.
+The manifest holds per-step mean and median reward, TRL's KL to the reference (when `beta` > 0), and tokens/s
+for generation and for the rest of training.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+
+from train.common import Method, Prepared, generate_samples, prompts_for, run_training, save_causal_lm
+from train.config import OnlineRunConfig
+from train.rewards import (
+    NOT_FOR_TRAINING,
+    RewardFunction,
+    RolloutLog,
+    build_reward,
+    check_rewardable,
+    progress_callback,
+    public,
+    reward_settings_class,
+    reward_stats,
+)
+
+ALGOS = ("grpo", "rloo")
+# What TRL logs per step that a reader of the manifest wants next to the rewards.
+CLI_EXCLUDED = NOT_FOR_TRAINING
+STEP_METRICS = (
+    "reward",
+    "reward_std",
+    "kl",
+    "entropy",
+    "completions/mean_length",
+    "completions/clipped_ratio",
+)
+
+
+__all__ = ["ALGOS", "CLI_EXCLUDED", "RLRun", "prompt_dataset", "run_rl", "settings_class"]
+
+
+def settings_class():
+    """`rl`'s own settings: the reward (everything else is TRL's config)."""
+    return reward_settings_class()
+
+
+def prompt_dataset(rows: list[dict]):
+    """TRL's conversational prompts, and each whole row as JSON for the reward function to rebuild."""
+    from datasets import Dataset
+
+    return Dataset.from_dict(
+        {
+            "prompt": [[{"role": m["role"], "content": m["content"]} for m in r["messages"]] for r in rows],
+            "row_json": [orjson.dumps(public(r), default=str).decode() for r in rows],
+        }
+    )
+
+
+class GenerationTimer:
+    """Mixed into TRL's trainer: the seconds spent generating training completions, and the tokens generated."""
+
+    generation_seconds = 0.0
+    generated_tokens = 0
+
+    def _generate(self, prompts):
+        t0 = time.perf_counter()
+        out = super()._generate(prompts)
+        if self.model.training:
+            self.generation_seconds += time.perf_counter() - t0
+            self.generated_tokens += sum(len(ids) for ids in out[1])  # completion ids, in GRPO and RLOO alike
+        return out
+
+
+def step_of(checkpoint: Path | None) -> int | None:
+    return int(checkpoint.name.rsplit("-", 1)[1]) if checkpoint is not None else None
+
+
+class RLRun:
+    """What a `train rl` run holds besides the trainer: the verifier and the rollouts (closed by `close`)."""
+
+    def __init__(self, cfg: OnlineRunConfig):
+        self.cfg = cfg
+        self.verifier = self.log = self.reward = None
+
+    def preflight(self, cfg, rows: list[dict]) -> None:
+        check_rewardable(cfg.settings, rows)
+
+    def build_trainer(self, p: Prepared):
+        import trl
+
+        base = {"grpo": trl.GRPOTrainer, "rloo": trl.RLOOTrainer}[p.cfg.method]
+        timed = type(f"Timed{base.__name__}", (GenerationTimer, base), {})
+        self.verifier = build_reward(p.cfg.settings)
+        self.log = RolloutLog(p.state.path / "rollouts.jsonl", keep_through=step_of(p.resume_from))
+        self.reward = RewardFunction(self.verifier, self.log)
+        trainer = timed(
+            model=p.cfg.model,
+            reward_funcs=[self.reward],
+            args=p.trl_args,
+            train_dataset=prompt_dataset(p.train_rows),
+            eval_dataset=prompt_dataset(p.eval_rows) if p.eval_rows else None,
+            processing_class=p.tokenizer,
+            peft_config=p.peft_config,
+        )
+        self.reward.trainer = trainer
+        trainer.add_callback(progress_callback(trainer, f"rl {p.cfg.method}"))
+        return trainer
+
+    def final_metrics(self, trainer, p: Prepared) -> dict:
+        from train.dpo import last_logged
+
+        out = last_logged(trainer.state.log_history, STEP_METRICS)
+        if p.eval_rows:
+            ev = trainer.evaluate()
+            out.update(last_logged([ev], ("reward", "reward_std"), prefix="eval_"))
+        return out
+
+    def finish(self, trainer, p: Prepared) -> dict:
+        """`rollouts.jsonl` into the output; rewards per step and throughput into the manifest."""
+        records = self.log.read()
+        self.log.close()
+        os.replace(self.log.path, p.out / "rollouts.jsonl")
+        by_step: dict[int, list] = defaultdict(list)
+        for r in records:
+            if not r.get("eval"):
+                by_step[r["step"]].append(r["reward"])
+        logged = {h["step"]: h for h in trainer.state.log_history if "step" in h and "loss" in h}
+        per_step = []
+        for step in sorted(by_step):
+            row = {"step": step, **reward_stats(by_step[step])}
+            row.update(
+                {k.replace("/", "_"): v for k, v in logged.get(step, {}).items() if k in STEP_METRICS[1:]}
+            )
+            per_step.append(row)
+        gen_s, gen_tok = trainer.generation_seconds, trainer.generated_tokens
+        runtime = (
+            float(trainer.state.log_history[-1].get("train_runtime") or 0) if trainer.state.log_history else 0
+        )
+        rest = runtime - gen_s - self.reward.seconds
+        tokens = int(trainer.state.num_input_tokens_seen or 0)
+        return {
+            "reward": {"spec": p.cfg.settings.reward, "verifier": self.verifier.info()},
+            "settings": orjson.loads(orjson.dumps(p.cfg.settings.__dict__, default=str)),
+            "rewards": {
+                "all_steps": reward_stats([r["reward"] for r in records if not r.get("eval")]),
+                "per_step": per_step,
+            },
+            "throughput": {
+                "generation_tokens": gen_tok,
+                "generation_seconds": round(gen_s, 3),
+                "generation_tokens_per_s": round(gen_tok / gen_s, 1) if gen_s > 0 else None,
+                "reward_seconds": round(self.reward.seconds, 3),
+                # the rest of the run: log-probs, losses and updates over prompt + completion tokens
+                "training_seconds": round(rest, 3) if runtime else None,
+                "training_tokens_per_s": round(tokens / rest, 1) if runtime and rest > 0 else None,
+            },
+        }
+
+    def close(self) -> None:
+        if self.log is not None:
+            self.log.close()
+        if self.verifier is not None:
+            self.verifier.close()
+
+    def method(self) -> Method:
+        return Method(
+            name=self.cfg.method,
+            kind="prompt",
+            build_trainer=self.build_trainer,
+            final_metrics=self.final_metrics,
+            save_model=save_causal_lm,
+            sanity=lambda model, p: generate_samples(model, p, prompts_for(p.eval_rows + p.train_rows)),
+            command=f"train rl --algo {self.cfg.method}",
+            preflight=self.preflight,
+            finish=self.finish,
+        )
+
+
+def run_rl(cfg: OnlineRunConfig, *, echo=print, callbacks=None) -> Path:
+    """Check the prompts and the reward, train, and write the model, rollouts and manifest; returns the output."""
+    rl = RLRun(cfg)
+    try:
+        return run_training(cfg, rl.method(), echo=echo, callbacks=callbacks)
+    finally:
+        rl.close()
