@@ -81,6 +81,26 @@ semaphores fail); only the stdlib is importable; a host process killed with SIGK
 empty cgroup directories.
 """
 
-from synth.sandbox.core import BACKENDS, VERDICTS, Job, Limits, Result, Sandbox, SandboxError, classify
+from synth.sandbox.core import (
+    BACKENDS,
+    VERDICTS,
+    Job,
+    Limits,
+    Result,
+    Sandbox,
+    SandboxError,
+    TestJob,
+    classify,
+)
 
-__all__ = ["BACKENDS", "VERDICTS", "Job", "Limits", "Result", "Sandbox", "SandboxError", "classify"]
+__all__ = [
+    "BACKENDS",
+    "VERDICTS",
+    "Job",
+    "Limits",
+    "Result",
+    "Sandbox",
+    "SandboxError",
+    "TestJob",
+    "classify",
+]
