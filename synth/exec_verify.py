@@ -18,14 +18,13 @@ from curate.schema import DEFAULT_MAX_ROW_BYTES, public, rejected_row
 from synth.execfeedback import (
     RowTests,
     SandboxSettings,
+    check_job,
     describe,
     exec_record,
     extract_code,
-    program,
 )
 from synth.generate import batched, progress_bar
 from synth.run import SynthRun
-from synth.sandbox import Job
 
 STEP = "exec-verify"
 OUTPUT = "verified.jsonl"
@@ -87,11 +86,10 @@ def run_exec_verify(cfg: ExecVerifyConfig) -> dict:
                         reasons[reason] += 1
                         run.ledger.rejected([rejected_row(public(row), reason, detail, step=STEP)])
                     else:
-                        todo.append((row, program(code, tests.source)))
+                        job = check_job(code, tests.source, row.get(cfg.entry_point_field), id=str(row["id"]))
+                        todo.append((row, job))
                 bar.update(run.reader.count - bar.n - len(todo))  # the bar moves as each program finishes
-                results = sandbox.map(
-                    [Job(code=p, id=str(row["id"])) for row, p in todo], progress=bar.update
-                )
+                results = sandbox.map([job for _, job in todo], progress=bar.update)
                 for (row, _), result in zip(todo, results, strict=True):
                     durations.append(result.duration_s)
                     out = {**public(row), "exec": exec_record(result)}

@@ -7,9 +7,12 @@ cross-checked, as CodeT does: a test is kept when at least one solution passes i
 the kept tests it passes and is correct when it passes them all).
 
 A row's tests are assert statements (a list, or one string of Python) or HumanEval's `def check(candidate)`
-with the row's `entry_point`. The program a job runs loads the solution as a module named `solution` (so its
-`if __name__ == "__main__":` block does not run) and then the tests in the same namespace; both are
-registered with `linecache`, so a failing assert shows its line in the traceback kept from stderr.
+with the row's `entry_point`. Each check is a `synth.sandbox.TestJob` (`check_job`): the solution is loaded as
+the module `solution` (so its `if __name__ == "__main__":` block does not run) in one process, and the tests
+run in another against proxies of its names, with only plain data between them, so a solution cannot forge
+its verdict; a failing assert shows its line (from `tests.py`) in the message and in the stderr kept.
+`program` is the older single-process program, still used where the code is the judge rather than the
+judged (AutoIF's verification functions).
 
 >>> extract_code("Here:\\n```python\\ndef add(a, b):\\n    return a + b\\n```\\nDone.")
 'def add(a, b):\\n    return a + b'
@@ -102,6 +105,15 @@ def assemble_tests(tests, *, entry_point: str | None = None) -> str:
 
 def program(solution: str, tests: str) -> str:
     return PROGRAM.format(solution=solution, tests=tests)
+
+
+def check_job(solution: str, tests: str, entry_point=None, id: str | None = None):
+    """The sandbox job that runs `tests` against `solution` in two processes (an unusable entry point is
+    ignored: `assemble_tests` has already called `check` on a usable one)."""
+    from synth.sandbox import TestJob
+
+    usable = isinstance(entry_point, str) and entry_point.isidentifier()
+    return TestJob(solution, tests, entry_point=entry_point if usable else None, id=id)
 
 
 def stderr_tail(text: str, limit: int = STDERR_TAIL) -> str:
@@ -260,12 +272,12 @@ class CodeVerifier:
     def verify(self, items) -> None:
         given = [it for it in items if it.gold is not None]
         todo = [
-            (s, program(code, it.gold))
+            (s, check_job(code, it.gold, it.row.get(self.entry_point_field)))
             for it in given
             for s in it.samples
             if s.pending and (code := self._code(s)) is not None
         ]
-        for (s, _), r in zip(todo, self._run([p for _, p in todo]), strict=True):
+        for (s, _), r in zip(todo, self._run([j for _, j in todo]), strict=True):
             s.verdict = "correct" if r.passed else "incorrect"
             s.score = 1.0 if r.passed else 0.0
             s.extracted = "pass" if r.passed else (r.error or "fail") if r.verdict == "fail" else r.verdict
@@ -281,10 +293,8 @@ class CodeVerifier:
             s.why = "no Python code in the response"
         return code
 
-    def _run(self, programs: list[str]) -> list[Result]:
-        from synth.sandbox import Job
-
-        results = self.sandbox.map([Job(code=p) for p in programs]) if programs else []
+    def _run(self, jobs: list) -> list[Result]:
+        results = self.sandbox.map(jobs) if jobs else []
         self.jobs.update(r.verdict for r in results)
         return results
 
@@ -329,7 +339,12 @@ class CodeVerifier:
                 item.notes["generated_tests"] = {"written": [], "kept": [], "why": why}
                 continue
             plans.append((item, tests, codes))
-        jobs = [program(code, t) for _, tests, codes in plans for code in codes.values() for t in tests]
+        jobs = [
+            check_job(code, t, item.row.get(self.entry_point_field))
+            for item, tests, codes in plans
+            for code in codes.values()
+            for t in tests
+        ]
         results = iter(self._run(jobs))
         for item, tests, codes in plans:
             passes = {i: [next(results).passed for _ in tests] for i in codes}

@@ -207,7 +207,7 @@ def _solution_end(sol: dict, limits: Limits, why: str | None) -> tuple[str, str,
     if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu is not None and cpu >= limits.cpu_s):
         return "timeout", "cpu time", f"the solution used more than {limits.cpu_s:g} s of CPU"
     if sig == signal.SIGKILL and sol.get("ended_s") is None:  # alive until the sandbox ended the job
-        return "fail", "invalid reply", why or "the solution process broke the protocol"
+        return "fail", "solution process", why or "the solution process broke the protocol"
     if sig is not None:
         name = _signal_name(sig)
         return "fail", name, f"the solution process was terminated by {name} ({why})"

@@ -59,6 +59,7 @@ UNIMPORTABLE = {"__main__", "antigravity", "this", "idlelib", "tkinter", "turtle
                 "ensurepip", "venv"}  # fmt: skip
 HEX_INT = re.compile(r"-?0x[0-9a-f]+\Z")
 DEFINES_CHECK = re.compile(r"^def check\(", re.M)
+HARNESS_NAMES = {"check"}  # HumanEval's tests define it; a solution's must never stand in for it
 
 
 class ProtocolError(ValueError):
@@ -675,16 +676,23 @@ class Remote:
         return buffer.pop()
 
 
+def withheld(name, entry_point):
+    """A name of the solution's the tests never see, unless it is the entry point: a builtin's (a solution's own
+    `abs` or `sorted` must not compute the tests' expected values) or the harness's (`check`)."""
+    return name != entry_point and (hasattr(builtins, name) or name in HARNESS_NAMES)
+
+
 def bind_names(conn, names, entry_point):
-    """The test namespace's view of the solution's globals. Never a name of the builtins (a solution's own
-    `abs` or `sorted` must not compute the tests' expected values), except the entry point itself."""
+    """The test namespace's view of the solution's globals: plain values, handles, local stand-ins for its
+    exception classes, and the test process's own copy of each stdlib module it imported under that module's
+    name (an alias could pass another module off as the one the tests use)."""
     ns = {}
     if type(names) is not dict:
         conn.fail("the solution process sent a malformed list of names")
     for name, desc in names.items():
         if not name.isidentifier() or keyword.iskeyword(name) or name.startswith("__"):
             continue
-        if hasattr(builtins, name) and name != entry_point:
+        if withheld(name, entry_point):
             continue
         if type(desc) is not dict or len(desc) != 1:
             conn.fail("the solution process sent a malformed name")
@@ -692,7 +700,7 @@ def bind_names(conn, names, entry_point):
         if kind == "value":
             ns[name] = conn.decode(value)
         elif kind == "module":
-            module = _stdlib_module(value)
+            module = _stdlib_module(value) if value == name or str(value).endswith("." + name) else None
             if module is not None:
                 ns[name] = module
         elif kind == "exception":
@@ -716,7 +724,7 @@ def _stdlib_module(name):
         return None
 
 
-def tests_source(tests, entry_point):
+def with_check_call(tests, entry_point):
     """The tests, with HumanEval's `check(candidate)` called on the entry point when they define it but never
     call it."""
     defines = DEFINES_CHECK.search(tests) is not None
@@ -736,21 +744,41 @@ def run_tests(fd, tests, entry_point, frame_max):
     try:
         if entry_point is not None and (not entry_point.isidentifier() or keyword.iskeyword(entry_point)):
             raise ValueError(f"entry_point {entry_point!r} is not a Python name")
-        tests = tests_source(tests, entry_point)
+        tests = with_check_call(tests, entry_point)
         linecache.cache[TESTS_FILE] = (len(tests), None, tests.splitlines(True), TESTS_FILE)
         code = compile(tests, TESTS_FILE, "exec", dont_inherit=True)
         hello = conn.receive()
         if type(hello.get("setup_error")) is str:  # the solution process could not confine itself
             return "setup_error", "solution process", hello["setup_error"][:500], 0
         if hello.get("ready") is not True:
-            raise load_error(conn, hello.get("error"))
+            if type(hello.get("error")) is not dict:
+                conn.fail("the solution process sent something other than its names")
+            raise load_error(conn, hello["error"])
         main.__dict__.update(bind_names(conn, hello.get("names"), entry_point))
+        held = [n for n in hello["names"] if type(n) is str and withheld(n, entry_point)]
+        clash = held and sorted(set(held) & free_names(code))
+        if clash:  # whose `abs` the tests mean is ambiguous: fail rather than guess
+            raise NameError(f"the solution defines {', '.join(clash)}, which the tests use without defining; the "
+                            "tests never see a solution's builtin or harness names (the entry point excepted)")  # fmt: skip
         exec(code, main.__dict__)
         if conn.broken is not None:  # the tests caught BrokenSolution; the job fails all the same
             raise BrokenSolution(conn.broken)
     except BaseException as e:  # noqa: B036 - SystemExit and KeyboardInterrupt in the tests are failures too
         return "error", type(e).__name__, failure_message(e), conn.calls
     return "ok", None, None, conn.calls
+
+
+def free_names(code):
+    """The global names a compiled module and its functions read that the module does not bind itself."""
+    import dis
+
+    loads, todo = set(), [code]
+    stores = {i.argval for i in dis.get_instructions(code) if i.opname in ("STORE_NAME", "STORE_GLOBAL")}
+    while todo:
+        c = todo.pop()
+        loads.update(i.argval for i in dis.get_instructions(c) if i.opname in ("LOAD_GLOBAL", "LOAD_NAME"))
+        todo.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    return loads - stores
 
 
 def load_error(conn, info):

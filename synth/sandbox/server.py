@@ -538,7 +538,7 @@ class Server:
         res_r, res_w = os.pipe()
         tests_dir = "/tmp" if self.isolated else job_dir
         pid = "solution process: " + sol_pid if isinstance(sol_pid, str) else self.fork(
-            lambda: tester_child(self, tests, msg.get("entry_point"), frame_max, lim, tests_dir, token, out_w,
+            lambda: run_tests_child(self, tests, msg.get("entry_point"), frame_max, lim, tests_dir, token, out_w,
                                  err_w, res_w, sock_tests))  # fmt: skip
         for fd in (out_w, err_w, res_w, sock_tests):
             os.close(fd)
@@ -787,7 +787,7 @@ def solution_child(server, solution, lim, job_dir, out_w, err_w, sock):
     os._exit(0)
 
 
-def tester_child(server, tests, entry_point, frame_max, lim, cwd, token, out_w, err_w, res_w, sock):
+def run_tests_child(server, tests, entry_point, frame_max, lim, cwd, token, out_w, err_w, res_w, sock):
     """The test process of a test job: confined as the tester uid, it runs the tests against proxies of the
     solution's names and writes the completion record. It never runs code of the solution's."""
     channel = res_w
