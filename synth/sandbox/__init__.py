@@ -112,8 +112,9 @@ defines (HumanEval/32's ``poly``, /38's ``encode_cyclic``) are computing with th
 trusted code (generated tests, as in CodeT, can fail or pass themselves, but only their own verdict). Handles
 change a few semantics an honest solution might rely on: two objects of its classes are never ``==``, a
 returned argument is a copy (``f(xs) is xs`` is false), ``isinstance(obj, SolutionClass)`` does not work,
-``dict_keys``/``deque`` results compare by identity, a generator is read ahead in batches of 64, and tests
-cannot pass their own functions or objects to the solution. Stdin/stdout programs are out of scope: run them
+``dict_keys``/``deque`` results compare by identity, a generator is read ahead in batches of 64, the tests
+see the solution's module-level values as they were once it loaded, and tests cannot pass their own functions
+or objects to the solution. Stdin/stdout programs are out of scope: run them
 as a `Job` with ``stdin`` and compare ``Result.stdout`` on the host (plain data too). With ``unsafe`` both
 processes are the calling user: the plain-data boundary still holds against everything inside the
 interpreter, but nothing stops the solution from signalling, tracing or reading the test process.

@@ -486,6 +486,8 @@ class Connection:
             self.fail(f"the solution process sent {e}")
         except OSError as e:
             self.fail(f"the connection to the solution process failed: {e}")
+        except MemoryError:  # never an exception the tests could catch: the reply is the solution's doing
+            self.fail("the solution process sent a reply too large to decode")
         if frame is None:
             self.fail("the solution process closed the connection")
         if type(frame) is not dict:
@@ -499,8 +501,8 @@ class Connection:
         return r
 
     def ref(self, value):
-        if type(value) is Remote and value._conn is self:
-            return {"$h": [value._id, value._kind, value._type]}
+        if type(value) is Remote and value._h_conn is self:
+            return {"$h": [value._h_id, value._h_kind, value._h_type]}
         raise TypeError(f"a {type(value).__name__} cannot be passed to the solution (plain data only)")
 
     def decode(self, value):
@@ -510,11 +512,13 @@ class Connection:
             self.fail(f"the solution process sent invalid data: {e}")
         except RecursionError:
             self.fail("the solution process sent data nested too deep")
+        except MemoryError:
+            self.fail("the solution process sent data too large to decode")
 
     def request(self, op, target, **fields):
         if self.broken is not None:
             raise BrokenSolution(self.broken)
-        msg = {"op": op, "h": target._id, **fields}
+        msg = {"op": op, "h": target._h_id, **fields}
         try:
             send_frame(self.fd, msg)
         except OSError as e:
@@ -579,15 +583,15 @@ class Remote:
     identity here, and ordering, arithmetic and membership are not defined, so a test's comparison is never
     decided by the solution."""
 
-    __slots__ = ("_conn", "_id", "_kind", "_type", "_buffer", "_end", "_pending")
+    __slots__ = ("_h_conn", "_h_id", "_h_kind", "_h_type", "_h_buffer", "_h_end", "_h_pending")
 
     def __init__(self, conn, h, kind, typename):
-        for k, v in (("_conn", conn), ("_id", h), ("_kind", kind), ("_type", typename), ("_buffer", []),
-                     ("_end", False), ("_pending", None)):  # fmt: skip
+        for k, v in (("_h_conn", conn), ("_h_id", h), ("_h_kind", kind), ("_h_type", typename), ("_h_buffer", []),
+                     ("_h_end", False), ("_h_pending", None)):  # fmt: skip
             object.__setattr__(self, k, v)
 
     def __repr__(self):
-        return f"<{self._kind} {self._type} of the solution>"
+        return f"<{self._h_kind} {self._h_type} of the solution>"
 
     __eq__ = object.__eq__
     __ne__ = object.__ne__
@@ -597,10 +601,10 @@ class Remote:
         raise TypeError(f"{self!r} cannot be copied or pickled in the tests")
 
     def _value(self, reply):
-        return self._conn.decode(reply["ok"])
+        return self._h_conn.decode(reply["ok"])
 
     def __call__(self, *args, **kwargs):
-        conn = self._conn
+        conn = self._h_conn
         a = [encode(v, conn.ref) for v in args]
         k = {key: encode(v, conn.ref) for key, v in kwargs.items()}
         reply = conn.request("call", self, a=a, k=k)
@@ -619,58 +623,59 @@ class Remote:
     def __getattr__(self, name):
         if name.startswith("__") and name.endswith("__"):
             raise AttributeError(name)
-        return self._value(self._conn.request("getattr", self, n=name))
+        return self._value(self._h_conn.request("getattr", self, n=name))
 
     def __setattr__(self, name, value):
-        self._conn.request("setattr", self, n=name, v=encode(value, self._conn.ref))
+        self._h_conn.request("setattr", self, n=name, v=encode(value, self._h_conn.ref))
 
     def __delattr__(self, name):
-        self._conn.request("delattr", self, n=name)
+        self._h_conn.request("delattr", self, n=name)
 
     def __len__(self):
-        n = _checked(self._value(self._conn.request("len", self)), int, "__len__")
+        n = _checked(self._value(self._h_conn.request("len", self)), int, "__len__")
         if n < 0:
             raise ValueError("__len__() should return >= 0")
         return n
 
     def __bool__(self):
-        return _checked(self._value(self._conn.request("bool", self)), bool, "__bool__")
+        return _checked(self._value(self._h_conn.request("bool", self)), bool, "__bool__")
 
     def __str__(self):
-        return _checked(self._value(self._conn.request("str", self)), str, "__str__")
+        return _checked(self._value(self._h_conn.request("str", self)), str, "__str__")
 
     def __getitem__(self, key):
-        return self._value(self._conn.request("getitem", self, i=encode(key, self._conn.ref)))
+        return self._value(self._h_conn.request("getitem", self, i=encode(key, self._h_conn.ref)))
 
     def __setitem__(self, key, value):
-        conn = self._conn
+        conn = self._h_conn
         conn.request("setitem", self, i=encode(key, conn.ref), v=encode(value, conn.ref))
 
     def __delitem__(self, key):
-        self._conn.request("delitem", self, i=encode(key, self._conn.ref))
+        self._h_conn.request("delitem", self, i=encode(key, self._h_conn.ref))
 
     def __iter__(self):
-        it = self._value(self._conn.request("iter", self))
+        it = self._value(self._h_conn.request("iter", self))
         if type(it) is not Remote:
             raise TypeError("the solution's __iter__ returned plain data, not an iterator")
         return it
 
     def __next__(self):
-        buffer = self._buffer
+        buffer = self._h_buffer
         if not buffer:
-            if self._pending is not None:
-                exc, self._pending = self._pending, None
+            if self._h_pending is not None:
+                exc = self._h_pending
+                object.__setattr__(self, "_h_pending", None)
                 raise exc
-            if self._end:
+            if self._h_end:
                 raise StopIteration
-            reply = self._conn.request("next", self, n=1 if self._kind != "iterator" else BATCH)
+            reply = self._h_conn.request("next", self, n=1 if self._h_kind != "iterator" else BATCH)
             items = self._value(reply)
             if type(items) is not list:
-                self._conn.fail("the solution process sent a malformed batch")
+                self._h_conn.fail("the solution process sent a malformed batch")
             buffer.extend(reversed(items))
-            object.__setattr__(self, "_end", reply.get("end") is True)
+            object.__setattr__(self, "_h_end", reply.get("end") is True)
             if "raise" in reply:
-                object.__setattr__(self, "_pending", self._conn.exception(reply["raise"], "next"))
+                object.__setattr__(self, "_h_pending", self._h_conn.exception(reply["raise"], "next"))
             if not buffer:
                 return self.__next__()
         return buffer.pop()
