@@ -169,8 +169,12 @@ def test_verdicts_of_solutions_that_break(sandbox):
 @needs_forkserver
 def test_the_failing_assert_and_the_solutions_traceback_are_reported(sandbox):
     sol = "def helper(x):\n    return 1 // x\n\ndef f(x):\n    return helper(x)\n"
-    wrong, raising = sandbox.map([TestJob(sol, "assert f(1) == 1\nassert f(2) == 7, 'two'\n"),
-                                  TestJob(sol, "x = 1\nassert f(0) == 1\n")])  # fmt: skip
+    wrong, raising, printing = sandbox.map([TestJob(sol, "assert f(1) == 1\nassert f(2) == 7, 'two'\n"),
+                                            TestJob(sol, "x = 1\nassert f(0) == 1\n"),
+                                            TestJob("print('from the solution')\nf = len\n",
+                                                    "print('from the tests', f('ab'))\n")])  # fmt: skip
+    assert printing.passed and printing.stdout.startswith("from the solution\n")
+    assert "--- tests' stdout ---\nfrom the tests 2" in printing.stdout
     assert (wrong.verdict, wrong.error, wrong.message) == (
         "fail",
         "AssertionError",
