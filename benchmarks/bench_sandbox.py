@@ -205,20 +205,33 @@ def run_test_jobs(problems, workers, runs, limits, baseline=None):
             baseline.Sandbox(workers=workers, limits=old_limits, backend="forkserver"),
             old_jobs,
         )
-    out = {name: ([], {}) for name in pools}
+    out = {name: ([], {}, []) for name in pools}
     try:
         for sb, js in pools.values():
             sb.map(js[: 4 * workers])  # warm
         for _ in range(runs):
             for name, (sb, js) in pools.items():
+                cpu0 = _sandbox_cpu_s(sb)
                 dt, results = timed(lambda sb=sb, js=js: sb.map(js))
                 out[name][0].append(len(js) / dt)
                 out[name][1].clear()
                 out[name][1].update(_count(r.verdict for r in results))
+                out[name][2].append((_sandbox_cpu_s(sb) - cpu0) / len(js) * 1000)
     finally:
         for sb, _ in pools.values():
             sb.close()
     return out
+
+
+def _sandbox_cpu_s(sb) -> float:
+    """CPU seconds so far of a sandbox's servers and the job processes they reaped (Linux /proc)."""
+    total, tick = 0, os.sysconf("SC_CLK_TCK")
+    for w in sb._pool:
+        pid = w.proc.pid
+        for p in [pid, *Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / tick
 
 
 def run_hostile_mix(problems, workers, runs, every, limits):
@@ -467,15 +480,16 @@ def main():
             turns = run_test_jobs(problems, args.workers, args.runs, limits, baseline)
         if baseline is not None:
             rows.append((f"sandbox forkserver at {args.baseline}: Job (one process)", "namespaces + uid + rlimits",
-                         len(problems), *turns["baseline"]))  # fmt: skip
+                         len(problems), *turns["baseline"][:2]))  # fmt: skip
         rows.append(("sandbox forkserver: Job (one process, taking turns)", "namespaces + uid + rlimits",
-                     len(problems), *turns["job"]))  # fmt: skip
+                     len(problems), *turns["job"][:2]))  # fmt: skip
         rows.append(("sandbox forkserver: TestJob (solution and tests in two processes)",
-                     "namespaces + two uids + plain data", len(problems), *turns["testjob"]))  # fmt: skip
+                     "namespaces + two uids + plain data", len(problems), *turns["testjob"][:2]))  # fmt: skip
         reference = "baseline" if baseline is not None else "job"
         extra["testjob_ratio"] = {"against": args.baseline or "Job on this tree",
                                   "ratio": statistics.median(turns["testjob"][0])
-                                  / statistics.median(turns[reference][0])}  # fmt: skip
+                                  / statistics.median(turns[reference][0]),
+                                  "cpu_ms_per_job": {k: statistics.median(v[2]) for k, v in turns.items()}}  # fmt: skip
     if "hostile" not in args.skip:
         rates, mix = run_hostile_mix(problems, args.workers, args.runs, args.hostile_every, hostile_limits)
         rows.append(("sandbox forkserver + hostile mix", "namespaces + uid + rlimits", mix["jobs"], rates,
@@ -498,7 +512,9 @@ def main():
               f"{json.dumps(verdicts)}")  # fmt: skip
     if "testjob_ratio" in extra:
         r = extra["testjob_ratio"]
-        print(f"TestJob jobs/s / Job jobs/s ({r['against']}), ratio of medians: {r['ratio']:.2f}")
+        print(f"TestJob jobs/s / Job jobs/s ({r['against']}), ratio of medians: {r['ratio']:.2f}; CPU ms per job "
+              "(servers + job processes, median): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_job"].items()))  # fmt: skip
     if "hostile_mix" in extra:
         mix = extra["hostile_mix"]
         print("hostile verdicts:", "; ".join(f"{k}: {v}" for k, v in mix["hostile_verdicts"].items()))

@@ -172,9 +172,9 @@ def test_the_failing_assert_and_the_solutions_traceback_are_reported(sandbox):
     wrong, raising, printing = sandbox.map([TestJob(sol, "assert f(1) == 1\nassert f(2) == 7, 'two'\n"),
                                             TestJob(sol, "x = 1\nassert f(0) == 1\n"),
                                             TestJob("print('from the solution')\nf = len\n",
-                                                    "print('from the tests', f('ab'))\n")])  # fmt: skip
+                                                    "print('from the tests', f('ab'), '\\ud800')\n")])  # fmt: skip
     assert printing.passed and printing.stdout.startswith("from the solution\n")
-    assert "--- tests' stdout ---\nfrom the tests 2" in printing.stdout
+    assert "--- tests' stdout ---\nfrom the tests 2 \\ud800" in printing.stdout
     assert (wrong.verdict, wrong.error, wrong.message) == (
         "fail",
         "AssertionError",

@@ -105,6 +105,11 @@ class TestJob:
 
 @dataclass
 class Result:
+    """How a job ended. For a `TestJob`: `message` is the failing assert's source line (with its message), or
+    the exception's message; `stdout` is the solution's, then the tests' under a marker; `stderr` is the test
+    process's, with a traceback through the tests' lines only (and the solution's frames as a note when the
+    exception came from it), then the solution process's under a marker; `cpu_s` is the test process's."""
+
     verdict: str  # one of VERDICTS
     error: str | None  # fail: exception class name, "SIGSEGV", "exited before completion"; else a short cause
     message: str | None  # the exception message or detail, short

@@ -797,6 +797,7 @@ def run_tests_child(server, tests, entry_point, frame_max, lim, cwd, token, out_
         channel = RESULT_FD
         tests = text(tests)  # print() and tracebacks go to the server's own (never used) sys.stdout and
         # sys.stderr, which write to fds 1 and 2: now this process's pipes (new streams cost ~0.5 ms a job)
+        sys.stdout.reconfigure(errors="backslashreplace")
     except BaseException as e:  # noqa: B036
         os.write(channel, record(token, "setup_error", type(e).__name__, str(e)))
         os._exit(3)
