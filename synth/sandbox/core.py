@@ -16,7 +16,6 @@ import sys
 import tempfile
 import threading
 import time
-from base64 import b64decode, b64encode
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +23,8 @@ from pathlib import Path
 VERDICTS = ("pass", "fail", "timeout", "memory", "output_limit", "killed", "setup_error")
 BACKENDS = ("forkserver", "unsafe")  # "auto" picks the best isolating one available
 SERVER = Path(__file__).with_name("server.py")
+REMOTE = Path(__file__).with_name("remote.py")  # the test-job protocol, loaded by the server at start-up
+BROKEN = "BrokenSolution"  # the test process's record when the solution process could no longer answer
 START_TIMEOUT_S = 30.0
 GRACE_S = 15.0  # the host waits this much past a job's wall time before it declares the worker dead
 CAP_SETGID, CAP_SETUID, CAP_SYS_ADMIN = 6, 7, 21
@@ -74,7 +75,41 @@ class Job:
 
 
 @dataclass
+class TestJob:
+    """A solution and its tests, run in two processes so the solution cannot forge the verdict.
+
+    The solution process (the job's uid) loads `solution` as the module ``solution`` and answers calls; the
+    test process (a second uid) runs `tests` -- assert lines naming the solution's functions and classes, or
+    HumanEval's ``def check(candidate)`` -- where each name the solution defines is a proxy, and only plain
+    data crosses between them (see `synth.sandbox.remote`). `entry_point` names the function the tests are
+    about: it is passed to ``check`` when the tests define it without calling it, and it is visible to the
+    tests even where it shadows a builtin (other solution names never do). The job passes when the test process
+    ran every test and wrote its completion record; nothing the solution process does can make it pass.
+    """
+
+    __test__ = False  # not a pytest class
+
+    solution: str
+    tests: str
+    entry_point: str | None = None
+    limits: Limits | None = None  # overrides the sandbox's limits; each of the two processes gets them
+    id: str | None = None
+
+    def __post_init__(self):
+        for name in ("solution", "tests"):
+            if not isinstance(getattr(self, name), str):
+                raise TypeError(f"TestJob.{name} must be str, got {type(getattr(self, name)).__name__}")
+        if self.entry_point is not None and not self.entry_point.isidentifier():
+            raise ValueError(f"TestJob.entry_point {self.entry_point!r} is not a Python name")
+
+
+@dataclass
 class Result:
+    """How a job ended. For a `TestJob`: `message` is the failing assert's source line (with its message), or
+    the exception's message; `stdout` is the solution's, then the tests' under a marker; `stderr` is the test
+    process's, with a traceback through the tests' lines only (and the solution's frames as a note when the
+    exception came from it), then the solution process's under a marker; `cpu_s` is the test process's."""
+
     verdict: str  # one of VERDICTS
     error: str | None  # fail: exception class name, "SIGSEGV", "exited before completion"; else a short cause
     message: str | None  # the exception message or detail, short
@@ -92,11 +127,31 @@ class Result:
         return asdict(self)
 
 
+def parse_record(data: bytes, token: str | None, pid: int | None) -> dict | None:
+    """The completion record of the job's main process: a line ``<token> <json>`` with ``pid`` equal to the job's
+    pid. Lines without the token, or from another process of the job, are ignored."""
+    if not token:
+        return None
+    for line in data.split(b"\n"):
+        head, _, body = line.partition(b" ")
+        if head.decode("ascii", "replace") != token:
+            continue
+        try:
+            rec = json.loads(body)
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and rec.get("pid") == pid:
+            return rec
+    return None
+
+
 def classify(facts: dict, limits: Limits, *, job_id: str | None = None) -> Result:
     """The verdict from what the server observed (exit status, its own kill reason, the completion record).
 
-    Pass needs all of: a completion record from the job's main process carrying the job's token and status
-    ok, exit status 0, and no limit hit. Anything else is a failure of some kind, never a pass."""
+    Pass needs all of: a completion record from the job's main process (for a test job: the test process)
+    carrying the job's token and status ok, exit status 0, and no limit hit. Anything else is a failure of some
+    kind, never a pass. A test job whose solution process stopped answering is judged by how that process
+    ended (CPU limit: timeout; out of memory: memory; a signal or an exit: fail)."""
     sig, code, reason, rec = facts.get("signal"), facts.get("exit"), facts.get("reason"), facts.get("record")
     cpu = facts.get("cpu_s")
 
@@ -105,8 +160,8 @@ def classify(facts: dict, limits: Limits, *, job_id: str | None = None) -> Resul
             verdict=verdict,
             error=error,
             message=message,
-            stdout=b64decode(facts.get("stdout", "")).decode("utf-8", "replace"),
-            stderr=b64decode(facts.get("stderr", "")).decode("utf-8", "replace"),
+            stdout=facts.get("stdout", ""),
+            stderr=facts.get("stderr", ""),
             duration_s=round(float(facts.get("duration_s", 0.0)), 6),
             id=job_id,
             cpu_s=None if cpu is None else round(cpu, 6),
@@ -129,6 +184,8 @@ def classify(facts: dict, limits: Limits, *, job_id: str | None = None) -> Resul
         if status == "ok" and sig is None and code == 0:
             return result("pass", None, None)
         if status == "error":
+            if etype == BROKEN and facts.get("solution"):
+                return result(*_solution_end(facts["solution"], limits, msg))
             if etype == "MemoryError":
                 return result("memory", "MemoryError", f"over {limits.memory_mb} MB of address space")
             if rec.get("errno") == errno.EFBIG:
@@ -137,11 +194,29 @@ def classify(facts: dict, limits: Limits, *, job_id: str | None = None) -> Resul
                 return result("output_limit", "disk", f"job directory over {limits.disk_mb} MB: {msg}")
             return result("fail", etype, msg)
     if sig is not None:
-        name = signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
+        name = _signal_name(sig)
         if sig == signal.SIGKILL:
             return result("killed", name, "killed by a signal the sandbox did not send")
         return result("fail", name, f"terminated by {name}")
     return result("fail", "exited before completion", f"exit status {code} without a completion record")
+
+
+def _signal_name(sig: int) -> str:
+    return signal.Signals(sig).name if sig in signal.Signals._value2member_map_ else f"signal {sig}"
+
+
+def _solution_end(sol: dict, limits: Limits, why: str | None) -> tuple[str, str, str]:
+    """(verdict, error, message) of a test job whose solution process stopped answering: `why` is the test
+    process's account, `sol` how the solution process ended (or null: it was alive and sent garbage)."""
+    sig, code, cpu = sol.get("signal"), sol.get("exit"), sol.get("cpu_s")
+    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu is not None and cpu >= limits.cpu_s):
+        return "timeout", "cpu time", f"the solution used more than {limits.cpu_s:g} s of CPU"
+    if sig == signal.SIGKILL and sol.get("ended_s") is None:  # alive until the sandbox ended the job
+        return "fail", "solution process", why or "the solution process broke the protocol"
+    if sig is not None:
+        name = _signal_name(sig)
+        return "fail", name, f"the solution process was terminated by {name} ({why})"
+    return "fail", "exited before completion", f"the solution process exited with status {code} ({why})"
 
 
 # ---------------------------------------------------------------------------------------------- backends
@@ -272,9 +347,10 @@ def _uid_pool():
 class _Worker:
     """One fork-server process and the pipes to it. Used by one thread at a time."""
 
-    def __init__(self, backend: str, uid: int):
+    def __init__(self, backend: str, uid: int, tester_uid: int):
         self.backend = backend
-        self.uid = uid
+        self.uid = uid  # jobs and solutions run as this uid
+        self.tester_uid = tester_uid  # the test processes of test jobs run as this one
         self.proc: subprocess.Popen | None = None
         self.features: list[str] = []
         self.busy = False  # a job is in flight (then stop kills rather than asks)
@@ -285,7 +361,8 @@ class _Worker:
     def spawn(self) -> None:
         binds = _binds()
         cfg = {"mode": "isolated" if self.backend == "forkserver" else "unsafe", "uid": self.uid,
-               "binds": binds, "must_be_hidden": _must_be_hidden(binds), "cgroup": None}  # fmt: skip
+               "tester_uid": self.tester_uid, "binds": binds, "must_be_hidden": _must_be_hidden(binds),
+               "cgroup": None}  # fmt: skip
         cg = memory_cgroup() if self.backend == "forkserver" else None
         if cg is not None:
             try:
@@ -296,7 +373,16 @@ class _Worker:
             except OSError:
                 pass
         self._log = tempfile.TemporaryFile()
-        argv = [_interpreter(), "-I", "-S", "-B", "-c", SERVER.read_text(), json.dumps(cfg)]
+        argv = [
+            _interpreter(),
+            "-I",
+            "-S",
+            "-B",
+            "-c",
+            SERVER.read_text(),
+            json.dumps(cfg),
+            REMOTE.read_text(),
+        ]
         try:
             self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                          env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, cwd="/",
@@ -321,18 +407,20 @@ class _Worker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def execute(self, job: Job, limits: Limits) -> Result:
-        msg = {
-            "op": "job",
-            "code": job.code,
-            "stdin": None if job.stdin is None else b64encode(_bytes(job.stdin)).decode(),
-            "files": {k: b64encode(_bytes(v)).decode() for k, v in job.files.items()},
-            "limits": asdict(limits),
-        }
+    def execute(self, job: Job | TestJob, limits: Limits) -> Result:
+        if isinstance(job, TestJob):
+            blobs = [_bytes(job.solution), _bytes(job.tests)]
+            msg = {"op": "testjob", "entry_point": job.entry_point}
+        else:
+            files = list(job.files.items())
+            blobs = [_bytes(job.code)] + ([] if job.stdin is None else [_bytes(job.stdin)])
+            blobs += [_bytes(data) for _, data in files]
+            msg = {"op": "job", "stdin": job.stdin is not None, "files": [name for name, _ in files]}
+        msg.update(limits=asdict(limits), sizes=[len(b) for b in blobs])
         t0 = time.monotonic()
         self.busy = True
         try:
-            self._send(msg)
+            self._send(msg, blobs)
             facts = self._recv(t0 + limits.wall_s + GRACE_S)
         except (OSError, EOFError, TimeoutError, ValueError) as e:
             log = self._read_log()
@@ -345,6 +433,14 @@ class _Worker:
             return Result(
                 "setup_error", "job setup", facts["setup_error"], "", "", time.monotonic() - t0, id=job.id
             )
+        blob = facts.pop("raw")
+        facts["record"] = parse_record(blob.get("record", b""), facts.get("token"), facts.get("pid"))
+        out, err = (_text(blob.get(k, b"")) for k in ("stdout", "stderr"))
+        if isinstance(job, TestJob):  # the solution's output, then the tests'
+            sol_out, sol_err = (_text(blob.get(k, b"")) for k in ("solution_stdout", "solution_stderr"))
+            out = sol_out + (f"\n--- tests' stdout ---\n{out}" if out else "")
+            err = err + (f"\n--- solution's stderr ---\n{sol_err}" if sol_err else "")
+        facts.update(stdout=out, stderr=err)
         return classify(facts, limits, job_id=job.id)
 
     def stop(self) -> None:
@@ -392,24 +488,30 @@ class _Worker:
 
     # -- framing
 
-    def _send(self, obj: dict) -> None:
+    def _send(self, obj: dict, blobs: list[bytes] = ()) -> None:
         if self.proc is None:
             raise EOFError("worker is not running")
-        self._send_to(self.proc, obj)
+        self._send_to(self.proc, obj, blobs)
 
     @staticmethod
-    def _send_to(proc: subprocess.Popen, obj: dict) -> None:
+    def _send_to(proc: subprocess.Popen, obj: dict, blobs: list[bytes] = ()) -> None:
         body = json.dumps(obj).encode()
         proc.stdin.write(struct.pack(">I", len(body)) + body)
+        for blob in blobs:
+            proc.stdin.write(blob)
         proc.stdin.flush()
 
     def _recv(self, deadline: float) -> dict:
+        """A frame of the server's; the raw blobs that follow a result frame land in its "raw" dict."""
         proc = self.proc
         if proc is None:
             raise EOFError("worker is not running")
         fd = proc.stdout.fileno()
         head = _read_exact(fd, 4, deadline)
-        return json.loads(_read_exact(fd, struct.unpack(">I", head)[0], deadline))
+        msg = json.loads(_read_exact(fd, struct.unpack(">I", head)[0], deadline))
+        if "blobs" in msg:
+            msg["raw"] = {name: _read_exact(fd, size, deadline) for name, size in msg.pop("blobs")}
+        return msg
 
     def _read_log(self) -> str:
         if self._log is None:
@@ -422,7 +524,11 @@ class _Worker:
 
 
 def _bytes(data: str | bytes) -> bytes:
-    return data.encode() if isinstance(data, str) else bytes(data)
+    return data.encode("utf-8", "surrogatepass") if isinstance(data, str) else bytes(data)
+
+
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 def _read_exact(fd: int, n: int, deadline: float) -> bytes:
@@ -460,6 +566,7 @@ class Sandbox:
         self.limits = limits
         self._uids = _uid_pool()
         self._used_uids: list[int] = []
+        self._tester_uids: list[int] = []
         self._pool: list[_Worker] = []
         self._lock = threading.Lock()
         self._features: list[str] = []
@@ -482,7 +589,9 @@ class Sandbox:
             raise SandboxError("the sandbox is closed")
         if self._pool:
             return
-        pool = [_Worker(self.backend, self._new_uid()) for _ in range(self.workers)]
+        pool = [
+            _Worker(self.backend, self._new_uid(), self._new_uid(tester=True)) for _ in range(self.workers)
+        ]
         try:
             for w in pool:
                 w.spawn()
@@ -495,16 +604,18 @@ class Sandbox:
         self._pool = pool
         self._features = pool[0].features
 
-    def run(self, job: Job) -> Result:
+    def run(self, job: Job | TestJob) -> Result:
         return self.map([job])[0]
 
-    def map(self, jobs: Iterable[Job], *, progress: Callable[[int], None] | None = None) -> list[Result]:
+    def map(
+        self, jobs: Iterable[Job | TestJob], *, progress: Callable[[int], None] | None = None
+    ) -> list[Result]:
         """Run `jobs` across the workers; results in input order. `progress(k)` is called in the calling thread
         with the number of jobs that just finished (an increment, like tqdm's `update`)."""
         jobs = list(jobs)
         for job in jobs:
-            if not isinstance(job, Job):
-                raise TypeError(f"Sandbox.map takes Job objects, got {type(job).__name__}")
+            if not isinstance(job, (Job, TestJob)):
+                raise TypeError(f"Sandbox.map takes Job and TestJob objects, got {type(job).__name__}")
         if not jobs:
             return []
         with self._lock:
@@ -553,20 +664,26 @@ class Sandbox:
 
     @property
     def job_uids(self) -> list[int]:
-        """Every uid this sandbox's jobs have run as (forkserver): an audit can look for their processes."""
+        """Every uid this sandbox's jobs and test jobs' solutions have run as (forkserver): an audit can look
+        for their processes."""
         return list(self._used_uids)
 
-    def _new_uid(self) -> int:
+    @property
+    def tester_uids(self) -> list[int]:
+        """Every uid the test processes of this sandbox's test jobs have run as (forkserver)."""
+        return list(self._tester_uids)
+
+    def _new_uid(self, *, tester: bool = False) -> int:
         uid = next(self._uids)
-        self._used_uids.append(uid)
+        (self._tester_uids if tester else self._used_uids).append(uid)
         return uid
 
-    def _execute(self, worker: _Worker, job: Job) -> Result:
+    def _execute(self, worker: _Worker, job: Job | TestJob) -> Result:
         if self._closed:
             raise SandboxError("the sandbox is closed")
-        if not worker.alive:  # died on an earlier job: a fresh server, and a fresh uid
+        if not worker.alive:  # died on an earlier job: a fresh server, and fresh uids
             worker.stop()
-            worker.uid = self._new_uid()
+            worker.uid, worker.tester_uid = self._new_uid(), self._new_uid(tester=True)
             worker.spawn()
             worker.await_ready()
         return worker.execute(job, job.limits or self.limits)
@@ -581,6 +698,8 @@ class Sandbox:
                 "rlimits: address space, CPU, processes (per uid), file size, open files, core=0",
                 "every process left by a job is killed (kill -1 from the namespace's init) before the next job",
                 "verdict from the exit status and a completion record on a private pipe with a per-job token",
+                "test jobs: the solution and its tests in two processes of two uids, that exchange plain data "
+                "only; the record comes from the test process, which never runs the solution's code",
             ],
             "unsafe": [
                 "none: jobs run as this user, with this network and filesystem (explicitly requested)"

@@ -1,15 +1,20 @@
-"""The part of the sandbox that runs inside the isolation: set-up, the fork-server loop and the job runner.
+"""The part of the sandbox that runs inside the isolation: set-up, the fork-server loop and the job runners.
 
 This file is deliberately stand-alone (stdlib only, no package imports): the host reads its source and starts
-it as ``python -I -S -B -c <this source> <config json>``, so nothing from the repository, the venv or
-site-packages has to be visible inside the new root. See `synth.sandbox` for the design.
+it as ``python -I -S -B -c <this source> <config json> <source of remote.py>``, so nothing from the
+repository, the venv or site-packages has to be visible inside the new root. See `synth.sandbox` for the design.
 
 Host -> server: frames (4-byte big-endian length + JSON) on the server's stdin; server -> host: frames on its
 stdout. The first frame the server sends is ``{"ready": true, "features": [...]}`` or
-``{"ready": false, "error": "..."}``. Each job frame gets one result frame with the raw facts (exit status,
-why the server killed the job, the completion record, output tails); the host turns those into a verdict.
+``{"ready": false, "error": "..."}``. A job frame (``op`` ``job`` or ``testjob``, the limits, the sizes of
+its payload) is followed by the payload's raw bytes (program, stdin, files; or solution, tests), read straight
+into buffers the server wipes once the job processes are forked. Each job gets one result frame with the raw
+facts (exit statuses, why the server killed the job, the token) followed by the raw output tails and the
+completion record; the host parses the record and turns the facts into a verdict. The server never decodes
+what a job wrote, so none of it lingers in its heap for a later job's fork to find.
 """
 
+import _signal
 import ctypes
 import errno
 import fcntl
@@ -20,10 +25,8 @@ import platform
 import resource
 import select
 import signal
-import struct
 import sys
 import time
-from base64 import b64decode, b64encode
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -40,18 +43,23 @@ SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "riscv64": 41, "ppc64le": 203, "
 
 JOB_DIR = "/job"  # inside the new root; a fresh tmpfs is mounted here for every job
 RECORD_MAX = 65536  # bytes read from the completion channel; more is treated as output abuse
-RESULT_FD = 3  # the completion channel in the job process
+RESULT_FD = 3  # the completion channel in the job process (and in the test process of a test job)
+CALL_FD = 3  # the socket between the two processes of a test job, in the solution process
+TESTS_CALL_FD = 4  # its other end, in the test process
 SERVER_MB = 64  # the server's share of its worker's memory cgroup
 CHILD_PATH = "/usr/local/bin:/usr/bin:/bin"
 
-# Modules most generated programs import, loaded once in the server so a forked job finds them warm.
+# Modules most generated programs import, loaded once in the server so a forked job finds them warm. Not
+# threading: its after-fork hook costs every job process about 130 page faults (~1.5 ms) whether it uses threads
+# or not; the few jobs that do import it themselves.
 PRELOAD = (
     "abc", "array", "base64", "bisect", "collections", "copy", "dataclasses", "datetime", "decimal", "enum",
     "fractions", "functools", "hashlib", "heapq", "io", "itertools", "json", "linecache", "math", "operator",
-    "random", "re", "statistics", "string", "struct", "textwrap", "threading", "traceback", "types", "typing",
+    "random", "re", "statistics", "string", "struct", "textwrap", "traceback", "types", "typing",
 )  # fmt: skip
 
 _libc = None
+remote = None  # the module synth/sandbox/remote.py, loaded by main()
 
 
 def libc():
@@ -97,29 +105,13 @@ def prctl(option, arg):
 # ---------------------------------------------------------------------------------------------- framing
 
 
-def read_exact(fd, n):
-    buf = bytearray()
-    while len(buf) < n:
-        chunk = os.read(fd, n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return bytes(buf)
-
-
 def recv(fd):
-    head = read_exact(fd, 4)
-    if head is None:
-        return None
-    body = read_exact(fd, struct.unpack(">I", head)[0])
-    return None if body is None else json.loads(body)
+    """A frame from the host (the test-job protocol's framing, `synth/sandbox/remote.py`); None at end of file."""
+    return remote.recv_frame(fd, 2**26)
 
 
 def send(fd, obj):
-    body = json.dumps(obj, separators=(",", ":")).encode()
-    data = struct.pack(">I", len(body)) + body
-    while data:
-        data = data[os.write(fd, data) :]
+    remote.send_frame(fd, obj)
 
 
 # ---------------------------------------------------------------------------------------------- isolation
@@ -315,11 +307,99 @@ def install_seccomp():
 # ---------------------------------------------------------------------------------------------- the server
 
 
+class Tail:
+    """The last (or, with ``head``, the first) `cap` bytes that came through a pipe, in one buffer allocated up
+    front and wiped after use: nothing a job wrote lingers in the server's heap for a later job's fork to find."""
+
+    def __init__(self, cap, *, head=False):
+        self.buf = bytearray(cap)
+        self.cap = cap
+        self.head = head
+        self.total = 0
+
+    def add(self, view):
+        n, cap = len(view), self.cap
+        if self.head:
+            take = max(0, min(n, cap - self.total))
+            self.buf[self.total : self.total + take] = view[:take]
+            self.total += n
+            return
+        if n > cap:
+            self.total += n - cap
+            view, n = view[n - cap :], cap
+        pos = self.total % cap
+        first = min(n, cap - pos)
+        self.buf[pos : pos + first] = view[:first]
+        if n > first:
+            self.buf[: n - first] = view[first:]
+        self.total += n
+
+    def chunks(self):
+        view = memoryview(self.buf)
+        if self.total <= self.cap:
+            return [view[: self.total]]
+        if self.head:
+            return [view]
+        pos = self.total % self.cap
+        return [view[pos:], view[:pos]]
+
+    def size(self):
+        return min(self.total, self.cap)
+
+    def wipe(self):
+        n = self.size()
+        self.buf[:n] = bytes(n)
+        self.total = 0
+
+
+SCRATCH = bytearray(65536)  # every read from a job's pipes lands here first (never in a new bytes object)
+SCRATCH_USED = [0]  # how much of it the last job touched
+
+
+def wipe(buf):
+    if buf is not None:
+        buf[:] = bytes(len(buf))
+
+
+def read_blob(fd, n):
+    """`n` bytes of a job's payload from the host, straight into a bytearray the server wipes after the fork."""
+    buf = remote.read_exact(fd, n)
+    if buf is None:
+        raise SystemExit("the host closed the channel mid-frame")
+    return buf
+
+
+def send_facts(fd, facts, blobs):
+    """A result frame: the facts as JSON (with each blob's name and size), then the blobs' raw bytes."""
+    send(fd, {**facts, "blobs": [[name, tail.size()] for name, tail in blobs]})
+    for _, tail in blobs:
+        for chunk in tail.chunks():
+            while chunk:
+                chunk = chunk[os.write(fd, chunk) :]
+
+
+def text(blob):
+    return bytes(blob).decode("utf-8", "surrogatepass")
+
+
 class Server:
     def __init__(self, cfg):
         self.cfg = cfg
         self.isolated = cfg["mode"] == "isolated"
         self.uid = cfg.get("uid")
+        self.tester_uid = cfg.get("tester_uid")
+        self.tails = {}
+        self.env_cwd = None  # the job directory the server's environment is prepared for
+
+    def tails_for(self, lim, *names):
+        """The output buffers of a job, reused from job to job (they are wiped after each)."""
+        out = []
+        for name in names:
+            cap = RECORD_MAX if name == "record" else cap_of(lim)
+            if name not in self.tails or self.tails[name].cap != cap:
+                self.tails[name] = Tail(cap, head=name == "record")
+            out.append((name, self.tails[name]))
+        return out
 
     def serve(self):
         for name in PRELOAD:
@@ -327,13 +407,28 @@ class Server:
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         if not self.isolated:
             prctl(PR_SET_CHILD_SUBREAPER, 1)
+        # A job process pays a page fault (copy on write) for every page of the server's it writes, and the
+        # interpreter writes to code it runs for the first few times: run here what every job runs first.
+        self.env_cwd = JOB_DIR if self.isolated else "/tmp"
+        os.environ.clear()
+        os.environ.update(child_environment(self.env_cwd))
+        for _ in range(10):
+            prctl(PR_SET_NO_NEW_PRIVS, 1)  # every job sets it anyway; the server never executes a program
         gc.collect()
         gc.freeze()  # forked jobs do not touch the server's objects' pages
         while True:
             msg = recv(0)
             if msg is None or msg.get("op") == "exit":
                 return
-            send(1, self.run_job(msg))
+            run = self.run_test_job if msg.get("op") == "testjob" else self.run_job
+            facts, blobs = run(msg)
+            try:
+                send_facts(1, facts, blobs)
+            finally:
+                for _, tail in blobs:
+                    tail.wipe()
+                SCRATCH[: SCRATCH_USED[0]] = bytes(SCRATCH_USED[0])
+                SCRATCH_USED[0] = 0
 
     # -- per job
 
@@ -355,23 +450,34 @@ class Server:
 
             shutil.rmtree(path, ignore_errors=True)
 
-    def run_job(self, msg):
-        lim = msg["limits"]
-        token = os.urandom(16).hex()
-        stdin = b64decode(msg["stdin"]) if msg.get("stdin") is not None else None
-        files = {k: b64decode(v) for k, v in msg.get("files", {}).items()}
+    def prepare(self, lim, processes):
+        """The job directory and the memory cgroup's limit; (job_dir, oom kills so far) or a setup error."""
         try:
             job_dir = self.make_job_dir(lim)
         except OSError as e:
-            return {"setup_error": f"job directory: {e}"}
-        if CGROUP:  # the job's memory and its files (tmpfs pages are charged too), plus the server's own
-            cap = (int(lim["memory_mb"]) + int(lim["disk_mb"]) + SERVER_MB) * 1024 * 1024
+            return None, f"job directory: {e}"
+        if CGROUP:  # the jobs' memory and its files (tmpfs pages are charged too), plus the server's own
+            cap = (processes * int(lim["memory_mb"]) + int(lim["disk_mb"]) + SERVER_MB) * 1024 * 1024
             try:
                 os.pwrite(CGROUP["limit"], str(cap).encode(), 0)
             except OSError as e:
                 self.remove_job_dir(job_dir)
-                return {"setup_error": f"memory cgroup limit: {e}"}
-        ooms = oom_kills()
+                return None, f"memory cgroup limit: {e}"
+        return job_dir, oom_kills()
+
+    def run_job(self, msg):
+        """A program as __main__: one process, its completion record on fd 3."""
+        lim = msg["limits"]
+        blobs = [read_blob(0, n) for n in msg["sizes"]]
+        code, rest = blobs[0], blobs[1:]
+        stdin = rest.pop(0) if msg.get("stdin") else None
+        files = dict(zip(msg.get("files", []), rest, strict=True))
+        token = os.urandom(16).hex()
+        job_dir, ooms = self.prepare(lim, 1)
+        if job_dir is None:
+            for b in blobs:
+                wipe(b)
+            return {"setup_error": ooms}, []
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         res_r, res_w = os.pipe()
@@ -381,44 +487,111 @@ class Server:
             os.write(in_fd, stdin)
             os.lseek(in_fd, 0, os.SEEK_SET)
         t0 = time.monotonic()
-        try:
-            pid = os.fork()
-        except OSError as e:
-            pid, error = None, f"fork: {e}"
-        if pid == 0:  # pragma: no cover - runs in the job process
-            child(self, msg["code"], files, lim, job_dir, token, in_fd, out_w, err_w, res_w)
+        pid = self.fork(lambda: job_child(self, code, files, lim, job_dir, token, in_fd, out_w, err_w, res_w))
         for fd in (out_w, err_w, res_w) + ((in_fd,) if in_fd is not None else ()):
             os.close(fd)
-        if pid is None:
+        for b in blobs:
+            wipe(b)
+        blobs = self.tails_for(lim, "stdout", "stderr", "record")
+        (_, out), (_, err), (_, rec) = blobs
+        if isinstance(pid, str):
             for fd in (out_r, err_r, res_r):
                 os.close(fd)
             self.remove_job_dir(job_dir)
-            return {"setup_error": error}
+            return {"setup_error": pid}, []
         try:
-            facts = self.watch(pid, lim, out_r, err_r, res_r, t0)
+            facts, _ = self.watch(pid, [], {out_r: out, err_r: err}, (res_r, rec), lim, t0)
         finally:
             for fd in (out_r, err_r, res_r):
                 os.close(fd)
             self.remove_job_dir(job_dir)
-        facts["record"] = parse_record(facts.pop("record_bytes"), token, pid)
-        facts["oom_killed"] = oom_kills() > ooms
-        return facts
+        facts.update(token=token, pid=pid, oom_killed=oom_kills() > ooms)
+        return facts, blobs
 
-    def watch(self, pid, lim, out_r, err_r, res_r, t0):
-        """Read the job's output while it runs; stop it at the wall-time or output limit; then kill whatever it
-        left behind and collect its exit status."""
+    def run_test_job(self, msg):
+        """A solution and its tests in two processes (see `synth.sandbox.remote`). The solution process is forked
+        before the tests are even read from the host, and before the token exists: its copy of the server's
+        memory holds neither. The tests go to a second process, as another uid, that holds the token."""
+        lim = msg["limits"]
+        sol_size, tests_size = msg["sizes"]
+        solution = read_blob(0, sol_size)
+        job_dir, ooms = self.prepare(lim, 2)
+        if job_dir is None:
+            wipe(solution)
+            wipe(read_blob(0, tests_size))
+            return {"setup_error": ooms}, []
+        frame_max = max(2**16, min(remote.FRAME_MAX, int(lim["memory_mb"]) * 2**20 // 4))
+        sol_out_r, sol_out_w = os.pipe()
+        sol_err_r, sol_err_w = os.pipe()
+        sock_sol, sock_tests = socket_pair()
+        t0 = time.monotonic()
+        sol_pid = self.fork(
+            lambda: solution_child(self, solution, lim, job_dir, sol_out_w, sol_err_w, sock_sol)
+        )
+        for fd in (sol_out_w, sol_err_w, sock_sol):
+            os.close(fd)
+        wipe(solution)
+        tests = read_blob(0, tests_size)
+        token = os.urandom(16).hex()
+        out_r, out_w = os.pipe()
+        err_r, err_w = os.pipe()
+        res_r, res_w = os.pipe()
+        tests_dir = "/tmp" if self.isolated else job_dir
+        pid = "solution process: " + sol_pid if isinstance(sol_pid, str) else self.fork(
+            lambda: run_tests_child(self, tests, msg.get("entry_point"), frame_max, lim, tests_dir, token, out_w,
+                                 err_w, res_w, sock_tests))  # fmt: skip
+        for fd in (out_w, err_w, res_w, sock_tests):
+            os.close(fd)
+        wipe(tests)
+        blobs = self.tails_for(lim, "stdout", "stderr", "record", "solution_stdout", "solution_stderr")
+        out, err, rec, sol_out, sol_err = (tail for _, tail in blobs)
+        pipes = (out_r, err_r, res_r, sol_out_r, sol_err_r)
+        if isinstance(pid, str):
+            self.kill_all([sol_pid] if isinstance(sol_pid, int) else [])
+            for fd in pipes:
+                os.close(fd)
+            self.remove_job_dir(job_dir)
+            return {"setup_error": pid}, []
+        try:
+            facts, others = self.watch(pid, [sol_pid], {out_r: out, err_r: err, sol_out_r: sol_out,
+                                                        sol_err_r: sol_err}, (res_r, rec), lim, t0)  # fmt: skip
+        finally:
+            for fd in pipes:
+                os.close(fd)
+            self.remove_job_dir(job_dir)
+        facts.update(token=token, pid=pid, oom_killed=oom_kills() > ooms, solution=others[sol_pid])
+        return facts, blobs
+
+    @staticmethod
+    def fork(run):
+        """Fork a job process that runs `run` (and never returns); its pid, or the error as a string."""
+        try:
+            pid = os.fork()
+        except OSError as e:
+            return f"fork: {e}"
+        if pid == 0:  # pragma: no cover - runs in the job process
+            try:
+                run()
+            finally:
+                os._exit(4)
+        return pid
+
+    def watch(self, pid, others, streams, record, lim, t0):
+        """Read the job's output while it runs (`streams`: the stdout and stderr pipes of all its processes,
+        counted together); stop it at the wall-time or output limit or when `pid` ends; then kill whatever it
+        left behind and collect the exit status of `pid` and of each of `others`."""
         cap = int(lim["output_kb"]) * 1024
         deadline = t0 + float(lim["wall_s"])
-        bufs = {out_r: bytearray(), err_r: bytearray(), res_r: bytearray()}
-        counts = {out_r: 0, err_r: 0, res_r: 0}
-        open_fds = {out_r, err_r, res_r}
-        pidfd = os.pidfd_open(pid)
+        res_r, rec = record
+        tails = {**streams, res_r: rec}
+        open_fds = set(tails)
+        pidfds = {os.pidfd_open(p): p for p in (pid, *others)}
         poller = select.poll()
-        for fd in (out_r, err_r, res_r, pidfd):
+        for fd in (*tails, *pidfds):
             os.set_blocking(fd, False)
             poller.register(fd, select.POLLIN)
         reason = None
-        status = rusage = None
+        statuses, ended = {}, {}
 
         def take(fd):
             """Read once from fd: True when data came (more may follow), False when empty or closed."""
@@ -426,97 +599,85 @@ class Server:
             if fd not in open_fds:
                 return False
             try:
-                data = os.read(fd, 65536)
+                n = os.readv(fd, [SCRATCH])
             except BlockingIOError:
                 return False
-            if not data:
+            if not n:
                 open_fds.discard(fd)
                 poller.unregister(fd)
                 return False
-            counts[fd] += len(data)
-            buf = bufs[fd]
-            buf += data
+            tails[fd].add(memoryview(SCRATCH)[:n])
+            SCRATCH_USED[0] = max(SCRATCH_USED[0], n)
             if fd == res_r:
-                if counts[fd] > RECORD_MAX:
+                if rec.total > RECORD_MAX:
                     reason = reason or "output_limit"
-                del buf[RECORD_MAX:]
-            else:
-                if counts[out_r] + counts[err_r] > cap:
-                    reason = reason or "output_limit"
-                if len(buf) > cap:
-                    del buf[: len(buf) - cap]
+            elif sum(t.total for t in streams.values()) > cap:
+                reason = reason or "output_limit"
             return True
 
         try:
-            while reason is None:
+            while reason is None and pid not in statuses:
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     reason = "timeout"
                     break
-                exited = False
                 for fd, _ev in poller.poll(max(timeout * 1000, 1)):
-                    if fd == pidfd:
-                        exited = True
+                    if fd in pidfds:
+                        p = pidfds[fd]
+                        poller.unregister(fd)
+                        _, status, rusage = os.wait4(p, 0)
+                        statuses[p] = (status, rusage)
+                        ended[p] = time.monotonic() - t0
                     else:
                         take(fd)
-                if exited:
-                    _, status, rusage = os.wait4(pid, 0)
-                    break
             t1 = time.monotonic()
-            st, ru = self.kill_all(pid)
-            if status is None:
-                status, rusage = st, ru
+            for p in others:  # ended on their own by now (a process the sandbox kills shows SIGKILL)
+                reaped = (0,) if p in statuses else os.wait4(p, os.WNOHANG)
+                if reaped[0] == p:
+                    statuses[p], ended[p] = reaped[1:], t1 - t0
+            for p, st in self.kill_all([p for p in (pid, *others) if p not in statuses]).items():
+                statuses[p] = st
             # What is still in the pipes was written before the kill, and counts against the limit too; every
             # writer is dead now, so each read returns data or end-of-file.
-            for fd in (out_r, err_r, res_r):
+            for fd in tails:
                 while take(fd):
                     pass
         finally:
-            os.close(pidfd)
-        code = sig = None
-        if os.WIFSIGNALED(status):
-            sig = os.WTERMSIG(status)
-        else:
-            code = os.WEXITSTATUS(status)
-        return {
-            "exit": code,
-            "signal": sig,
-            "reason": reason,
-            "duration_s": t1 - t0,
-            "cpu_s": rusage.ru_utime + rusage.ru_stime,
-            "maxrss_kb": rusage.ru_maxrss,
-            "stdout": b64encode(bytes(bufs[out_r])).decode(),
-            "stderr": b64encode(bytes(bufs[err_r])).decode(),
-            "output_bytes": counts[out_r] + counts[err_r],
-            "record_bytes": bytes(bufs[res_r]),
-        }
+            for fd in pidfds:
+                os.close(fd)
+        facts = {**status_facts(*statuses[pid]), "reason": reason, "duration_s": t1 - t0,
+                 "output_bytes": sum(t.total for t in streams.values())}  # fmt: skip
+        return facts, {p: {**status_facts(*statuses[p]), "ended_s": ended.get(p)} for p in others}
 
-    def kill_all(self, pid):
-        """Kill every process the job left, detached or not, and reap them; returns the job's (status, rusage)
-        when it was reaped here.
+    def kill_all(self, pids):
+        """Kill every process the job left, detached or not, and reap them; returns {pid: (status, rusage)} for
+        those of `pids` reaped here.
 
         Isolated: the server is pid 1 of a pid namespace that holds nothing but itself and the job's processes,
         so kill(-1) reaches all of them (setsid orphans included) and they all end up as its children; a fork
         racing with the kill fails, because the forking process already has SIGKILL pending. Unsafe: only the
-        job and its process group."""
-        status = rusage = None
+        job's processes and their process groups."""
+        statuses = {}
         if not self.isolated:
-            for kill in (os.kill, os.killpg):
+            for pid in pids:
+                for kill in (os.kill, os.killpg):
+                    try:
+                        kill(pid, signal.SIGKILL)
+                    except (ProcessLookupError, PermissionError):
+                        pass
+            for pid in pids:
                 try:
-                    kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
+                    _, status, rusage = os.wait4(pid, 0)
+                    statuses[pid] = (status, rusage)
+                except ChildProcessError:
                     pass
-            try:
-                _, status, rusage = os.wait4(pid, 0)
-            except ChildProcessError:
-                pass
             while True:  # orphans re-parented to this subreaper
                 try:
                     if os.waitpid(-1, os.WNOHANG)[0] == 0:
                         break
                 except ChildProcessError:
                     break
-            return status, rusage
+            return statuses
         while True:
             try:
                 os.kill(-1, signal.SIGKILL)
@@ -525,73 +686,128 @@ class Server:
             try:
                 reaped, st, ru = os.wait4(-1, 0)
             except ChildProcessError:
-                return status, rusage
-            if reaped == pid:
-                status, rusage = st, ru
+                return statuses
+            if reaped in pids:
+                statuses[reaped] = (st, ru)
 
 
-def parse_record(data, token, pid):
-    """The completion record of the job's main process: a line ``<token> <json>`` with ``pid`` equal to the job's
-    pid. Lines without the token, or from another process of the job, are ignored."""
-    for line in data.split(b"\n"):
-        head, _, body = line.partition(b" ")
-        if head.decode("ascii", "replace") != token:
-            continue
-        try:
-            rec = json.loads(body)
-        except ValueError:
-            continue
-        if isinstance(rec, dict) and rec.get("pid") == pid:
-            return rec
-    return None
+def cap_of(lim):
+    return int(lim["output_kb"]) * 1024
 
 
-# ---------------------------------------------------------------------------------------------- the job
+def status_facts(status, rusage):
+    if status is None:
+        return {"exit": None, "signal": None, "cpu_s": None}
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    return {"exit": None if sig else os.WEXITSTATUS(status), "signal": sig,
+            "cpu_s": rusage.ru_utime + rusage.ru_stime, "maxrss_kb": rusage.ru_maxrss, "minflt": rusage.ru_minflt}  # fmt: skip
 
 
-def child(server, code, files, lim, job_dir, token, in_fd, out_w, err_w, res_w):
-    """The forked job process: confine itself, then run the program as __main__. Never returns."""
+def socket_pair():
+    """The call channel between the two processes of a test job: a connected pair of Unix stream sockets."""
+    import socket
+
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    return a.detach(), b.detach()
+
+
+# ---------------------------------------------------------------------------------------------- the job processes
+
+
+def confine(server, lim, cwd, uid, fds):
+    """In a freshly forked job process: put `fds` ({target: source, None = /dev/null}) in place and close every
+    other descriptor, start a new session, drop to `uid` (isolated), no new privileges, seccomp, rlimits and a
+    clean environment. Runs before any untrusted code."""
+    _signal.signal(int(signal.SIGINT), _signal.default_int_handler)  # the C module: no enum lookups here
+    for sig in (signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
+        _signal.signal(int(sig), _signal.SIG_DFL)
+    sources = [os.open("/dev/null", os.O_RDONLY) if src is None else src for src in fds.values()]
+    # Lift the sources above the targets first so no dup2 overwrites a source still to be copied.
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in sources]
+    for src, dst in zip(high, fds, strict=True):
+        os.dup2(src, dst)
+    os.closerange(max(fds) + 1, 1 << 20)  # the host channel, the other pipes' ends, the memfd
+    os.chdir(cwd)
+    os.umask(0o022)
+    os.setsid()  # its own session and process group: killpg(0) reaches only the job
+    if CGROUP:  # the cgroup's OOM killer takes the job's processes before the server
+        fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)
+        os.write(fd, b"1000")
+        os.close(fd)
+    if server.isolated:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    if server.isolated or uid == server.tester_uid:
+        prctl(PR_SET_DUMPABLE, 0)  # no core dump, no ptrace, no /proc/<pid>/mem by its peers
+    prctl(PR_SET_NO_NEW_PRIVS, 1)
+    install_seccomp()
+    set_limits(lim, nproc=server.isolated)
+    if cwd != server.env_cwd:  # the server's own environment is already a job's (see Server.serve)
+        for key in ("HOME", "TMPDIR", "PWD"):
+            os.environ[key] = cwd
+
+
+def child_environment(cwd):
+    return {"PATH": CHILD_PATH, "HOME": cwd, "TMPDIR": cwd, "LANG": "C.UTF-8", "PWD": cwd}
+
+
+def job_child(server, code, files, lim, job_dir, token, in_fd, out_w, err_w, res_w):
+    """The forked process of a `Job`: confine itself, then run the program as __main__. Never returns."""
     channel = res_w
     try:
-        try:
-            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGQUIT):
-                signal.signal(sig, signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL)
-            if in_fd is None:
-                in_fd = os.open("/dev/null", os.O_RDONLY)
-            else:  # a read-only descriptor on the memfd, so the job cannot rewrite its stdin
-                ro = os.open(f"/proc/self/fd/{in_fd}", os.O_RDONLY)
-                os.close(in_fd)
-                in_fd = ro
-            # Lift the sources above the targets first so no dup2 overwrites a source still to be copied.
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 64) for fd in (res_w, in_fd, out_w, err_w)]
-            for src, dst in zip(high, (RESULT_FD, 0, 1, 2), strict=True):
-                os.dup2(src, dst)
-            channel = RESULT_FD
-            os.closerange(RESULT_FD + 1, 1 << 20)  # the host channel, the other pipes' ends, the memfd
-            os.chdir(job_dir)
-            os.umask(0o022)
-            os.setsid()  # its own session and process group: killpg(0) reaches only the job
-            if CGROUP:  # the cgroup's OOM killer takes the job's processes before the server
-                with open("/proc/self/oom_score_adj", "w") as f:
-                    f.write("1000")
-            if server.isolated:
-                os.setgroups([])
-                os.setresgid(server.uid, server.uid, server.uid)
-                os.setresuid(server.uid, server.uid, server.uid)
-                prctl(PR_SET_DUMPABLE, 0)  # no core dump, even where core_pattern pipes to a host helper
-            prctl(PR_SET_NO_NEW_PRIVS, 1)
-            install_seccomp()
-            set_limits(lim, nproc=server.isolated)
-            os.environ.clear()
-            os.environ.update({"PATH": CHILD_PATH, "HOME": job_dir, "TMPDIR": job_dir, "LANG": "C.UTF-8",
-                               "PWD": job_dir})  # fmt: skip
-            write_files(files)
-        except BaseException as e:  # noqa: B036
-            os.write(channel, record(token, "setup_error", type(e).__name__, str(e)))
-            os._exit(3)
-        run_program(code, token, job_dir)
-    finally:
-        os._exit(4)
+        if in_fd is not None:  # a read-only descriptor on the memfd, so the job cannot rewrite its stdin
+            ro = os.open(f"/proc/self/fd/{in_fd}", os.O_RDONLY)
+            os.close(in_fd)
+            in_fd = ro
+        confine(server, lim, job_dir, server.uid, {0: in_fd, 1: out_w, 2: err_w, RESULT_FD: res_w})
+        channel = RESULT_FD
+        write_files(files)
+        code = text(code)
+    except BaseException as e:  # noqa: B036
+        os.write(channel, record(token, "setup_error", type(e).__name__, str(e)))
+        os._exit(3)
+    run_program(code, token, job_dir)
+
+
+def solution_child(server, solution, lim, job_dir, out_w, err_w, sock):
+    """The solution process of a test job: confined as the job uid, it serves calls on fd 3 (no completion
+    channel: nothing it says can make the job pass)."""
+    channel = sock
+    try:
+        confine(server, lim, job_dir, server.uid, {0: None, 1: out_w, 2: err_w, CALL_FD: sock})
+        channel = CALL_FD
+        solution = text(solution)
+        setup_stdio()
+        sys.path.insert(0, job_dir)
+    except BaseException as e:  # noqa: B036
+        remote.send_frame(channel, {"ready": False, "setup_error": f"{type(e).__name__}: {e}"})
+        os._exit(3)
+    remote.serve_solution(CALL_FD, solution)
+    os._exit(0)
+
+
+def run_tests_child(server, tests, entry_point, frame_max, lim, cwd, token, out_w, err_w, res_w, sock):
+    """The test process of a test job: confined as the tester uid, it runs the tests against proxies of the
+    solution's names and writes the completion record. It never runs code of the solution's."""
+    channel = res_w
+    try:
+        confine(server, lim, cwd, server.tester_uid, {0: None, 1: out_w, 2: err_w, RESULT_FD: res_w,
+                                                      TESTS_CALL_FD: sock})  # fmt: skip
+        channel = RESULT_FD
+        tests = text(tests)  # print() and tracebacks go to the server's own (never used) sys.stdout and
+        # sys.stderr, which write to fds 1 and 2: now this process's pipes (new streams cost ~0.5 ms a job)
+        sys.stdout.reconfigure(errors="backslashreplace")
+    except BaseException as e:  # noqa: B036
+        os.write(channel, record(token, "setup_error", type(e).__name__, str(e)))
+        os._exit(3)
+    status, etype, message, calls = remote.run_tests(TESTS_CALL_FD, tests, entry_point, frame_max)
+    flush_stdio()
+    try:
+        os.write(RESULT_FD, record(token, status, etype, message, calls=calls))
+    except BaseException:  # noqa: B036
+        os._exit(5)
+    os._exit(0 if status == "ok" else 1)
 
 
 def set_limits(lim, *, nproc):
@@ -633,16 +849,9 @@ def record(token, status, etype=None, message=None, **extra):
     return (token + " " + json.dumps(rec) + "\n").encode()
 
 
-def run_program(code, token, job_dir):
-    """Run `code` as the __main__ module. The completion record goes out only after the program returned (and
-    its non-daemon threads ended), on a channel stdout/stderr cannot reach; an exception, SystemExit included,
-    is recorded as one."""
-    import builtins
+def setup_stdio():
+    """Fresh text streams on fds 0-2 (the server's own were never meant for jobs)."""
     import io
-    import linecache
-    import threading
-    import traceback
-    import types
 
     sys.stdin = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8", errors="surrogateescape")
     sys.stdout = io.TextIOWrapper(
@@ -651,6 +860,26 @@ def run_program(code, token, job_dir):
     sys.stderr = io.TextIOWrapper(io.FileIO(2, "w", closefd=False), encoding="utf-8", errors="backslashreplace",
                                   line_buffering=True)  # fmt: skip
     sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
+
+
+def flush_stdio():
+    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+        try:
+            stream.flush()
+        except BaseException:  # noqa: B036 - a job that broke its streams still gets its verdict
+            pass
+
+
+def run_program(code, token, job_dir):
+    """Run `code` as the __main__ module. The completion record goes out only after the program returned (and
+    its non-daemon threads ended), on a channel stdout/stderr cannot reach; an exception, SystemExit included,
+    is recorded as one."""
+    import builtins
+    import linecache
+    import traceback
+    import types
+
+    setup_stdio()
     sys.argv = ["main.py"]
     sys.path.insert(0, job_dir)
     main = types.ModuleType("__main__")
@@ -661,7 +890,9 @@ def run_program(code, token, job_dir):
     status, etype, message, extra = "ok", None, None, {}
     try:
         exec(compile(code, "main.py", "exec", dont_inherit=True), main.__dict__)
-        shutdown = getattr(threading, "_shutdown", None)
+        shutdown = getattr(
+            sys.modules.get("threading"), "_shutdown", None
+        )  # only a job that imported it has threads to wait for
         if shutdown is not None:  # like the end of a real program: wait for non-daemon threads
             shutdown()
     except BaseException as e:  # noqa: B036 - SystemExit and KeyboardInterrupt are failures too
@@ -674,11 +905,7 @@ def run_program(code, token, job_dir):
             traceback.print_exception(type(e), e, tb, limit=-30, file=sys.stderr)
         except BaseException:  # noqa: B036
             pass
-    for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
-        try:
-            stream.flush()
-        except BaseException:  # noqa: B036 - a job that broke its streams still gets its verdict
-            pass
+    flush_stdio()
     try:
         os.write(RESULT_FD, record(token, status, etype, message, **extra))
     except BaseException:  # noqa: B036
@@ -689,8 +916,19 @@ def run_program(code, token, job_dir):
 # ---------------------------------------------------------------------------------------------- entry point
 
 
+def load_remote(source):
+    """The test-job protocol (`synth.sandbox.remote`), sent by the host as a second argument."""
+    import types
+
+    global remote
+    remote = types.ModuleType("sandbox_remote")
+    exec(compile(source, "<sandbox remote>", "exec", dont_inherit=True), remote.__dict__)
+    sys.modules["sandbox_remote"] = remote
+
+
 def main():
     cfg = json.loads(sys.argv[1])
+    load_remote(sys.argv[2])
     os.umask(0o022)
     try:
         features = isolate(cfg) if cfg["mode"] == "isolated" else ["none: unsafe mode"]

@@ -7,9 +7,12 @@ cross-checked, as CodeT does: a test is kept when at least one solution passes i
 the kept tests it passes and is correct when it passes them all).
 
 A row's tests are assert statements (a list, or one string of Python) or HumanEval's `def check(candidate)`
-with the row's `entry_point`. The program a job runs loads the solution as a module named `solution` (so its
-`if __name__ == "__main__":` block does not run) and then the tests in the same namespace; both are
-registered with `linecache`, so a failing assert shows its line in the traceback kept from stderr.
+with the row's `entry_point`. Each check is a `synth.sandbox.TestJob` (`check_job`): the solution is loaded as
+the module `solution` (so its `if __name__ == "__main__":` block does not run) in one process, and the tests
+run in another against proxies of its names, with only plain data between them, so a solution cannot forge
+its verdict; a failing assert shows its line (from `tests.py`) in the message and in the stderr kept.
+`program` is the older single-process program, still used where the code is the judge rather than the
+judged (AutoIF's verification functions).
 
 >>> extract_code("Here:\\n```python\\ndef add(a, b):\\n    return a + b\\n```\\nDone.")
 'def add(a, b):\\n    return a + b'
@@ -105,6 +108,15 @@ def assemble_tests(tests, *, entry_point: str | None = None) -> str:
 
 def program(solution: str, tests: str) -> str:
     return PROGRAM.format(solution=solution, tests=tests)
+
+
+def check_job(solution: str, tests: str, entry_point=None, id: str | None = None):
+    """The sandbox job that runs `tests` against `solution` in two processes (an unusable entry point is
+    ignored: `assemble_tests` has already called `check` on a usable one)."""
+    from synth.sandbox import TestJob
+
+    usable = isinstance(entry_point, str) and entry_point.isidentifier()
+    return TestJob(solution, tests, entry_point=entry_point if usable else None, id=id)
 
 
 def stderr_tail(text: str, limit: int = STDERR_TAIL) -> str:
@@ -258,8 +270,8 @@ class CodeVerifier(Verifier):
                 if code is None:
                     out[t][c] = NO_CODE
                 else:
-                    runs.append(((t, c), code, tests.source))
-        for ((t, c), _, _), r in zip(runs, self._run([(code, src) for _, code, src in runs]), strict=True):
+                    runs.append(((t, c), code, tests.source, task.row.get(self.entry_point_field)))
+        for ((t, c), *_), r in zip(runs, self._run([run[1:] for run in runs]), strict=True):
             out[t][c] = self._verdict(r)
         if generated:
             self._verify_generated([tasks[t] for t in generated], [out[t] for t in generated])
@@ -274,13 +286,11 @@ class CodeVerifier(Verifier):
         detail = describe(r) + f" | stderr: {stderr_tail(r.stderr or '', 300)}"
         return Verdict(0.0, "incorrect", detail, extracted, facts=facts)
 
-    def _run(self, pairs: list[tuple[str, str]]) -> list[Result]:
-        """Run each (solution, tests) in the sandbox."""
-        from synth.sandbox import Job
-
-        results = (
-            self.ctx.sandbox().map([Job(code=program(code, tests)) for code, tests in pairs]) if pairs else []
-        )
+    def _run(self, checks: list[tuple[str, str, str | None]]) -> list[Result]:
+        """Run each (solution, tests, entry point) in the sandbox as a `TestJob`: the tests run in a process
+        that never runs the solution's code (see `synth.sandbox`)."""
+        jobs = [check_job(code, tests, entry_point) for code, tests, entry_point in checks]
+        results = self.ctx.sandbox().map(jobs) if jobs else []
         self.jobs.update(r.verdict for r in results)
         return results
 
@@ -323,7 +333,14 @@ class CodeVerifier(Verifier):
             codes = {c: extract_code(text) for c, text in enumerate(task.completions)}
             plans.append((task, row, tests, {c: code for c, code in codes.items() if code is not None}))
         results = iter(
-            self._run([(code, t) for _, _, tests, codes in plans for code in codes.values() for t in tests])
+            self._run(
+                [
+                    (code, t, task.row.get(self.entry_point_field))
+                    for task, _, tests, codes in plans
+                    for code in codes.values()
+                    for t in tests
+                ]
+            )
         )
         for task, row, tests, codes in plans:
             passes = {c: [next(results).passed for _ in tests] for c in codes}
