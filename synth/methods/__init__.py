@@ -13,6 +13,9 @@ METHODS: dict[str, str] = {
     "generate": "synth.methods.generate:Generate",
     "reject-sample": "synth.methods.reject_sample:RejectSample",
     "exec-verify": "synth.methods.exec_verify:ExecVerify",
+    "tag": "synth.methods.tag:Tag",
+    "evolve": "synth.methods.evolve:Evolve",
+    "constitution": "synth.methods.constitution:Constitutional",
 }
 
 
