@@ -25,6 +25,8 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
+from curate.schema import DEFAULT_MAX_ROW_BYTES
+
 BACKEND_CHOICES = ("hf", "openai", "vllm")
 
 
@@ -114,7 +116,7 @@ class InputSettings:
         "On a bad line: stop with its file, line and field, or set it aside in invalid.jsonl.",
         choices=("fail", "skip"),
     )
-    max_row_bytes: int = setting(64 * 1024 * 1024, "Rows larger than this are invalid.", min=1)
+    max_row_bytes: int = setting(DEFAULT_MAX_ROW_BYTES, "Rows larger than this are invalid.", min=1)
 
 
 @settings
@@ -354,6 +356,37 @@ def from_options(cls, values: dict, **given):
     return cls(**kw)
 
 
+def check_ranges(cfg) -> None:
+    """The `min`/`max`/`choices` of every field, checked for library callers (Click checks the CLI's): the
+    first value out of range is an `InputError` naming its option.
+
+    >>> @settings
+    ... class Demo:
+    ...     rounds: int = setting(1, "How many rounds.", min=1)
+    >>> check_ranges(Demo(rounds=0))
+    Traceback (most recent call last):
+    curate.io.InputError: --rounds must be at least 1, got 0
+    """
+    from curate.io import InputError
+
+    for f in fields(cfg):
+        value, meta = getattr(cfg, f.name), f.metadata
+        if value is None or isinstance(value, bool) or not meta:
+            continue
+        flag = (meta.get("flag") or "--" + f.name.replace("_", "-")).split("/")[0]
+        lo, hi = meta.get("min"), meta.get("max")
+        if meta.get("choices") and value not in meta["choices"]:
+            raise InputError(f"{flag} must be one of {', '.join(meta['choices'])}, got {value!r}")
+        if not isinstance(value, int | float):
+            continue
+        if lo is not None and (value < lo or (meta.get("min_open") and value == lo)):
+            raise InputError(
+                f"{flag} must be {'above' if meta.get('min_open') else 'at least'} {lo:g}, got {value}"
+            )
+        if hi is not None and value > hi:
+            raise InputError(f"{flag} must be at most {hi:g}, got {value}")
+
+
 def asdict(cfg) -> dict:
     """The config as plain data for a manifest."""
     return dataclasses.asdict(cfg)
@@ -366,6 +399,7 @@ __all__ = [
     "RunSettings",
     "SamplingSettings",
     "SandboxOptions",
+    "check_ranges",
     "default",
     "from_options",
     "option_params",
