@@ -15,12 +15,9 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-
-import xxhash
 
 from curate.engines import ENGINES
-from curate.io import InputError, RunDir, is_stdio, resolve_input, write_json
+from curate.io import InputError, RunDir, resolve_input, write_json
 from curate.ledger import RunLedger
 from curate.pipeline import Pipeline, Step
 from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader
@@ -54,26 +51,16 @@ def versions() -> dict:
     return out
 
 
-def fingerprint(path: str | Path) -> dict:
-    """Size and xxh3_128 of an input file, so a manifest pins exactly what was read."""
-    if is_stdio(path):
-        return {"path": "-"}
-    h = xxhash.xxh3_128()
-    p = Path(path)
-    with open(p, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            h.update(chunk)
-    return {"path": str(p), "bytes": p.stat().st_size, "xxh3_128": h.hexdigest()}
-
-
 def base_manifest(command: str, config: dict, inputs: list) -> dict:
+    """The manifest's common head. `inputs` lists the input paths; the command replaces it with the reader's
+    `fingerprints` (size and xxh3_128 of each input, taken while reading it) when it has read them."""
     return {
         "command": command,
         "argv": sys.argv,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": config,
         "versions": versions(),
-        "inputs": [fingerprint(p) for given in inputs for p in resolve_input(given)],
+        "inputs": [{"path": str(p)} for given in inputs for p in resolve_input(given)],
     }
 
 
@@ -133,19 +120,29 @@ def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
         )
     else:
         pipeline = Pipeline(steps, batch_size=cfg.batch_size, progress=cfg.progress)
-    run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
     reader = Reader(
         cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
     )
-    ledger = RunLedger(run, stdout=cfg.stdout)
+    run = RunDir(cfg.output, overwrite=cfg.overwrite, inputs=cfg.inputs)
+    ledger = None
     try:
+        ledger = RunLedger(run, stdout=cfg.stdout)
         pipeline.run_parallel(reader, ledger, workers=cfg.workers)
         ledger.write_invalid([bad.as_record() for bad in reader.invalid])
         ledger.close()
+        manifest.update(_outcome(cfg, pipeline, reader, ledger, steps, time.perf_counter() - t0))
+        write_json(run / "manifest.json", manifest)
     except BaseException:
-        ledger.abort()
+        if ledger is not None:
+            ledger.abort()
         run.abort()
         raise
+    manifest["run_dir"] = str(run.commit())
+    return manifest
+
+
+def _outcome(cfg: FilterConfig, pipeline, reader: Reader, ledger: RunLedger, steps, seconds: float) -> dict:
+    """The manifest's counts, steps, inputs and timings; the counts must add up."""
     counts = {
         "input": reader.count,
         "kept": ledger.counts["kept"],
@@ -154,12 +151,14 @@ def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
         "edits": ledger.counts["edits"],
     }
     counts["balanced"] = counts["input"] == counts["kept"] + counts["rejected"] + counts["invalid"]
-    seconds = time.perf_counter() - t0
+    if not counts["balanced"]:  # the runner's invariant; a failure here is a bug, not a user error
+        raise AssertionError(f"row counts do not add up: {counts}")
     summaries = pipeline.summaries() if cfg.engine == "ray" else [s.summary() for s in steps]
-    manifest.update(
+    return dict(
         counts=counts,
         engine=pipeline.info if cfg.engine == "ray" else {"name": "local", "workers": cfg.workers},
         steps=[_step_record(s, st) for s, st in zip(summaries, pipeline.stats, strict=True)],
+        inputs=reader.fingerprints,
         seconds=round(seconds, 3),
         rows_per_s=round(counts["input"] / seconds) if seconds > 0 else None,
         outputs={
@@ -169,9 +168,3 @@ def run_filter(cfg: FilterConfig, steps: list[Step] | None = None) -> dict:
             "invalid": "invalid.jsonl",
         },
     )
-    if not counts["balanced"]:  # the runner's invariant; a failure here is a bug, not a user error
-        run.abort()
-        raise AssertionError(f"row counts do not add up: {counts}")
-    write_json(run / "manifest.json", manifest)
-    manifest["run_dir"] = str(run.commit())
-    return manifest

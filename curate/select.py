@@ -206,6 +206,7 @@ def run_select(cfg: SelectConfig) -> dict:
                 else {}
             ),
         },
+        inputs=reader.fingerprints,
         seconds=round(time.perf_counter() - t0, 3),
         outputs={"selected": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
     )

@@ -31,7 +31,7 @@ from pathlib import Path
 import orjson
 import xxhash
 
-from curate.io import InputError, iter_lines
+from curate.io import InputError, is_rereadable, iter_lines
 from curate.ledger import RunLedger
 from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader, public, rejected_row
 from synth.backends import Backend, BackendError, ChatRequest, Completion
@@ -154,7 +154,7 @@ def batched(rows: Iterable[dict], size: int) -> Iterator[list[dict]]:
 
 def _count_lines(inputs: list) -> int | None:
     try:
-        if any(str(p) == "-" for p in inputs):
+        if not all(is_rereadable(p) for p in inputs):  # stdin, a pipe: the reader's to read, once
             return None
         return sum(1 for _ in iter_lines(inputs))
     except InputError:

@@ -139,6 +139,8 @@ class SynthRun:
         ):  # the runner's invariant; a failure here is a bug, not a user error
             raise AssertionError(f"row counts do not add up: {counts}")
         self.manifest.update(self.llm_sections())
+        if self.reader.fingerprints:  # size and hash of each input, taken while reading it
+            self.manifest["inputs"] = self.reader.fingerprints
         self.manifest.update(sections)
         thr = self.manifest.setdefault("throughput", {})
         thr.update(seconds=round(self.seconds, 3), load_seconds=round(self.load_seconds, 3))

@@ -257,6 +257,7 @@ def run_training(
                 f"training stopped ({type(e).__name__}); checkpoints kept in {run.path} "
                 "(resume with resume_from_checkpoint in the config)"
             )
+            run.release()
         else:
             run.abort()
         raise
