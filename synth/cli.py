@@ -6,7 +6,7 @@ import functools
 
 import click
 
-from curate.cli import input_options
+from curate.cli import exit_on_sigterm, input_options
 from synth.autoif_cli import autoif_cmd
 from synth.constitution_cli import constitution_cmd
 from synth.evolve_cli import evolve_cmd
@@ -34,6 +34,7 @@ def main():
     Example:
       synth generate prompts.jsonl -o gen1 --backend hf --model ./my-model --n 4
     """
+    exit_on_sigterm()
 
 
 @main.command("generate")
