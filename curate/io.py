@@ -1,10 +1,13 @@
 """Reading and writing datasets: JSONL (plain, .gz, .zst), Parquet, and `-` for stdin/stdout.
 
 Every write goes to a temporary name beside the target and is renamed into place at the end, so a
-crashed run leaves either the old file or the new one, never half of one.
+crashed run leaves either the old file or the new one, never half of one. Every input is read once, in
+one pass that also fingerprints it (so pipes and FIFOs work); a file that cannot be read or decompressed
+to its end is an error naming the file, never a bad line.
 
 >>> from curate.io import iter_lines, write_jsonl
 >>> write_jsonl("/tmp/x.jsonl", [{"a": 1}])
+1
 >>> [rec.data for rec in iter_lines(["/tmp/x.jsonl"])]
 [b'{"a":1}']
 """
