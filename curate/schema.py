@@ -318,7 +318,7 @@ def id_key(row: dict) -> tuple[int, int]:
 
 
 class IdRegistry:
-    """The ids a run has read, each with the content it names (two 64-bit hashes, about 100 bytes an id).
+    """The ids a run has read, each with the content it names (two 64-bit hashes, about 120 bytes an id).
 
     An id names one content: a later row with a known id and other content is a duplicate id, an error
     (invalid with --on-error skip). A later row with the same id and the same content (`content_of`) is the

@@ -9,7 +9,10 @@ How a run goes:
 1. The driver reads the input lines with the local reader (every format, stdin, run directories) and puts
    them into the object store in blocks of ``--batch-size`` lines, each line numbered in input order
    (`_seq`). Everything after that runs on the cluster: decoding, validation and every step. Rows never
-   leave their block; only keys and signatures are shuffled.
+   leave their block; only keys and signatures are shuffled. Ids are checked first, as the local reader
+   checks them: (line, id, content) hashes are grouped by id across the cluster, each group is decided in
+   line order, and the first stage makes the lines whose id an earlier line has with other content
+   invalid rows (one more map and shuffle of 24 bytes a row).
 2. Steps that decide each row on its own (quality, selfid, language, pii, toxicity, ...) map over the
    blocks: each block becomes a Polars frame (from Arrow, without copying) and goes through the local
    runner's `apply_steps`. Consecutive such steps run in one task, with one copy of each step per worker
