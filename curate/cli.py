@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 
 import click
@@ -11,28 +12,45 @@ import yaml
 
 from curate.engines import ENGINES, EngineError
 from curate.errors import StepError, UsageError
-from curate.io import InputError
+from curate.io import InputError, os_error_message
 from curate.schema import DEFAULT_MAX_ROW_BYTES, FORMATS
 
-USER_ERRORS = (InputError, StepError, EngineError, FileNotFoundError)
+USER_ERRORS = (InputError, StepError, EngineError)
 
 
-def user_errors(fn):
-    """Turn library errors a user can fix into one-line messages and a non-zero exit."""
+def one_line_errors(errors: tuple[type[Exception], ...]):
+    """A decorator: `errors` (what a user can fix), and every failed file operation (a full disk, a file
+    that cannot be read or written, a directory in the way), become one line naming the file and a non-zero
+    exit, never a traceback."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except UsageError as e:
-            raise click.UsageError(str(e)) from None
-        except USER_ERRORS as e:
-            raise click.ClickException(str(e).strip("'\"")) from None
-        except BrokenPipeError:
-            sys.stderr.close()
-            sys.exit(1)
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except UsageError as e:
+                raise click.UsageError(str(e)) from None
+            except errors as e:
+                raise click.ClickException(str(e).strip("'\"")) from None
+            except BrokenPipeError:
+                sys.stderr.close()
+                sys.exit(1)
+            except OSError as e:
+                raise click.ClickException(os_error_message(e)) from None
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+user_errors = one_line_errors(USER_ERRORS)
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM (`kill`, `timeout`) ends a command as Ctrl-C does: what it was writing is removed on the way out
+    (a signal's default action would leave its hidden directory and worker processes behind)."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def input_options(fn):
@@ -72,6 +90,7 @@ def main():
       curate why <id> run1
       curate diff sample_data/conversations.jsonl run1
     """
+    exit_on_sigterm()
 
 
 def _parse_set(values: tuple[str, ...]) -> dict[str, dict]:

@@ -44,7 +44,7 @@ import orjson
 import polars as pl
 
 from curate.errors import StepError
-from curate.schema import public, rejected_row, turn_fields, turn_path
+from curate.schema import IdRegistry, id_key, public, rejected_row, turn_fields, turn_path
 from curate.turns import tool_names
 
 MSG = pl.Struct({"role": pl.String, "content": pl.String, "tool_calls": pl.String, "tool_call_id": pl.String})
@@ -332,9 +332,7 @@ class Pipeline:
         if second is None or workers < 2:  # one batch (or no pool wanted): not worth starting processes
             for batch in (first, second, *batches):
                 if batch is not None:
-                    rows, invalid = reader.decode_batch(batch)
-                    reader.invalid.extend(invalid)
-                    self.run_batch(rows, sink)
+                    self._run_here(batch, reader, sink)
             return self.stats
         bar = self._bar()
         ctx = mp.get_context("spawn")  # never fork a process that has started Polars' thread pool
@@ -351,20 +349,38 @@ class Pipeline:
             bar.close()
         return self.stats
 
+    def _run_here(self, batch: list, reader, sink: Sink) -> None:
+        """One batch of raw lines decoded, id-checked and run through every step in this process."""
+        rows, invalid = reader.decode_batch(batch)
+        reader.invalid.extend(invalid)
+        self.run_batch(rows, sink)
+
     def _run_pool(self, cf, ctx, workers, reader, head, tail, first, second, batches, sink, bar) -> None:
+        # Workers get a reader without state: ids are checked here, in input order, when a batch comes back.
+        blank = dataclasses.replace(reader, invalid=[], count=0, ids=IdRegistry(), fingerprints=[])
         with cf.ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_worker_init, initargs=(reader, head, tail)
+            workers,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(blank, head, tail, os.getpid()),
         ) as pool:
             pending = []
             for batch in _chain([first, second], batches):
-                pending.append(pool.submit(_worker_run, batch))
+                pending.append((batch, pool.submit(_worker_run, batch)))
                 while len(pending) > workers:  # bounded: results wait in memory
-                    self._merge(pending.pop(0).result(), head, tail, sink, reader, bar)
-            for fut in pending:
-                self._merge(fut.result(), head, tail, sink, reader, bar)
+                    self._merge(*pending.pop(0), head, tail, sink, reader, bar)
+            for batch, fut in pending:
+                self._merge(batch, fut, head, tail, sink, reader, bar)
 
-    def _merge(self, result, head, tail, sink, reader, bar) -> None:
-        rows, prepared, rejected, edits, invalid, head_stats, n_in = result
+    def _merge(self, batch, fut, head, tail, sink, reader, bar) -> None:
+        rows, prepared, rejected, edits, invalid, head_stats, n_in, keys = fut.result()
+        if not reader.ids.admits_all(keys):
+            # A duplicate id (rare): the batch again, here, where the check turns the later row invalid
+            # before any step sees it; the worker's results are dropped.
+            self._run_here(batch, reader, sink)
+            if bar is not None:
+                bar.update(n_in)
+            return
         reader.invalid.extend(invalid)
         self.rows_in += n_in
         for mine, theirs in zip(self.stats, head_stats, strict=False):
@@ -526,14 +542,29 @@ def _chain(first: list, rest: Iterator) -> Iterator:
 _WORKER: dict = {}
 
 
-def _worker_init(reader, head: list[Step], tail: list[Step]) -> None:
+def _worker_init(reader, head: list[Step], tail: list[Step], parent: int) -> None:
+    die_with_parent(parent)
     _WORKER.update(reader=reader, head=head, tail=tail)
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when `parent` dies (Linux's PR_SET_PDEATHSIG), so that a `kill -9`
+    of the command leaves no worker behind; if the parent is already gone, exit now."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _worker_run(batch: list):
     """Decode a batch, run the stateless head steps and the tail's `prepare`; return what the main needs."""
     reader, head, tail = _WORKER["reader"], _WORKER["head"], _WORKER["tail"]
-    rows, invalid = reader.decode_batch(batch)
+    rows, invalid = reader.decode_batch(batch, check_ids=False)
+    keys = [id_key(r) for r in rows]
     sink = MemorySink()
     stats = [StepStats(s.name, s.kind) for s in head]
     frame = apply_steps(to_frame(rows), rows, head, stats, sink) if rows else None
@@ -552,4 +583,4 @@ def _worker_run(batch: list):
             frame = step.prepare(frame)
         # The tail sees what it would in one process: the head's annotations and its own prepared columns.
         prepared = frame.select([c for c in frame.columns if c not in BASE_COLUMNS])
-    return kept_rows, prepared, sink.rejected_rows, sink.edit_records, invalid, stats, len(batch)
+    return kept_rows, prepared, sink.rejected_rows, sink.edit_records, invalid, stats, len(batch), keys

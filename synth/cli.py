@@ -10,7 +10,7 @@ import functools
 
 import click
 
-from curate.cli import user_errors
+from curate.cli import exit_on_sigterm, user_errors
 from synth.config import option_params
 from synth.methods import METHODS, get_method
 
@@ -146,6 +146,7 @@ def main():
     Example:
       synth generate prompts.jsonl -o gen1 --backend hf --model ./my-model --n 4
     """
+    exit_on_sigterm()
 
 
 if __name__ == "__main__":

@@ -371,8 +371,10 @@ class MethodRun:
 
 
 def count_lines(inputs: list) -> int | None:
+    from curate.io import is_rereadable
+
     try:
-        if any(str(p) == "-" for p in inputs):
+        if not all(is_rereadable(p) for p in inputs):  # stdin, a pipe: the reader's to read, once
             return None
         return sum(1 for _ in iter_lines(inputs))
     except InputError:

@@ -82,13 +82,19 @@ def both(tmp_path, inputs, *, steps=None, **cfg) -> tuple[Path, Path]:
 
 # --- the default stack ------------------------------------------------------------------------------
 def test_default_stack_on_sample_data_is_identical_to_local(tmp_path, cli):
-    """Every sample file, then bad lines and a second, cut-off copy of the conversations (duplicates of
-    earlier blocks, and a truncated last line), in blocks of 40 lines."""
+    """Every sample file, then bad lines, rows reusing an earlier block's id with other content, and a
+    second, cut-off copy of the conversations (duplicates of earlier blocks, the same ids with the same
+    content, and a truncated last line), in blocks of 40 lines."""
     data = tmp_path / "all.jsonl"
     lines = b"".join((SAMPLE / f).read_bytes() for f in sorted(os.listdir(SAMPLE)) if f.endswith(".jsonl"))
+    reused = [
+        conv(f"Who made you, take {i}?", "Example Labs.", id="planted-selfid-claims_other_model-1")
+        for i in (1, 2)
+    ]
     data.write_bytes(
         lines
         + b'{"messages": "not a list"}\nnot json\n'
+        + b"".join(orjson.dumps(r) + b"\n" for r in [*reused, conv("q", "a", id=7), conv("q", "b", id="7")])
         + (SAMPLE / "conversations.jsonl").read_bytes()[:20_000]
     )
     parquet = tmp_path / "more.parquet"  # Parquet rows come decoded: another path through the reader
@@ -121,8 +127,13 @@ def test_default_stack_on_sample_data_is_identical_to_local(tmp_path, cli):
         "near-dedup",
         "language",
     }
-    assert [r["error"].split(" (")[0] for r in read_jsonl(outs["ray"] / "invalid.jsonl")][1:] == [
+    assert [r["error"].split(" (")[0].split(":")[0] for r in read_jsonl(outs["ray"] / "invalid.jsonl")][
+        1:
+    ] == [
         "not valid JSON",
+        "duplicate id 'planted-selfid-claims_other_model-1'",
+        "duplicate id 'planted-selfid-claims_other_model-1'",
+        "duplicate id '7'",
         "truncated JSON line",
     ]
     m = orjson.loads((outs["ray"] / "manifest.json").read_bytes())

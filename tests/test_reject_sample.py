@@ -48,7 +48,9 @@ class Backend:
         self.model = model
         self.prompts: list[str] = []
 
-    def generate(self, requests):
+    def generate(
+        self, requests, *, on_result=None
+    ):  # reports nothing as it goes: CachedLLM stores at the end
         out = []
         for req in requests:
             self.prompts.append(req.messages[-1]["content"])

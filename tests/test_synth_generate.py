@@ -470,8 +470,8 @@ def test_every_synth_command_shares_backend_and_run_options():
     assert "generate" in names
     for name in names:
         cmd = main.get_command(ctx, name)
-        params = {p.name for p in cmd.params}
-        assert {"hf_batch_size", "overwrite", "progress", "backend", "model"} <= params, name
+        opts = {o for p in cmd.params for o in p.opts}
+        assert {"--hf-batch-size", "--force", "--progress", "--backend", "--model"} <= opts, name
     cfg = BackendSettings(device="cpu", dtype="auto", hf_batch_size=7)
     assert cfg.backend_options("hf") == {"device": "cpu", "dtype": "auto", "batch_size": 7}
 

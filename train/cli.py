@@ -3,13 +3,13 @@ the config, call the library, report. torch, transformers and TRL are imported o
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 
 import click
 
+from curate.cli import exit_on_sigterm, one_line_errors
 from curate.io import InputError
 from train.common import TrainError
 from train.config import ConfigError
@@ -17,20 +17,8 @@ from train.template import TemplateError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-USER_ERRORS = (InputError, ConfigError, TrainError, TemplateError, FileNotFoundError)
-
-
-def user_errors(fn):
-    """Library errors a user can fix become one-line messages and a non-zero exit, never tracebacks."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except USER_ERRORS as e:
-            raise click.ClickException(str(e).strip("'\"")) from None
-
-    return wrapper
+# Library errors a user can fix, and failed file operations: one line and a non-zero exit, never a traceback.
+user_errors = one_line_errors((InputError, ConfigError, TrainError, TemplateError))
 
 
 def training_options(fn):
@@ -104,6 +92,7 @@ def main():
       train rl --algo grpo --data math.jsonl --model sft-run -o rl-run --reward math
       train merge dpo-run-a dpo-run-b -o soup
     """
+    exit_on_sigterm()
 
 
 @main.command("check")

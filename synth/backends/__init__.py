@@ -17,7 +17,7 @@ Backends are registered here by import path, so torch, transformers and vLLM loa
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -102,13 +102,24 @@ class ChatResult:
         return self.error is None
 
 
+OnResult = Callable[[int, ChatResult], None]
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: str
     model: str
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
-        """One result per request, in order; never raises for a problem with a single request."""
+    def generate(
+        self, requests: Sequence[ChatRequest], *, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
+        """One result per request, in order; never raises for a problem with a single request.
+
+        `on_result(i, result)`, when given, is called as soon as request i's result is final (in any order),
+        so that the caller can store it before the rest are done: a killed run then keeps every answer it
+        had. A backend may report less than that (vLLM's in-process call returns all at once); the caller
+        takes whatever was not reported from the returned list.
+        """
         ...
 
     def info(self) -> dict:

@@ -26,7 +26,7 @@ import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
-from synth.backends import BackendError, ChatRequest, ChatResult, Completion
+from synth.backends import BackendError, ChatRequest, ChatResult, Completion, OnResult
 
 _PROBE = "\u2063posttrain-probe\u2063"  # text no real conversation contains
 
@@ -176,7 +176,9 @@ class HFBackend:
 
     # -- generation ------------------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+    def generate(
+        self, requests: Sequence[ChatRequest], *, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
         results: list[ChatResult | None] = [None] * len(requests)
         encoded: dict[int, list[int]] = {}
         limit = getattr(self.lm.config, "max_position_embeddings", None)
@@ -209,6 +211,8 @@ class HFBackend:
                     chunk, self._generate_safely(requests[chunk[0]], [encoded[i] for i in chunk]), strict=True
                 ):
                     results[i] = res
+                    if on_result is not None:  # this forward pass's answers, before the next one starts
+                        on_result(i, res)
         return results  # type: ignore[return-value]
 
     def _generate_safely(self, req: ChatRequest, prompts: list[list[int]]) -> list[ChatResult]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from synth.backends import ChatRequest, ChatResult, Completion
+from synth.backends import ChatRequest, ChatResult, Completion, OnResult
 
 
 class ScriptedError(Exception):
@@ -28,33 +28,36 @@ class ScriptedBackend:
         self.model = model
         self.calls: list[ChatRequest] = []
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+    def generate(
+        self, requests: Sequence[ChatRequest], *, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
         out = []
-        for req in requests:
+        for i, req in enumerate(requests):
             self.calls.append(req)
-            try:
-                texts = [self.respond(req, i) for i in range(req.n)]
-            except ScriptedError as e:
-                out.append(ChatResult(error=str(e)))
-                continue
-            if any(t is None for t in texts):
-                out.append(ChatResult(error="scripted failure"))
-                continue
-            prompt_tokens = sum(len(m["content"].split()) for m in req.messages)
-            out.append(
-                ChatResult(
-                    completions=[
-                        Completion(
-                            text=t,
-                            finish_reason="stop",
-                            prompt_tokens=prompt_tokens,
-                            completion_tokens=len(t.split()),
-                        )
-                        for t in texts
-                    ]
-                )
-            )
+            out.append(self._answer(req))
+            if on_result is not None:
+                on_result(i, out[-1])
         return out
+
+    def _answer(self, req: ChatRequest) -> ChatResult:
+        try:
+            texts = [self.respond(req, i) for i in range(req.n)]
+        except ScriptedError as e:
+            return ChatResult(error=str(e))
+        if any(t is None for t in texts):
+            return ChatResult(error="scripted failure")
+        prompt_tokens = sum(len(m["content"].split()) for m in req.messages)
+        return ChatResult(
+            completions=[
+                Completion(
+                    text=t,
+                    finish_reason="stop",
+                    prompt_tokens=prompt_tokens,
+                    completion_tokens=len(t.split()),
+                )
+                for t in texts
+            ]
+        )
 
     def info(self) -> dict:
         return {"backend": "scripted", "model": self.model}

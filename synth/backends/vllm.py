@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from synth.backends import BackendError, ChatRequest, ChatResult, Completion
+from synth.backends import BackendError, ChatRequest, ChatResult, Completion, OnResult
 
 
 class VLLMBackend:
@@ -95,7 +95,10 @@ class VLLMBackend:
             )
         return results
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+    def generate(
+        self, requests: Sequence[ChatRequest], *, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
+        # vLLM's call returns everything at once: there is nothing to report before it does (`on_result`).
         if not requests:
             return []
         try:
