@@ -29,14 +29,25 @@ import polars as pl
 import xxhash
 
 from curate.pipeline import Filter, verdicts
-from curate.text import normalized, word_ngram_hashes, words
+from curate.text import word_ngram_hashes, words
 
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 
 
-def conversation_text(frame: pl.DataFrame) -> pl.Series:
-    """Role-tagged text of every turn (and rejected turns), the unit both dedup filters compare."""
-    turn = pl.element().struct.field("role") + pl.lit("\x1f") + pl.element().struct.field("content")
+def normalized_turn(content: pl.Expr) -> pl.Expr:
+    """What exact-dedup compares of a turn: Unicode NFKC, lowercase, every run of whitespace one space,
+    none at the ends, so a copy that differs only in case, spacing, line breaks or full-width forms in any
+    turn is the same."""
+    return content.str.normalize("NFKC").str.to_lowercase().str.replace_all(r"\s+", " ").str.strip_chars()
+
+
+def conversation_text(frame: pl.DataFrame, *, normalize: bool = False) -> pl.Series:
+    """Role-tagged text of every turn (and rejected turns), the unit both dedup filters compare; with
+    `normalize`, each turn's content as `normalized_turn` makes it (roles and turn order are kept)."""
+    content = pl.element().struct.field("content")
+    if normalize:
+        content = normalized_turn(content)
+    turn = pl.element().struct.field("role") + pl.lit("\x1f") + content
     return frame.select(
         pl.concat_str(
             pl.col("messages").list.eval(turn).list.join("\x1e"),
@@ -49,13 +60,16 @@ def conversation_text(frame: pl.DataFrame) -> pl.Series:
 @dataclass
 class ExactDedupFilter(Filter):
     name = "exact-dedup"
-    help = "Exact duplicates after normalizing case and whitespace (xxh3_128); first occurrence kept."
+    help = (
+        "Exact duplicates (xxh3_128 of every turn's role and content) after normalizing each turn: Unicode "
+        "NFKC, lowercase, runs of whitespace made one space and trimmed at both ends; first occurrence kept."
+    )
 
     stateless = False
     _seen: dict = field(default_factory=dict, init=False, repr=False)
 
     def prepare(self, frame: pl.DataFrame) -> pl.DataFrame:
-        texts = normalized(conversation_text(frame))
+        texts = conversation_text(frame, normalize=True)
         keys = [xxhash.xxh3_128_digest(t.encode("utf-8", "surrogatepass")) for t in texts]
         return frame.with_columns(_exact_key=pl.Series(keys, dtype=pl.Binary))
 
