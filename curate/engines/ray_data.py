@@ -853,7 +853,10 @@ def _is_number(v) -> bool:
 
 def _gpus(step: Step) -> float:
     """One GPU for a model step whose device is CUDA (or `auto` on a cluster that has GPUs)."""
-    if step.name not in MODEL_STEPS or getattr(step, "backend", None) == "profanity":
+    if step.name not in MODEL_STEPS or set(str(getattr(step, "backend", "")).split("+")) <= {
+        "profanity",
+        "rules",
+    }:
         return 0.0
     device = str(getattr(step, "device", "cpu"))
     if device.startswith("cuda"):
