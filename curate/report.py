@@ -642,7 +642,7 @@ def filter_score_figures(data: RunData) -> list[dict]:
     }
     jac = (
         rej.select(
-            pl.col("reject_detail").str.extract(r"estimated Jaccard ([0-9.]+)").cast(pl.Float64, strict=False)
+            pl.col("reject_detail").str.extract(r"Jaccard ([0-9.]+)").cast(pl.Float64, strict=False)
         )
         .to_series()
         .drop_nulls()
