@@ -58,7 +58,7 @@ def edit_to(rng: random.Random, doc: list[str], pool: list[str], vocab: list[str
     base = shingle(" ".join(doc))
     words = " ".join(doc).split(" ")
     best = words
-    for _ in range(400):
+    for _ in range(2000):
         j = jac(base, shingle(" ".join(best)))
         if j <= target + 0.005:
             break
@@ -81,16 +81,9 @@ def jac(a: set, b: set) -> float:
 
 
 def build(n_base: int, n_copies: int, seed: int = 0):
-    from curate.filters.dedup import NearDedupFilter, conversation_text
-    from curate.pipeline import to_frame
-
-    f = NearDedupFilter()
-
-    def shingle_of(text: str) -> set:
-        row = {"id": "x", "_kind": "conversation", "messages": [{"role": "user", "content": "Q"},
-               {"role": "assistant", "content": text}]}  # fmt: skip
-        h, _ = f.shingles(conversation_text(to_frame([row])))
-        return set((h >> np.uint64(32)).tolist())
+    def shingle_of(text: str) -> set:  # close to the filter's shingling; truth uses the filter's own
+        w = re.sub(r"[^\w ]+", " ", text.lower()).split()
+        return {tuple(w[k : k + 5]) for k in range(max(1, len(w) - 4))}
 
     rng = random.Random(seed)
     pool = sentences()
@@ -168,6 +161,7 @@ def load_rev(rev: str):
     path.write_bytes(src)
     spec = importlib.util.spec_from_file_location("dedup_baseline", path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules["dedup_baseline"] = mod  # dataclasses look their module up
     spec.loader.exec_module(mod)
     return mod
 

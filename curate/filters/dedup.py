@@ -175,7 +175,8 @@ def shingle_sets(hashes: np.ndarray, counts: np.ndarray) -> pl.Series:
     different shingles of a pair collide with probability ~1e-10 per pair of shingles)."""
     rows = len(counts)
     rid = np.repeat(np.arange(rows, dtype=np.uint64), counts)
-    key = np.unique((rid << np.uint64(32)) | (hashes >> np.uint64(32)))
+    key = np.sort((rid << np.uint64(32)) | (hashes >> np.uint64(32)))
+    key = key[np.concatenate([[True], key[1:] != key[:-1]])] if len(key) else key
     values = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     per_row = np.bincount((key >> np.uint64(32)).astype(np.int64), minlength=rows)
     offsets = np.concatenate([[0], np.cumsum(per_row)]).astype(np.int64)
@@ -183,6 +184,22 @@ def shingle_sets(hashes: np.ndarray, counts: np.ndarray) -> pl.Series:
 
     arr = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pa.array(values, pa.uint32()))
     return pl.Series("_shingles", arr).cast(pl.List(pl.UInt32))
+
+
+def _flat(sets: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (n + 1) and values of a list column, as NumPy arrays."""
+    arr = sets.to_arrow()
+    if hasattr(arr, "combine_chunks"):
+        arr = arr.combine_chunks()
+    offsets = np.asarray(arr.offsets, dtype=np.int64)
+    return offsets - offsets[0], np.asarray(arr.values, dtype=np.uint32)[offsets[0] : offsets[-1]]
+
+
+def _ranges(lengths: np.ndarray) -> np.ndarray:
+    """0..n-1 for each n in `lengths`, concatenated."""
+    total = int(lengths.sum())
+    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return np.arange(total) - starts
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -283,17 +300,14 @@ class NearDedupFilter(Filter):
             _shingles=shingle_sets(hashes, counts),
         )
 
-    def _write_kept_shingles(self, sets: pl.Series) -> None:
-        arr = sets.to_arrow()
-        if hasattr(arr, "combine_chunks"):
-            arr = arr.combine_chunks()
-        offsets = np.asarray(arr.offsets, dtype=np.int64)
-        values = np.asarray(arr.values, dtype=np.uint32)[offsets[0] : offsets[-1]]
+    def _write_kept_shingles(self, offsets: np.ndarray, values: np.ndarray, keep: np.ndarray) -> None:
+        lengths = offsets[keep + 1] - offsets[keep]
+        picked = values[np.repeat(offsets[keep], lengths) + _ranges(lengths)]
         if self._spill is None:
             self._spill = tempfile.TemporaryFile(prefix="posttrain-near-dedup-")
-        os.write(self._spill.fileno(), values.tobytes())
-        self._spill_offsets.append(offsets[:-1] - offsets[0] + self._spilled)
-        self._spilled += len(values)
+        os.write(self._spill.fileno(), picked.tobytes())
+        self._spill_offsets.append(np.concatenate([[0], np.cumsum(lengths)[:-1]]) + self._spilled)
+        self._spilled += len(picked)
 
     def _kept_shingles(self, ordinal: int) -> np.ndarray:
         starts = np.asarray(self._chunk_starts)
@@ -315,12 +329,15 @@ class NearDedupFilter(Filter):
         full = frame["_minhash"].to_numpy().reshape(n, self.num_perm)
         keys = self._band_keys(full)
         sigs = fingerprints(full)
-        sets = frame["_shingles"]
+        set_offsets, set_values = _flat(frame["_shingles"])
         low = self.threshold - self.verify_margin
+
+        def batch_set(i: int) -> np.ndarray:
+            return set_values[set_offsets[i] : set_offsets[i + 1]]
 
         def first_duplicate(candidates, estimates, shingles_of):
             """The first candidate (input order) whose exact Jaccard reaches the threshold."""
-            mine = sets[r].to_numpy()
+            mine = batch_set(r)
             for cand, est in zip(candidates, estimates, strict=True):
                 if est < low:
                     continue
@@ -371,7 +388,7 @@ class NearDedupFilter(Filter):
                 if earlier:
                     self._candidates += len(earlier)
                     est = (sigs[earlier] == sigs[r]).mean(axis=1)
-                    hit = first_duplicate(earlier, est, lambda e: sets[e].to_numpy())
+                    hit = first_duplicate(earlier, est, batch_set)
                     if hit is not None:
                         best = (ids[hit[0]], hit[1])
             if best is not None:
@@ -387,7 +404,7 @@ class NearDedupFilter(Filter):
             self._chunk_starts.append(start)
             self._sigs.append(sigs[keep_idx])
             self._ids.extend(ids.gather(keep_idx).to_list())
-            self._write_kept_shingles(sets.gather(keep_idx))
+            self._write_kept_shingles(set_offsets, set_values, keep_idx)
             ordinals = np.repeat(np.arange(start, start + len(keep_idx), dtype=np.uint32), self.bands)
             self._index.add(keys[keep_idx].ravel(), ordinals)
         return verdicts(reasons, details)
