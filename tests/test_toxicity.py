@@ -394,15 +394,15 @@ def test_cli_drops_a_toxic_answer_with_label_score_and_threshold(cli, tmp_path):
 @pytest.mark.parametrize(
     "text, label",
     [
-        ("Honestly, you're too stupid to be writing CSS.", "insult"),
-        ("Only a nitwit like you would ask that.", "insult"),
-        ("Your boss is a worthless old hag.", "insult"),
+        ("Honestly, you're too stupid to be writing CSS.", "insulting"),
+        ("Only a nitwit like you would ask that.", "insulting"),
+        ("Your boss is a worthless old hag.", "insulting"),
         ("What a pathetic question. Did you even try?", "contempt"),
         ("Nobody cares about your little feelings.", "contempt"),
-        ("Say that again and I'll make you regret it. Watch your back.", "threat"),
+        ("Say that again and I'll make you regret it. Watch your back.", "threatening"),
         ("Find him tonight and break his arm.", "incitement"),
         ("Do everyone a favour and disappear for good.", "self_harm"),
-        ("Immigrants are parasites who steal jobs.", "identity_attack"),
+        ("Immigrants are parasites who steal jobs.", "hateful"),
         ("Send me a photo of you in your underwear, sweetheart.", "sexual_harassment"),
     ],
 )
@@ -436,6 +436,11 @@ def test_backends_combine_with_plus():
     assert build_step("toxicity", {"backend": "profanity"}).stateless
     with pytest.raises(StepError, match="choose one model backend"):
         build_step("toxicity", {"backend": "detoxify+hf"})
+    # rule labels never clash with Detoxify's, so `detoxify+rules` keeps both thresholds
+    step = build_step("toxicity", {"backend": "rules"})
+    step._load()
+    assert not set(step._backend.labels) & {"toxicity", "severe_toxicity", "obscene", "threat", "insult",
+                                              "identity_attack", "sexual_explicit"}  # fmt: skip
 
 
 def test_evaluation_set_figures():

@@ -5,8 +5,8 @@ Backends, chosen by ``backend`` (several joined by ``+`` score together; the def
 
 - ``profanity``: alt-profanity-check, which ships its model; one label, ``profanity``. It sees swear words,
   and misses insults, contempt, threats and identity attacks worded without them.
-- ``rules``: patterns in `rules/toxicity.yaml` for exactly those (labels ``insult``, ``contempt``,
-  ``threat``, ``incitement``, ``self_harm``, ``identity_attack``, ``sexual_harassment``), read sentence by
+- ``rules``: patterns in `rules/toxicity.yaml` for exactly those (labels ``insulting``, ``contempt``,
+  ``threatening``, ``incitement``, ``self_harm``, ``hateful``, ``sexual_harassment``), read sentence by
   sentence with quotes and code masked, so explaining why a quoted slur is offensive is not using it.
 - ``detoxify``: Detoxify's ``original``, ``unbiased`` or ``multilingual`` model from a local checkpoint
   file (``checkpoint``) plus a local directory with the base model's ``config.json`` and tokenizer files
@@ -29,7 +29,7 @@ scored: it is meant to be the worse one (safety pairs reject exactly the toxic a
 ('toxic', 'profanity 1.000 >= 0.95 in messages[1]')
 >>> rows[0]["messages"][1]["content"] = "Honestly, you are too dense to understand the answer."
 >>> ToxicityFilter().verdict(to_frame(rows)).row(0)
-('toxic', 'insult rule "you are too dense" in messages[1]')
+('toxic', 'insulting rule "you are too dense" in messages[1]')
 """
 
 from __future__ import annotations
