@@ -652,9 +652,9 @@ def filter_score_figures(data: RunData) -> list[dict]:
         figs.append(
             histogram(
                 "jaccard",
-                "Near duplicates: estimated Jaccard with the kept row",
+                "Near duplicates: Jaccard with the kept row",
                 {"rejected": jac},
-                x="estimated Jaccard similarity",
+                x="Jaccard similarity (word 5-grams)",
                 lo=min(float(jac.min()), thr or 1.0),
                 hi=1.0,
                 vline=thr,

@@ -348,7 +348,7 @@ class NearDedupFilter(Filter):
             return None
 
         flat = keys.ravel()
-        # Earlier batches: candidate (row, kept ordinal) pairs, verified by estimated Jaccard.
+        # Earlier batches: candidate (row, kept ordinal) pairs, decided by exact Jaccard.
         q, o = self._index.lookup(flat)
         prior: dict[int, list[int]] = {}
         if len(q):
