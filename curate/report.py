@@ -641,9 +641,7 @@ def filter_score_figures(data: RunData) -> list[dict]:
         s.get("name"): s.get("settings") or {} for s in (data.manifest.get("config") or {}).get("steps") or []
     }
     jac = (
-        rej.select(
-            pl.col("reject_detail").str.extract(r"Jaccard ([0-9.]+)").cast(pl.Float64, strict=False)
-        )
+        rej.select(pl.col("reject_detail").str.extract(r"Jaccard ([0-9.]+)").cast(pl.Float64, strict=False))
         .to_series()
         .drop_nulls()
     )
