@@ -122,20 +122,21 @@ class RulesBackend:
         parts = patterns.get("parts", {})
 
         expand = _expander(parts)
-        skip = {"parts", "negations", "negated_labels", "unsaid"}
+        skip = {"parts", "negations", "negated_labels", "unsaid", "needs"}
         self.labels = [label for label in patterns if label not in skip]
         self._patterns = {
             label: [re.compile(expand(p), re.I) for p in patterns[label]] for label in self.labels
         }
         self._negation = re.compile(patterns.get("negations", "(?!)"), re.I)
         self._negated = set(patterns.get("negated_labels", []))
+        self._needs = {label: re.compile(expand(p), re.I) for label, p in patterns.get("needs", {}).items()}
         self.evidence: dict[tuple[str, int], str] = {}
 
     def _match(self, text: str) -> dict[str, str]:
         found: dict[str, str] = {}
         for sentence in _SENTENCES.split(unquoted(text)):
             for label, patterns in self._patterns.items():
-                if label in found:
+                if label in found or (label in self._needs and not self._needs[label].search(sentence)):
                     continue
                 for rx in patterns:
                     m = next(
