@@ -103,7 +103,9 @@ def truth_keep_first(frame, threshold: float) -> np.ndarray:
     """Dropped rows under keep-first with exact Jaccard against every earlier kept row."""
     from scipy.sparse import csr_matrix
 
-    sets = frame["_shingles"].to_list()
+    from curate.filters.dedup import as_set
+
+    sets = [as_set(b).tolist() for b in frame["_shingles"].to_list()]
     vocab = {}
     ind, ptr = [], [0]
     for s in sets:

@@ -63,12 +63,12 @@ def _gray_zone_rows():
 
 
 def test_near_dedup_gray_zone_is_decided_by_exact_jaccard():
-    from curate.filters.dedup import NearDedupFilter, conversation_text, jaccard, shingle_sets
+    from curate.filters.dedup import as_set, conversation_text, jaccard, shingle_sets
 
     orig, above, below = _gray_zone_rows()
     f = NearDedupFilter()
     hashes, counts = f.shingles(conversation_text(to_frame([orig, above, below])))
-    sets = [s.to_numpy() for s in shingle_sets(hashes, counts)]
+    sets = [as_set(b) for b in shingle_sets(hashes, counts)]
     j_above, j_below = jaccard(sets[0], sets[1]), jaccard(sets[0], sets[2])
     assert 0.8 <= j_above < 0.83 and 0.76 < j_below < 0.8
     got = reasons(NearDedupFilter(), [orig, above, below])

@@ -717,7 +717,7 @@ class RayPipeline:
                 pl.Array(pl.UInt32, step.num_perm),
                 partitions,
                 dropped,
-                extra={"_shingles": pl.List(pl.UInt32)},
+                extra={"_shingles": pl.Binary},
             ),
             batch_format="pyarrow",
             batch_size=None,

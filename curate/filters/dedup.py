@@ -172,34 +172,26 @@ def fingerprints(signatures: np.ndarray) -> np.ndarray:
 
 def shingle_sets(hashes: np.ndarray, counts: np.ndarray) -> pl.Series:
     """Per row, its distinct shingles as sorted 32-bit hashes (the top half of each 64-bit hash: two
-    different shingles of a pair collide with probability ~1e-10 per pair of shingles)."""
+    different shingles of a pair collide with probability ~1e-10 per pair of shingles), as the bytes of a
+    uint32 array (a Binary column: cheap to build, to pass between processes and to write)."""
     rows = len(counts)
     rid = np.repeat(np.arange(rows, dtype=np.uint64), counts)
     key = np.sort((rid << np.uint64(32)) | (hashes >> np.uint64(32)))
     key = key[np.concatenate([[True], key[1:] != key[:-1]])] if len(key) else key
     values = (key & np.uint64(0xFFFFFFFF)).astype(np.uint32)
     per_row = np.bincount((key >> np.uint64(32)).astype(np.int64), minlength=rows)
-    offsets = np.concatenate([[0], np.cumsum(per_row)]).astype(np.int64)
-    import pyarrow as pa
-
-    arr = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pa.array(values, pa.uint32()))
-    return pl.Series("_shingles", arr).cast(pl.List(pl.UInt32))
-
-
-def _flat(sets: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets (n + 1) and values of a list column, as NumPy arrays."""
-    arr = sets.to_arrow()
-    if hasattr(arr, "combine_chunks"):
-        arr = arr.combine_chunks()
-    offsets = np.asarray(arr.offsets, dtype=np.int64)
-    return offsets - offsets[0], np.asarray(arr.values, dtype=np.uint32)[offsets[0] : offsets[-1]]
+    ends = np.cumsum(per_row)
+    raw = values.tobytes()
+    return pl.Series(
+        "_shingles",
+        [raw[4 * (e - n) : 4 * e] for e, n in zip(ends.tolist(), per_row.tolist(), strict=True)],
+        pl.Binary,
+    )
 
 
-def _ranges(lengths: np.ndarray) -> np.ndarray:
-    """0..n-1 for each n in `lengths`, concatenated."""
-    total = int(lengths.sum())
-    starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-    return np.arange(total) - starts
+def as_set(blob: bytes) -> np.ndarray:
+    """A row's shingle set from its `_shingles` bytes."""
+    return np.frombuffer(blob, dtype=np.uint32)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
@@ -300,14 +292,15 @@ class NearDedupFilter(Filter):
             _shingles=shingle_sets(hashes, counts),
         )
 
-    def _write_kept_shingles(self, offsets: np.ndarray, values: np.ndarray, keep: np.ndarray) -> None:
-        lengths = offsets[keep + 1] - offsets[keep]
-        picked = values[np.repeat(offsets[keep], lengths) + _ranges(lengths)]
+    def _write_kept_shingles(self, blobs: list[bytes]) -> None:
+        lengths = np.array([len(b) // 4 for b in blobs], dtype=np.int64)
         if self._spill is None:
             self._spill = tempfile.TemporaryFile(prefix="posttrain-near-dedup-")
-        os.write(self._spill.fileno(), picked.tobytes())
-        self._spill_offsets.append(np.concatenate([[0], np.cumsum(lengths)[:-1]]) + self._spilled)
-        self._spilled += len(picked)
+        os.write(self._spill.fileno(), b"".join(blobs))
+        self._spill_offsets.append(
+            np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64) + self._spilled
+        )
+        self._spilled += int(lengths.sum())
 
     def _kept_shingles(self, ordinal: int) -> np.ndarray:
         starts = np.asarray(self._chunk_starts)
@@ -329,11 +322,11 @@ class NearDedupFilter(Filter):
         full = frame["_minhash"].to_numpy().reshape(n, self.num_perm)
         keys = self._band_keys(full)
         sigs = fingerprints(full)
-        set_offsets, set_values = _flat(frame["_shingles"])
+        blobs = frame["_shingles"].to_list()
         low = self.threshold - self.verify_margin
 
         def batch_set(i: int) -> np.ndarray:
-            return set_values[set_offsets[i] : set_offsets[i + 1]]
+            return as_set(blobs[i])
 
         def first_duplicate(candidates, estimates, shingles_of):
             """The first candidate (input order) whose exact Jaccard reaches the threshold."""
@@ -404,7 +397,7 @@ class NearDedupFilter(Filter):
             self._chunk_starts.append(start)
             self._sigs.append(sigs[keep_idx])
             self._ids.extend(ids.gather(keep_idx).to_list())
-            self._write_kept_shingles(set_offsets, set_values, keep_idx)
+            self._write_kept_shingles([blobs[k] for k in keep_idx.tolist()])
             ordinals = np.repeat(np.arange(start, start + len(keep_idx), dtype=np.uint32), self.bands)
             self._index.add(keys[keep_idx].ravel(), ordinals)
         return verdicts(reasons, details)
