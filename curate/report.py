@@ -645,9 +645,7 @@ def filter_score_figures(data: RunData) -> list[dict]:
         s.get("name"): s.get("settings") or {} for s in (data.manifest.get("config") or {}).get("steps") or []
     }
     jac = (
-        rej.select(
-            pl.col("reject_detail").str.extract(r"estimated Jaccard ([0-9.]+)").cast(pl.Float64, strict=False)
-        )
+        rej.select(pl.col("reject_detail").str.extract(r"Jaccard ([0-9.]+)").cast(pl.Float64, strict=False))
         .to_series()
         .drop_nulls()
     )
@@ -656,9 +654,9 @@ def filter_score_figures(data: RunData) -> list[dict]:
         figs.append(
             histogram(
                 "jaccard",
-                "Near duplicates: estimated Jaccard with the kept row",
+                "Near duplicates: Jaccard with the kept row",
                 {"rejected": jac},
-                x="estimated Jaccard similarity",
+                x="Jaccard similarity (word 5-grams)",
                 lo=min(float(jac.min()), thr or 1.0),
                 hi=1.0,
                 vline=thr,

@@ -142,7 +142,7 @@ def test_default_stack_on_sample_data_is_identical_to_local(tmp_path, cli):
 
 
 def _chain_texts():
-    """A ~ B and B ~ C, but A !~ C (estimated Jaccard 0.90, 0.85 and 0.77 on these words)."""
+    """A ~ B and B ~ C, but A !~ C (Jaccard 0.90, 0.85 and 0.77 on these words)."""
     words = [f"w{i}x" for i in range(200)]
 
     def change(ws, start, tag):
@@ -181,7 +181,7 @@ def test_near_dedup_chains_and_cross_block_duplicates_decide_as_locally(tmp_path
     kept = [r["id"] for r in read_jsonl(local / "kept.jsonl")]
     detail = {r["id"]: (r["reject_reason"], r["reject_detail"]) for r in read_jsonl(local / "rejected.jsonl")}
     assert "A" in kept and "C" in kept and "B" not in kept
-    assert detail["B"][1].startswith("near duplicate of A (estimated Jaccard 0.")
+    assert detail["B"][1].startswith("near duplicate of A (Jaccard 0.")
     assert detail["C-exact"] == ("exact_duplicate", "duplicate of C")
     assert detail["B-again"] == ("exact_duplicate", "duplicate of B")  # B was dropped, its copy still is
     assert detail["A-near"][1].startswith("near duplicate of A ")

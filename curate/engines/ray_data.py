@@ -32,8 +32,8 @@ How a run goes:
      through a fresh `NearDedupFilter`. Rows alone in all their buckets are kept and shipped nowhere.
 
    The rule is the local one, exactly: a row is dropped when it is a near duplicate of an *earlier kept*
-   row, and the detail names that row and the Jaccard estimated from the same 16-bit signature
-   fingerprints. Chains stay chains: A~B, B~C, A!~C keeps A and C and drops B. It is identical because
+   row, and the detail names that row and the exact Jaccard of their shingle sets (carried with the
+   signatures to the partition). Chains stay chains: A~B, B~C, A!~C keeps A and C and drops B. It is identical because
    a row's candidates are the rows sharing a band with it, always in its own component, and components
    do not interact, so they are decided in parallel. "Keep one row per component", the usual
    distributed shortcut, would drop C, which duplicates nothing that is kept: a silent loss, and a
@@ -493,12 +493,13 @@ class _Columns:
     """The line number, id and a stateful step's prepared column of the rows that reach the step (live
     rows, less those an earlier stateful step of the same stage dropped), with a partition number."""
 
-    def __init__(self, column: str, dtype, partitions: int, dropped: np.ndarray):
+    def __init__(self, column: str, dtype, partitions: int, dropped: np.ndarray, extra: dict | None = None):
         self.column, self.dtype, self.partitions, self.dropped = column, dtype, partitions, dropped
+        self.extra = extra or {}  # more prepared columns the step's verdict reads
 
     def __call__(self, table):
         block = pl.from_arrow(table)
-        schema = {"_seq": pl.UInt64, "id": pl.String, self.column: self.dtype}
+        schema = {"_seq": pl.UInt64, "id": pl.String, self.column: self.dtype, **self.extra}
         if self.column not in block.columns:
             live = pl.DataFrame(schema=schema)
         else:
@@ -799,7 +800,13 @@ class RayPipeline:
             self._dedup_info[i] = {}
             return rejects
         sigs = ds.map_batches(
-            _Columns("_minhash", pl.Array(pl.UInt32, step.num_perm), partitions, dropped),
+            _Columns(
+                "_minhash",
+                pl.Array(pl.UInt32, step.num_perm),
+                partitions,
+                dropped,
+                extra={"_shingles": pl.Binary},
+            ),
             batch_format="pyarrow",
             batch_size=None,
         ).materialize()
@@ -941,7 +948,10 @@ def _is_number(v) -> bool:
 
 def _gpus(step: Step) -> float:
     """One GPU for a model step whose device is CUDA (or `auto` on a cluster that has GPUs)."""
-    if step.name not in MODEL_STEPS or getattr(step, "backend", None) == "profanity":
+    if step.name not in MODEL_STEPS or set(str(getattr(step, "backend", "")).split("+")) <= {
+        "profanity",
+        "rules",
+    }:
         return 0.0
     device = str(getattr(step, "device", "cpu"))
     if device.startswith("cuda"):
