@@ -7,6 +7,7 @@ import functools
 import click
 
 from curate.cli import input_options
+from curate.threads import configure_threads
 from synth.autoif_cli import autoif_cmd
 from synth.constitution_cli import constitution_cmd
 from synth.evolve_cli import evolve_cmd
@@ -34,6 +35,7 @@ def main():
     Example:
       synth generate prompts.jsonl -o gen1 --backend hf --model ./my-model --n 4
     """
+    configure_threads()  # before torch loads: no more compute threads than free CPUs
 
 
 @main.command("generate")

@@ -11,6 +11,7 @@ import sys
 import click
 
 from curate.io import InputError
+from curate.threads import configure_threads
 from train.common import TrainError
 from train.config import ConfigError
 from train.template import TemplateError
@@ -87,6 +88,7 @@ def main():
       train dpo --data prefs.jsonl --model sft-run -o dpo-run --lora
       train merge dpo-run-a dpo-run-b -o soup
     """
+    configure_threads()  # before torch loads: no more compute threads than free CPUs
 
 
 @main.command("check")
