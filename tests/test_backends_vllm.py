@@ -20,7 +20,7 @@ from types import SimpleNamespace
 import orjson
 import pytest
 from click.testing import CliRunner
-from synth_fixtures import PROMPTS, REPLY, build_parrot
+from synth_fixtures import PROMPTS, build_parrot
 
 from synth.backends import BackendError, ChatRequest, get_backend
 
@@ -66,11 +66,17 @@ class FakeLLM:
         return outs
 
 
+def sampling_params(**kw):
+    if kw["n"] > 1 and kw["temperature"] == 0:  # as vLLM does
+        raise ValueError(f"n must be 1 when using greedy sampling, got {kw['n']}.")
+    return SimpleNamespace(**kw)
+
+
 def fake_vllm(monkeypatch, platform: str | None):
     """A stand-in `vllm` whose `current_platform` is "cuda", "cpu" or neither (None)."""
     module = types.ModuleType("vllm")
     module.LLM = FakeLLM
-    module.SamplingParams = lambda **kw: SimpleNamespace(**kw)
+    module.SamplingParams = sampling_params
     module.__version__ = "0.0-test"
     platforms = types.ModuleType("vllm.platforms")
     platforms.current_platform = SimpleNamespace(
@@ -126,6 +132,19 @@ def test_requests_map_onto_chat_and_sampling_params(monkeypatch):
     assert results[1].error == "vLLM: prompt too long"
     assert results[2].completions[0].text == "ok-0"
     assert backend.info()["vllm"] == "0.0-test" and backend.info()["platform"] == "cuda"
+
+
+def test_greedy_n_samples_are_asked_for_one_at_a_time(monkeypatch):
+    """Regression: vLLM refuses SamplingParams(n=2, temperature=0), so every greedy request with n > 1 failed."""
+    fake_vllm(monkeypatch, "cuda")
+    backend = get_backend("vllm", model="m")
+    greedy = ChatRequest(messages=[{"role": "user", "content": "hey"}], n=3, temperature=0)
+    sampled = ChatRequest(messages=[{"role": "user", "content": "yo"}], n=2, temperature=0.7)
+    [g, s] = backend.generate([greedy, sampled])
+    assert g.ok and [c.text for c in g.completions] == ["hey-0"] * 3
+    assert [c.text for c in s.completions] == ["yo-0", "yo-1"]
+    [(conversations, params)] = backend.llm.calls
+    assert len(conversations) == 4 and [p.n for p in params] == [1, 1, 1, 2]
 
 
 def test_cpu_platform_gets_a_kv_cache_size_eager_float32_in_process_and_no_chunked_prefill(monkeypatch):
@@ -184,8 +203,18 @@ def _vllm_cpu_or_skip():
 
 @pytest.fixture(scope="module")
 def vllm_parrot(tmp_path_factory):
+    """A tiny trained model vLLM's CPU attention accepts, and the hf backend's greedy answers to PROMPTS."""
     _vllm_cpu_or_skip()
-    return build_parrot("llama", tmp_path_factory.mktemp("parrot32"), steps=60, head_dim=32)
+    from synth.backends.hf import HFBackend
+
+    path = build_parrot("llama", tmp_path_factory.mktemp("parrot32"), steps=60, head_dim=32)
+    hf = HFBackend(str(path))
+    asks = [
+        ChatRequest(messages=[{"role": "user", "content": p}], temperature=0, max_tokens=20) for p in PROMPTS
+    ]
+    answers = [r.completions[0] for r in hf.generate(asks)]
+    assert all(c.finish_reason == "stop" for c in answers)  # it ends its turns: stopping is tested too
+    return path, [c.text for c in answers]
 
 
 def _write(path: Path, rows: list[dict]) -> Path:
@@ -207,15 +236,17 @@ def _synth(*args, cwd: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_vllm_cpu_build_answers_synth_generate_in_process(tmp_path, vllm_parrot):
+    model, expected = vllm_parrot
     prompts = _write(tmp_path / "p.jsonl", [{"id": f"p{i}", "prompt": p} for i, p in enumerate(PROMPTS)])
     p = _synth(
-        "generate", prompts, "-o", "run", "--backend", "vllm", "--model", vllm_parrot,
+        "generate", prompts, "-o", "run", "--backend", "vllm", "--model", model,
         "--temperature", "0", "--n", "2", "--max-tokens", "20", "--no-cache",
         cwd=tmp_path,
     )  # fmt: skip
     assert p.returncode == 0, p.stderr[-3000:]
     rows = _read(tmp_path / "run" / "generated.jsonl")
-    assert [r["messages"][-1]["content"] for r in rows] == [REPLY] * 6  # stopped at end of turn, tail unseen
+    # vLLM's greedy answers are the hf backend's: same template, one BOS, stopped at the end of turn
+    assert [r["messages"][-1]["content"] for r in rows] == [a for a in expected for _ in (0, 1)]
     assert {r["finish_reason"] for r in rows} == {"stop"}
     info = orjson.loads((tmp_path / "run" / "manifest.json").read_bytes())
     assert "'platform': 'cpu'" in repr(info) and "kv_cache_memory_bytes" in repr(info)
@@ -230,7 +261,7 @@ def test_seeded_sampling_on_cpu_survives_a_batch_larger_than_one_engine_step(tmp
     rows = [{"id": f"r{i}", "prompt": f"{long} {i // 2}"} for i in range(32)]  # each prompt twice
     prompts = _write(tmp_path / "long.jsonl", rows)
     p = _synth(
-        "generate", prompts, "-o", "run", "--backend", "vllm", "--model", vllm_parrot, "--temperature", "1",
+        "generate", prompts, "-o", "run", "--backend", "vllm", "--model", vllm_parrot[0], "--temperature", "1",
         "--seed", "3", "--n", "2", "--max-tokens", "8", "--keep-truncated", "--no-cache", "--batch-size", "32",
         cwd=tmp_path,
     )  # fmt: skip
@@ -254,7 +285,7 @@ def test_vllm_openai_server_answers_synth_generate_backend_openai(tmp_path, vllm
         port = s.getsockname()[1]
     log = open(tmp_path / "server.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(vllm_parrot)]
+        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(vllm_parrot[0])]
         + ["--served-model-name", "parrot", "--host", "127.0.0.1", "--port", str(port)]
         + ["--kv-cache-memory-bytes", str(GiB), "--enforce-eager", "--dtype", "float32"],
         stdout=log,
@@ -280,7 +311,7 @@ def test_vllm_openai_server_answers_synth_generate_backend_openai(tmp_path, vllm
         )  # fmt: skip
         assert p.returncode == 0, p.stderr[-3000:]
         rows = _read(tmp_path / "run" / "generated.jsonl")
-        assert [r["messages"][-1]["content"] for r in rows] == [REPLY] * 6
+        assert [r["messages"][-1]["content"] for r in rows] == [a for a in vllm_parrot[1] for _ in (0, 1)]
         assert all(r["completion_tokens"] > 0 and r["finish_reason"] == "stop" for r in rows)
     finally:  # the server and the engine process it started: their own process group
         os.killpg(server.pid, signal.SIGTERM)

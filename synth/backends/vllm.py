@@ -88,9 +88,9 @@ class VLLMBackend:
         except Exception as e:
             raise BackendError(f"vLLM cannot load {model!r}: {_first_line(e)}") from None
 
-    def _params(self, req: ChatRequest):
+    def _params(self, req: ChatRequest, n: int):
         return self._vllm.SamplingParams(
-            n=req.n,
+            n=n,
             temperature=req.temperature,
             top_p=req.top_p,
             max_tokens=req.max_tokens,
@@ -99,26 +99,27 @@ class VLLMBackend:
         )
 
     def _chat(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
-        outputs = self.llm.chat(
-            [[{"role": m["role"], "content": m["content"]} for m in r.messages] for r in requests],
-            sampling_params=[self._params(r) for r in requests],
-            use_tqdm=False,
-        )
-        results = []
-        for out in outputs:
+        conversations, params, owner = [], [], []
+        for i, r in enumerate(requests):
+            # vLLM refuses n > 1 with greedy decoding: ask for the n (identical) samples one at a time;
+            # prefix caching lets the copies share the prompt's KV blocks.
+            copies, n = (r.n, 1) if r.temperature == 0 else (1, r.n)
+            messages = [{"role": m["role"], "content": m["content"]} for m in r.messages]
+            conversations += [messages] * copies
+            params += [self._params(r, n)] * copies
+            owner += [i] * copies
+        outputs = self.llm.chat(conversations, sampling_params=params, use_tqdm=False)
+        results = [ChatResult() for _ in requests]
+        for i, out in zip(owner, outputs, strict=True):
             prompt_tokens = len(out.prompt_token_ids or [])
-            results.append(
-                ChatResult(
-                    completions=[
-                        Completion(
-                            o.text,
-                            "length" if o.finish_reason == "length" else "stop",
-                            prompt_tokens,
-                            len(o.token_ids),
-                        )
-                        for o in out.outputs
-                    ]
+            results[i].completions.extend(
+                Completion(
+                    o.text,
+                    "length" if o.finish_reason == "length" else "stop",
+                    prompt_tokens,
+                    len(o.token_ids),
                 )
+                for o in out.outputs
             )
         return results
 
