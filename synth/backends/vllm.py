@@ -11,8 +11,8 @@ On the CPU platform the engine is set up for one process on a few cores:
 - the KV cache gets an explicit size (`kv_cache_gb`, 1 GiB by default), since vLLM would otherwise try to
   reserve 90% of the machine's memory (`gpu_memory_utilization`) and refuse to start on a shared one;
 - eager execution (`enforce_eager`): no torch.compile warm-up, which costs minutes on two cores;
-- the engine runs in this process (`VLLM_ENABLE_V1_MULTIPROCESSING=0` unless set), which starts several
-  times faster than vLLM's engine process for small runs;
+- the engine runs in this process (`VLLM_ENABLE_V1_MULTIPROCESSING=0` unless set): no engine process to
+  start and feed, which is what small runs on few cores wait for;
 - float32 weights for `dtype="auto"` (vLLM would down-cast to bfloat16, which AVX2 CPUs emulate slowly);
 - chunked prefill off: vLLM's CPU sampler crashes ("CPU Generator does not use offset") when a seeded
   request's prompt is split over two steps, which happens as soon as a batch holds more prompt tokens
