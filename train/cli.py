@@ -11,6 +11,7 @@ import click
 
 from curate.cli import exit_on_sigterm, one_line_errors
 from curate.io import InputError
+from curate.threads import configure_threads
 from train.common import TrainError
 from train.config import ConfigError
 from train.template import TemplateError
@@ -93,6 +94,7 @@ def main():
       train merge dpo-run-a dpo-run-b -o soup
     """
     exit_on_sigterm()
+    configure_threads()  # before torch loads: no more compute threads than free CPUs
 
 
 @main.command("check")

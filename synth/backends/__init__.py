@@ -4,7 +4,7 @@ Backends are registered here by import path, so torch, transformers and vLLM loa
 
 - ``hf``: transformers in this process, CPU or GPU (`synth.backends.hf`);
 - ``openai``: any OpenAI-compatible chat-completions server (`synth.backends.openai`);
-- ``vllm``: in-process ``vllm.LLM`` on a GPU (`synth.backends.vllm`).
+- ``vllm``: in-process ``vllm.LLM``, on a GPU or with vLLM's CPU build (`synth.backends.vllm`).
 
 >>> from synth.backends import ChatRequest, get_backend
 >>> from posttrain.tinymodels import build_tiny_model

@@ -156,7 +156,8 @@ class OpenAIBackend:
     async def _one(self, client, gate: asyncio.Semaphore, req: ChatRequest) -> ChatResult:
         completions: list[Completion] = []
         try:
-            if self.sends_n or req.n == 1:
+            # Greedy samples are asked for one by one: some servers (vLLM) refuse n > 1 at temperature 0.
+            if (self.sends_n and req.temperature > 0) or req.n == 1:
                 async with gate:
                     completions = await self._post_with_retries(client, self._payload(req, req.n, req.seed))
                 if len(completions) > req.n:
