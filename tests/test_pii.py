@@ -513,3 +513,20 @@ def test_cli_pii_ner_option_reaches_the_pii_step(cli, tmp_path):
     assert res.exit_code == 0, res.output
     steps = {s["name"]: s for s in json.loads((out / "manifest.json").read_text())["steps"]}
     assert steps["pii"]["summary"]["ner_model"] == NER_MODEL and "not_detected" not in steps["pii"]["summary"]
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_run_as_one_process(cli, tmp_path):
+    """`-j 2` (the step rebuilt in each spawned worker) writes what `-j 1` writes, byte for byte."""
+    from conftest import SAMPLE
+
+    from curate.cli import main
+
+    outputs = {}
+    for j in ("1", "2"):
+        out = tmp_path / f"j{j}"
+        res = cli(main, "filter", SAMPLE / "conversations.jsonl", "--filters", "pii", "--batch-size", "50",
+                  "-o", out, "-q", "-j", j)  # fmt: skip
+        assert res.exit_code == 0, res.output
+        outputs[j] = [(out / n).read_bytes() for n in ("kept.jsonl", "rejected.jsonl", "edits.jsonl")]
+    assert outputs["1"] == outputs["2"] and outputs["1"][2]
