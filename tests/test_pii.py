@@ -413,6 +413,18 @@ def test_planted_corpus_recall_and_false_positives(small_corpus):
     assert report["false_positive_rate"] == 0.0, report["false_positives_by_type"]
 
 
+def test_planted_names_are_found_with_ner(small_corpus, ner_step):
+    """Names planted next to contact details, in signatures, lists and sentences, are all found."""
+    mod = corpus_module()
+    rows = [r for r in small_corpus if any(p["entity"] == "PERSON" for p in r["planted"])]
+    texts = [m["content"] for r in rows for m in r["messages"]]
+    owners = [k for k, r in enumerate(rows) for _ in r["messages"]]
+    found = iter(ner_step._analyzer.review(texts, owners))
+    findings = [[list(next(found)) for _ in r["messages"]] for r in rows]
+    report = mod.evaluate(rows, findings)
+    assert len(rows) > 20 and report["recall"]["PERSON"] == 1.0
+
+
 def test_steps_travel_to_worker_processes_as_settings(tmp_path):
     step = build_step("pii", {"always": "EMAIL_ADDRESS"})
     again = pickle.loads(pickle.dumps(step))

