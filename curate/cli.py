@@ -284,7 +284,7 @@ def _print_summary(m: dict) -> None:
     echo(f"{'step':<14} {'in':>9} {'dropped':>9} {'out':>9} {'rows/s':>9}  top reasons")
     for st in m["steps"]:
         reasons = ", ".join(f"{r} {n}" for r, n in list(st["reasons"].items())[:3])
-        if st["kind"] == "editor":
+        if "edited_rows" in st:
             reasons = f"edited {st.get('edited_rows', 0)} rows" + (f"; {reasons}" if reasons else "")
         echo(
             f"{st['name']:<14} {st['in']:>9} {st['dropped']:>9} {st['out']:>9} {st.get('rows_per_s', '-'):>9}  {reasons}"

@@ -4,6 +4,8 @@ A step is a small configured object with a ``name`` and one method:
 
 - ``Filter.verdict(frame) -> DataFrame[reason, detail]`` (null reason = keep), same height as ``frame``;
 - ``Editor.edit(frame) -> frame`` rewriting the columns in ``fields`` (``messages``, ``rejected``);
+- ``FilterEditor.review(frame) -> (verdict, frame)``: both at once, from one look at each row (PII: drop a
+  row holding a card number, redact the e-mail address in the rows it keeps);
 - ``Annotator.annotate(frame) -> frame`` adding columns and keeping every row.
 
 The runner streams rows in batches, builds one Polars frame per batch, applies the steps in order and is
@@ -101,6 +103,25 @@ class Editor(Step):
         raise NotImplementedError
 
 
+class FilterEditor(Step):
+    """A filter that also edits the rows it keeps, from the same analysis of each row.
+
+    ``review`` returns the verdict (as a filter's) and the edited frame (as an editor's), both the height of
+    its input. The runner drops the rows with a reason first; the edits of the rows it keeps go to
+    ``edits.jsonl``, those of dropped rows nowhere (the ledger holds a dropped row as it came in).
+    """
+
+    kind = "filter-editor"
+    fields: ClassVar[tuple[str, ...]] = ("messages", "rejected")
+
+    def review(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:  # pragma: no cover
+        raise NotImplementedError
+
+
+EDITING_KINDS = frozenset({"editor", "filter-editor"})
+METHODS = {"filter": "verdict", "editor": "edit", "filter-editor": "review", "annotator": "annotate"}
+
+
 class Annotator(Step):
     kind = "annotator"
 
@@ -119,9 +140,8 @@ class FunctionStep(Step):
     def __post_init__(self):
         self.kind = self.step_kind  # type: ignore[misc]
         self.name = self.step_name  # type: ignore[misc]
-        method = {"filter": "verdict", "editor": "edit", "annotator": "annotate"}[self.step_kind]
-        setattr(self, method, self.fn)
-        if self.step_kind == "editor":
+        setattr(self, METHODS[self.step_kind], self.fn)
+        if self.step_kind in EDITING_KINDS:
             self.fields = Editor.fields  # type: ignore[misc]
 
     def settings(self) -> dict:
@@ -129,8 +149,8 @@ class FunctionStep(Step):
 
 
 def as_step(fn: Callable, *, kind: str, name: str | None = None) -> FunctionStep:
-    if kind not in ("filter", "editor", "annotator"):
-        raise ValueError(f"kind must be filter, editor or annotator, not {kind!r}")
+    if kind not in METHODS:
+        raise ValueError(f"kind must be one of {', '.join(METHODS)}, not {kind!r}")
     return FunctionStep(fn=fn, step_kind=kind, step_name=name or fn.__name__)
 
 
@@ -270,7 +290,7 @@ class StepStats:
             "seconds": round(self.seconds, 3),
             "reasons": dict(self.reasons.most_common()),
         }
-        if self.kind == "editor":
+        if self.kind in EDITING_KINDS:
             d["edited_rows"] = self.edited_rows
         if self.seconds > 0 and self.rows_in:
             d["rows_per_s"] = round(self.rows_in / self.seconds)
@@ -423,7 +443,11 @@ def apply_steps(frame, rows, steps, stats, sink) -> pl.DataFrame:
         if step.kind == "filter":
             frame = _apply_filter(step, st, frame, rows, sink)
         elif step.kind == "editor":
-            frame = _apply_editor(step, st, frame, rows, sink)
+            new = step.edit(frame)
+            _check_height(step, frame, new)
+            frame = _apply_edits(step, st, frame, new, rows, sink)
+        elif step.kind == "filter-editor":
+            frame = _apply_review(step, st, frame, rows, sink)
         elif step.kind == "annotator":
             out = step.annotate(frame)
             _check_height(step, frame, out)
@@ -435,7 +459,23 @@ def apply_steps(frame, rows, steps, stats, sink) -> pl.DataFrame:
 
 
 def _apply_filter(step, st, frame, rows, sink) -> pl.DataFrame:
-    v = step.verdict(frame)
+    return _drop(step, st, frame, step.verdict(frame), rows, sink)
+
+
+def _apply_review(step, st, frame, rows, sink) -> pl.DataFrame:
+    """A filter-editor: drop as its verdict says, then record and keep the edits of the surviving rows."""
+    out = step.review(frame)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise StepError(f"step {step.name!r}: review must return (verdict, edited frame)")
+    v, new = out
+    _check_height(step, frame, new)
+    kept = _drop(step, st, frame, v, rows, sink)
+    if kept.height < frame.height:
+        new = new.filter(v["reason"].is_null())
+    return _apply_edits(step, st, kept, new, rows, sink)
+
+
+def _drop(step, st, frame, v, rows, sink) -> pl.DataFrame:
     _check_height(step, frame, v)
     if "reason" not in v.columns:
         raise StepError(f"step {step.name!r}: verdict has no 'reason' column")
@@ -456,9 +496,7 @@ def _apply_filter(step, st, frame, rows, sink) -> pl.DataFrame:
     return frame.filter(~drop)
 
 
-def _apply_editor(step, st, frame, rows, sink) -> pl.DataFrame:
-    new = step.edit(frame)
-    _check_height(step, frame, new)
+def _apply_edits(step, st, frame, new, rows, sink) -> pl.DataFrame:
     if not new["_i"].equals(frame["_i"]):
         raise StepError(f"step {step.name!r}: an editor must keep row order")
     records = []

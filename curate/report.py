@@ -1198,7 +1198,7 @@ def _steps_table(data: RunData) -> str:
     body = []
     for s in steps:
         reasons = ", ".join(f"{_esc(r)} {_num(n)}" for r, n in (s.get("reasons") or {}).items())
-        if s.get("kind") == "editor":
+        if "edited_rows" in s:
             reasons = f"edited {_num(s.get('edited_rows', 0))} rows" + (f"; {reasons}" if reasons else "")
         share = s["dropped"] / s["in"] if s.get("in") else 0
         body.append(

@@ -25,7 +25,7 @@ from curate.cli import main  # noqa: E402
 from curate.engines import EngineError  # noqa: E402
 from curate.filters.dedup import ExactDedupFilter, NearDedupFilter  # noqa: E402
 from curate.filters.quality import QualityFilter  # noqa: E402
-from curate.pipeline import Annotator, Editor, Filter, StepError, verdicts  # noqa: E402
+from curate.pipeline import Annotator, Editor, Filter, FilterEditor, StepError, verdicts  # noqa: E402
 from curate.run import FilterConfig, run_filter  # noqa: E402
 from tests.conftest import SAMPLE, conv, read_jsonl, write_jsonl  # noqa: E402
 
@@ -187,17 +187,17 @@ def test_near_dedup_chains_and_cross_block_duplicates_decide_as_locally(tmp_path
     assert detail["A-near"][1].startswith("near duplicate of A ")
 
 
-def test_pii_redaction_and_toxicity_are_identical_to_local(tmp_path):
-    """Edits from `pii-redact` (emails, phones in the sample data) and drops from `pii` and `toxicity`."""
+def test_pii_drops_redactions_and_toxicity_are_identical_to_local(tmp_path):
+    """`pii` drops (cards) and redacts (emails, phones) in one step; drops from `toxicity` too."""
     pytest.importorskip("presidio_analyzer", reason="the pii extra is not installed")
     pytest.importorskip("profanity_check", reason="the toxicity extra is not installed")
     local, _ = both(
         tmp_path,
         [SAMPLE / "conversations.jsonl"],
         batch_size=64,
-        filters=["quality", "pii", "pii-redact", "toxicity", "exact-dedup", "near-dedup"],
+        filters=["quality", "pii", "toxicity", "exact-dedup", "near-dedup"],
     )
-    assert read_jsonl(local / "edits.jsonl")
+    assert {e["step"] for e in read_jsonl(local / "edits.jsonl")} == {"pii"}
     assert {r["reject_step"] for r in read_jsonl(local / "rejected.jsonl")} >= {"pii", "toxicity"}
 
 
@@ -221,6 +221,22 @@ class MaskDigits(Editor):
     def edit(self, frame):
         mask = pl.element().struct.with_fields(pl.field("content").str.replace_all(r"\d", "#"))
         return frame.with_columns(pl.col("messages").list.eval(mask), pl.col("rejected").list.eval(mask))
+
+
+@dataclass
+class MaskOrDropSeven(FilterEditor):
+    """Drops rows whose first turn holds a 7, masks the other digits of the rows it keeps."""
+
+    name = "mask-or-drop"
+
+    def review(self, frame):
+        first = frame["messages"].list.first().struct.field("content")
+        mask = pl.element().struct.with_fields(pl.field("content").str.replace_all(r"\d", "*"))
+        edited = frame.with_columns(pl.col("messages").list.eval(mask), pl.col("rejected").list.eval(mask))
+        seven = first.str.contains("7").fill_null(False)
+        return verdicts(
+            ["seven" if x else None for x in seven], ["a 7" if x else None for x in seven]
+        ), edited
 
 
 @dataclass
@@ -267,6 +283,27 @@ def test_editors_annotators_and_preference_rows_are_identical_to_local(tmp_path)
     assert {r["id"]: r["reject_reason"] for r in read_jsonl(ray_run / "rejected.jsonl")}[
         "short"
     ] == "few_words"
+
+
+def test_a_filter_editor_is_identical_to_local(tmp_path):
+    """A step that drops some rows and edits the others, between an editor and the dedup steps."""
+    rows = [
+        conv(f"Ask {i} now", f"Room {i * 3} at {i}:30, bring {i + 1} pens.", id=f"r{i}") for i in range(30)
+    ]
+    rows += [conv("Ask 1 now", "Room 3 at 1:30, bring 2 pens.", id="dup")]
+    rows += [{"prompt": "Pick 1 or 2", "chosen": "1, it is 1.", "rejected": "2, it is 2.", "id": "pref"}]
+    data = write_jsonl(tmp_path / "fe.jsonl", rows)
+
+    def steps():
+        return [WordCount(), MaskOrDropSeven(), ExactDedupFilter(), MaskDigits(), NearDedupFilter()]
+
+    local, _ = both(tmp_path, [data], steps=steps, batch_size=7)
+    rejected = {r["id"]: r["reject_step"] for r in read_jsonl(local / "rejected.jsonl")}
+    sevens = {k for k, v in rejected.items() if v == "mask-or-drop"}
+    assert sevens == {"r7", "r17", "r27"} and "exact-dedup" in rejected.values()  # masked rows collide
+    edits = read_jsonl(local / "edits.jsonl")
+    assert {e["step"] for e in edits} == {"mask-or-drop"}  # MaskDigits finds no digit left
+    assert not sevens & {e["id"] for e in edits} and "rejected[0].content" in {e["field"] for e in edits}
 
 
 @dataclass

@@ -406,7 +406,12 @@ def _stats_dict(st: StepStats) -> dict:
 
 
 def _edit_owners(step: Step, before: pl.DataFrame, after: pl.DataFrame) -> list[tuple[int, int]]:
-    """(field index, line number) of each edit record `apply_steps` made, in its order: fields, rows, turns."""
+    """(field index, line number) of each edit record `apply_steps` made, in its order: fields, rows, turns.
+
+    A filter-editor's edits are those of the rows it kept: `before` is compared on those rows only.
+    """
+    if before.height != after.height:
+        before = before.filter(before["_i"].is_in(after["_i"].implode()))
     owners = []
     for f, fld in enumerate(step.fields):
         if fld not in before.columns:
