@@ -722,7 +722,9 @@ def annotate_group():
     """
 
 
-@annotate_group.command("serve")
+@annotate_group.command(
+    "serve", short_help="Serve the ranking page (the default: curate annotate CANDIDATES -o OUT)."
+)
 @click.argument("candidates")
 @click.option(
     "-o",
@@ -778,7 +780,7 @@ def annotate_serve_cmd(candidates, output, port, host):
         store.close()
 
 
-@annotate_group.command("export")
+@annotate_group.command("export", short_help="Write demonstrations, pairs, rankings and the ledger from OUT.")
 @click.argument("annotations", type=click.Path(exists=True, file_okay=False))
 @click.option(
     "-o",
