@@ -19,9 +19,10 @@ $(VENV)/.core: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e .
 	@touch $@
 
-# Everything the test suite exercises (training, PII, toxicity, transformers backends), CPU torch.
+# Everything the test suite exercises (training, PII, toxicity, transformers backends, the annotation page and
+# the browser library that drives Debian's chromium in its test), CPU torch.
 $(VENV)/.all: $(BIN)/python pyproject.toml constraints.txt
-	$(PIP) -e '.[dev,train,hf,openai,pii,toxicity,ray]'
+	$(PIP) -e '.[dev,train,hf,openai,pii,toxicity,ray,annotate]'
 	@touch $@ $(VENV)/.core
 
 # vLLM's CPU build (x86-64 with AVX2) on top of install-all, for `--backend vllm` and vLLM's OpenAI server
