@@ -7,7 +7,6 @@ which `make test` does).
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import subprocess
@@ -33,21 +32,11 @@ OUTPUTS = ("kept.jsonl", "rejected.jsonl", "edits.jsonl", "invalid.jsonl")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def ray_instance():
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # One declared GPU (Ray needs no CUDA to count it) to place GPU steps on.
-    ray.init(
-        num_cpus=2,
-        num_gpus=1,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        object_store_memory=200 * 2**20,
-        runtime_env={"env_vars": {"POLARS_MAX_THREADS": "1"}},
-    )
+def ray_instance(ray_cluster):
+    """The session's Ray instance (tests/conftest.py); its GCS address."""
     # The steps defined here travel to the workers by value: pytest imports this file from tests/.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    return ray_cluster
 
 
 def assert_same_runs(local: Path, other: Path) -> None:
