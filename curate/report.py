@@ -516,12 +516,17 @@ def _bars(
     return _figure(fig_id, title, fig, note)
 
 
+def row_steps(manifest: dict) -> list[dict]:
+    """The manifest's steps that count rows in and out (`curate filter`'s); `tags normalize`'s count tags."""
+    return [s for s in manifest.get("steps") or [] if "in" in s and "out" in s]
+
+
 def funnel_figure(data: RunData) -> dict | None:
     import plotly.graph_objects as go
 
     m = data.manifest
     counts = m.get("counts") or {}
-    steps = m.get("steps") or []
+    steps = row_steps(m)
     if steps:
         stages = [("input", counts.get("input", steps[0]["in"]))]
         if counts.get("invalid"):
@@ -1203,7 +1208,7 @@ def _cards(data: RunData) -> str:
 
 
 def _steps_table(data: RunData) -> str:
-    steps = data.manifest.get("steps") or []
+    steps = row_steps(data.manifest)
     if not steps:
         return ""
     head = "<tr><th>step</th><th>kind</th><th>in</th><th>dropped</th><th>out</th><th>seconds</th><th>rows/s</th><th>reasons</th></tr>"
@@ -1266,7 +1271,7 @@ def render_html(data: RunData, figures: list[dict], table: dict) -> str:
     body = "".join(
         [
             _section("Flow", by_group.get("flow", [])),
-            f"<section><h2>Steps</h2>{_steps_table(data)}</section>" if data.manifest.get("steps") else "",
+            f"<section><h2>Steps</h2>{_steps_table(data)}</section>" if row_steps(data.manifest) else "",
             _section(
                 "Distributions, before and after",
                 by_group.get("dist", []),
