@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
-import polars as pl
 
 from curate.io import InputError, atomic_path
 
@@ -116,6 +115,8 @@ def stage_facts(run_dir: Path, sid: str, rec: dict) -> dict:
 
 
 def dropped(path: Path) -> tuple[int, dict]:
+    import polars as pl
+
     if not path.is_file() or not path.stat().st_size:
         return 0, {}
     frame = (
@@ -140,6 +141,8 @@ def curve(path: Path, metric: str) -> list[tuple[float, float]]:
 
 def rewards(path: Path) -> list[tuple[int, float]]:
     """Mean reward per episode (online-dpo) or step (rl) from rollouts.jsonl."""
+    import polars as pl
+
     if not path.is_file() or not path.stat().st_size:
         return []
     frame = pl.scan_ndjson(

@@ -365,6 +365,27 @@ stages:
     assert (rs.why, pick.why) == ("options changed", "after rs")
 
 
+def test_run_dry_run_prints_the_plan_and_runs_nothing(branches, cli):
+    from posttrain.cli import main
+
+    path, out = branches
+    res = cli(main, "run", path, "-o", out, "--dry-run")
+    assert (
+        res.exit_code == 0 and "+ [1/4] clean  new" in res.output and "+ [4/4] final  after few" in res.output
+    )
+    assert not out.exists()
+
+
+def test_posttrain_help_imports_no_polars_or_torch():
+    code = (
+        "import sys; from posttrain.cli import main\n"
+        "try: main(['--help'])\nexcept SystemExit: pass\n"
+        "print([m for m in ('polars', 'torch', 'transformers') if m in sys.modules])"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert res.stdout.strip().endswith("[]"), res.stdout
+
+
 def test_plan_estimates_training_steps(tmp_path):
     from posttrain.recipes import plan_recipe
 
