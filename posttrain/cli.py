@@ -107,6 +107,13 @@ def _print_plan(recipe, out: str, *, as_json: bool = False) -> None:
             click.echo(f"    out: {', '.join(p.outputs)}")
         for line in p.estimate_lines():
             click.echo(f"    {line}")
+    todo = [p for p in plans if not p.up_to_date]
+    llm = {k: sum(p.llm.get(k) or 0 for p in todo) for k in ("requests", "samples", "max_completion_tokens")}
+    steps = sum(p.train.get("steps") or 0 for p in todo)
+    click.echo(
+        f"\n{len(todo)} of {len(plans)} stage(s) to run; LLM: ~{llm['requests']:,} requests, ~{llm['samples']:,} "
+        f"samples, at most ~{llm['max_completion_tokens']:,} completion tokens; training: ~{steps:,} steps"
+    )
 
 
 @main.command("tiny-model")

@@ -16,6 +16,7 @@ after an earlier stage that runs), its command line, inputs and outputs, and an 
 from __future__ import annotations
 
 import math
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -120,7 +121,7 @@ def plan_recipe(recipe: Recipe, out: str | Path) -> list[StagePlan]:
             instance,
             up_to_date,
             why,
-            f"{cmd.name} " + " ".join(relative(Path(a), cwd) if a.startswith("/") else a for a in argv),
+            f"{cmd.name} " + shlex.join(relative(Path(a), cwd) if a.startswith("/") else a for a in argv),
             [_source(s) for s in resolved.sources],
             [f"{instance.id}/{f}" for f in cmd.outputs.values()] or [f"{instance.id}/"],
         )
