@@ -268,9 +268,9 @@ stages:
 # --- a killed run ----------------------------------------------------------------------------------------------
 
 
-def test_a_recipe_killed_in_a_training_stage_resumes_from_its_checkpoint(tmp_path):
-    """SIGKILL `posttrain run` once the SFT stage has saved a checkpoint; the next run skips the finished filter
-    stage and resumes SFT with --resume (the stage is unchanged), from that checkpoint."""
+def test_a_recipe_killed_in_a_middle_stage_resumes_there_from_its_checkpoint(tmp_path):
+    """SIGKILL `posttrain run` once the SFT stage (the middle one) has saved a checkpoint; the next run skips the
+    finished filter stage, resumes SFT with --resume (the stage is unchanged) from that checkpoint, then merges."""
     from tests.train_fixtures import tiny_model
 
     model = tiny_model("qwen2")
@@ -290,6 +290,9 @@ stages:
       data: {{from: clean.kept}}
       set: {{max_steps: 12, save_steps: 1, per_device_train_batch_size: 2, logging_steps: 1,
             gradient_checkpointing: false, dataloader_pin_memory: false}}
+  - name: soup
+    command: train merge
+    inputs: [{{from: sft}}, {model}]
 """,
     )
     out = tmp_path / "out"
@@ -311,11 +314,11 @@ stages:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
     s = state(out)["stages"]
-    assert s["clean"]["status"] == "done" and s["sft"]["status"] == "running"
+    assert s["clean"]["status"] == "done" and s["sft"]["status"] == "running" and "soup" not in s
     clean_manifest = (out / "clean" / "manifest.json").read_bytes()
 
     again = run(path, out)
-    assert again.ran == ["sft"] and again.skipped == ["clean"]
+    assert again.ran == ["sft", "soup"] and again.skipped == ["clean"]
     assert (out / "clean" / "manifest.json").read_bytes() == clean_manifest
     assert state(out)["stages"]["sft"]["argv"][-1] == "--resume"
     m = json.loads((out / "sft" / "manifest.json").read_text())
