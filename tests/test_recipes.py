@@ -200,6 +200,12 @@ BAD = {
         5,
         "'output' is set by the recipe runner",
     ),
+    "missing input file": (
+        "stages:\n  - name: a\n    command: curate filter\n    inputs: [data.jsonl]\n"
+        "  - name: b\n    command: curate filter\n    inputs:\n      - {from: a.kept}\n      - nope.jsonl\n",
+        9,
+        "stage 'b': inputs: nope.jsonl: no such file",
+    ),
     "duplicate key": (
         "stages:\n  - name: a\n    command: curate filter\n    command: curate select\n",
         4,

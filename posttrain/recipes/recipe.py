@@ -313,9 +313,22 @@ class Parser:
             self.fail(line, f"stage '{stage.name}': {stage.command.name} takes no inputs; use its options")
         what = f"stage '{stage.name}'"
         values = self.value(raw, line, what) if isinstance(raw, LineList) else [self.value(raw, line, what)]
-        for v in values:
-            self.check_literal(args[0], v, line, stage)
+        lines = raw.item_lines if isinstance(raw, LineList) else [line]
+        for v, ln in zip(values, lines, strict=True):
+            self.check_literal(args[0], v, ln, stage)
+            self.check_input_file(v, ln, stage)
         return values
+
+    def check_input_file(self, value, line: int, stage: Stage) -> None:
+        """A file (or run directory) written as an input exists now: not found after earlier stages ran."""
+        from curate.io import InputError, resolve_input
+
+        if stage.command.kind not in ("curate", "synth") or not isinstance(value, str):
+            return
+        try:
+            resolve_input(rebase(value, self.path.parent))
+        except InputError as e:
+            self.fail(line, f"stage '{stage.name}': inputs: {e}")
 
     def options(self, stage: Stage, click_cmd, node: LineMap) -> list[Option]:
         raw = node.get("options")
