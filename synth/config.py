@@ -27,7 +27,7 @@ from pathlib import Path
 
 from curate.schema import DEFAULT_MAX_ROW_BYTES
 
-BACKEND_CHOICES = ("hf", "openai", "vllm")
+BACKEND_CHOICES = ("hf", "openai", "vllm", "scripted")
 
 
 def setting(
@@ -132,12 +132,14 @@ class RunSettings:
 class BackendSettings:
     backend: str = setting(
         "hf",
-        "hf: transformers in this process; openai: an OpenAI-compatible server; vllm: in-process vLLM.",
+        "hf: transformers in this process; openai: an OpenAI-compatible server; vllm: in-process vLLM; scripted: "
+        "canned answers from a rules file given as --model (not a model: demos and tiny recipes).",
         choices=BACKEND_CHOICES,
     )
     model: str | None = setting(
         None,
-        "hf/vllm: a local model directory or .gguf file (or a cached hub id); openai: the served model name.",
+        "hf/vllm: a local model directory or .gguf file (or a cached hub id); openai: the served model name; "
+        "scripted: a canned-answers file.",
         short="-m",
     )
     hf_batch_size: int = setting(32, "hf: sequences (prompts x n) per forward pass.", min=1)
@@ -201,11 +203,13 @@ class BackendSettings:
                 "max_retries": self.max_retries,
                 "n_mode": self.n_mode,
             }
-        return {
-            "dtype": self.dtype,
-            "tensor_parallel_size": self.tensor_parallel_size,
-            "kv_cache_gb": self.vllm_kv_cache_gb,
-        }
+        if name == "vllm":
+            return {
+                "dtype": self.dtype,
+                "tensor_parallel_size": self.tensor_parallel_size,
+                "kv_cache_gb": self.vllm_kv_cache_gb,
+            }
+        return {}
 
     def cache_path(self) -> Path | None:
         from synth.cache import default_cache_path

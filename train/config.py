@@ -46,6 +46,10 @@ _Loader.add_implicit_resolver(
 )
 
 
+# The loader itself, for readers that extend it (`posttrain.recipes` keeps line numbers).
+Yaml12Loader = _Loader
+
+
 def load_yaml(text_or_stream):
     return yaml.load(text_or_stream, Loader=_Loader)
 

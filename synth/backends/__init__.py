@@ -4,7 +4,9 @@ Backends are registered here by import path, so torch, transformers and vLLM loa
 
 - ``hf``: transformers in this process, CPU or GPU (`synth.backends.hf`);
 - ``openai``: any OpenAI-compatible chat-completions server (`synth.backends.openai`);
-- ``vllm``: in-process ``vllm.LLM``, on a GPU or with vLLM's CPU build (`synth.backends.vllm`).
+- ``vllm``: in-process ``vllm.LLM``, on a GPU or with vLLM's CPU build (`synth.backends.vllm`);
+- ``scripted``: canned answers from a rules file, not a model (`synth.backends.scripted`): for the tiny recipes
+  and demos, where no model here could do the task.
 
 >>> from synth.backends import ChatRequest, get_backend
 >>> from posttrain.tinymodels import build_tiny_model
@@ -25,6 +27,7 @@ REGISTRY: dict[str, str] = {
     "hf": "synth.backends.hf:HFBackend",
     "openai": "synth.backends.openai:OpenAIBackend",
     "vllm": "synth.backends.vllm:VLLMBackend",
+    "scripted": "synth.backends.scripted:CannedAnswers",
 }
 FINISH_REASONS = ("stop", "length")
 
@@ -130,7 +133,7 @@ class Backend(Protocol):
 
 
 def get_backend(name: str, **options) -> Backend:
-    """Build the backend `name` ("hf", "openai" or "vllm") with its options (`model=` always)."""
+    """Build the backend `name` (a key of `REGISTRY`) with its options (`model=` always)."""
     if name not in REGISTRY:
         raise BackendError(f"unknown backend {name!r} (choose from {', '.join(REGISTRY)})")
     module, _, cls = REGISTRY[name].partition(":")
