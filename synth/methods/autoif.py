@@ -260,7 +260,9 @@ class AutoIF(Method):
         super().__init__(cfg, ctx)
         self.seeds = load_seeds(cfg.seeds)
         self.prompts = load_rules(cfg.prompts)
-        self.verifier = AutoIFVerifier(AutoIFSettings(), VerifierContext(cfg, sandbox=ctx.sandbox))
+        self.verifier = AutoIFVerifier(
+            AutoIFSettings(), VerifierContext(cfg, sandbox=ctx.sandbox if ctx else None)
+        )
         self.kept: list[Instruction] = []
         self.records: list[dict] = []
         self.t: Counter = Counter()
