@@ -412,7 +412,9 @@ def _arch(family: str) -> str:
     return _spec(family).arch or family
 
 
-def _config(family: str, tokenizer, num_labels: int | None):
+def _config(
+    family: str, tokenizer, num_labels: int | None, hidden_size: int = 64, num_hidden_layers: int = 2
+):
     import transformers
 
     spec = _spec(family)
@@ -423,9 +425,9 @@ def _config(family: str, tokenizer, num_labels: int | None):
         "pad_token_id": tokenizer.convert_tokens_to_ids(spec.pad),
     }
     shape = {
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
+        "hidden_size": hidden_size,
+        "intermediate_size": 2 * hidden_size,
+        "num_hidden_layers": num_hidden_layers,
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
         "max_position_embeddings": 2048,
@@ -445,11 +447,19 @@ def _config(family: str, tokenizer, num_labels: int | None):
 
 
 def build_tiny_model(
-    family: str, out_dir: str | os.PathLike, *, seed: int = 0, num_labels: int | None = None
+    family: str,
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    num_labels: int | None = None,
+    hidden_size: int = 64,
+    num_hidden_layers: int = 2,
 ) -> Path:
     """Write a tiny random model of `family` with its tokenizer to `out_dir`; return the directory.
 
-    The same `seed` gives the same weights. With `num_labels`, a sequence-classification (reward) model.
+    The same `seed` gives the same weights. With `num_labels`, a sequence-classification (reward) model. A larger
+    `hidden_size` (a multiple of 16) or `num_hidden_layers` makes a bigger model with the same tokenizer (a teacher
+    to distil from).
     """
     import torch
     import transformers
@@ -459,7 +469,7 @@ def build_tiny_model(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(family)
-    config = _config(family, tokenizer, num_labels)
+    config = _config(family, tokenizer, num_labels, hidden_size, num_hidden_layers)
     if num_labels is None:
         cls = {
             "llama": transformers.LlamaForCausalLM,
