@@ -102,3 +102,49 @@ def test_ensemble_lr_needs_an_ensemble(tmp_path, cli):
         "1e-5",
     )
     assert r.exit_code == 2 and "add --ensemble M" in r.output
+
+
+@pytest.mark.slow
+def test_warm_resumes_after_its_last_finished_member(tmp_path):
+    import dataclasses
+
+    from transformers import TrainerCallback
+
+    from tests.test_train_online import Stopped
+    from train.common import TrainError
+    from train.config import load_run_config
+    from train.resume import StateDir
+    from train.warm import run_warm
+
+    data = write_rows(tmp_path / "prefs.jsonl", ROWS)
+    cfg = load_run_config(
+        "reward",
+        model=str(tiny_model("qwen2")),
+        output_dir=str(tmp_path / "rm"),
+        data_path=str(data),
+        overrides=[*FAST, "max_steps=2"],
+        ensemble=2,
+    )
+
+    class StopTheSecondMember(TrainerCallback):
+        runs = 0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            type(self).runs += 1
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self.runs == 2:
+                raise Stopped
+
+    with pytest.raises(Stopped):
+        run_warm(cfg, echo=lambda _: None, callbacks=[StopTheSecondMember()])
+    state = StateDir(cfg.output_dir)
+    assert [p.name for p in state.members()] == ["member-0"]
+    with pytest.raises(TrainError, match="1 finished ensemble member"):
+        run_warm(cfg, echo=lambda _: None)
+    lines: list[str] = []
+    out = run_warm(dataclasses.replace(cfg, resume=True), echo=lines.append)
+    assert not any(line.startswith("ensemble member 1/2") for line in lines)
+    assert any(line.startswith("ensemble member 2/2") for line in lines)
+    m = json.loads((out / "manifest.json").read_text())
+    assert [x["member"] for x in m["warm"]["members"]] == [0, 1] and not state.path.exists()

@@ -174,3 +174,49 @@ def test_bond_anchor_follows_the_policy_and_the_manifest_says_so(bond):
     sft, policy, anchor = state_dict(bond["cfg"].model), state_dict(out), state_dict(out / "anchor")
     assert any(not torch.equal(anchor[k], sft[k]) for k in anchor), "the anchor moved"
     assert any(not torch.equal(anchor[k], policy[k]) for k in anchor), "the anchor lags the policy"
+
+
+@pytest.mark.slow
+def test_ema_anchor_resumes_from_the_anchor_saved_with_the_checkpoint(tmp_path):
+    """A run stopped after step 3 resumes from checkpoint-2 with the anchor it had at step 2, not the SFT model."""
+    import dataclasses
+
+    from safetensors.torch import load_file
+    from transformers import TrainerCallback
+
+    from tests.test_train_online import Stopped
+    from train.common import run_training
+    from train.resume import StateDir
+    from train.rl import ANCHOR_FILE, RLRun
+
+    cfg = _grpo_config(tmp_path, anchor="ema", ema_rate=RATE)
+    cfg.trl.update(max_steps=4, save_strategy="steps", save_steps=2)
+
+    class StopAtThree(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise Stopped
+
+    rl = RLRun(cfg)
+    with pytest.raises(Stopped):
+        try:
+            run_training(cfg, rl.method(), echo=quiet, callbacks=[StopAtThree()])
+        finally:
+            rl.close()
+    ckpt = StateDir(cfg.output_dir).last_checkpoint()
+    assert ckpt.name == "checkpoint-2"
+    saved = load_file(str(ckpt / ANCHOR_FILE))
+    rl = RLRun(dataclasses.replace(cfg, resume=True))
+    started = {}
+
+    class AtStart(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            started.update(_params(rl.trainer.ref_model))
+
+    try:
+        run_training(rl.cfg, rl.method(), echo=quiet, callbacks=[AtStart()])
+    finally:
+        rl.close()
+    sft = state_dict(cfg.model)
+    assert all(torch.equal(started[n], saved[n]) for n in saved)
+    assert any(not torch.equal(started[n], sft[n]) for n in saved), "the resumed anchor is not the SFT model"

@@ -98,9 +98,10 @@ def run_warm(cfg: RewardRunConfig, *, echo=print, callbacks=None) -> Path:
     """Train the members, average them, measure members and average on the held-out pairs; returns the output."""
     from curate.io import JsonlWriter, write_json
     from train.check import load_tokenizer
+    from train.common import Prepared
     from train.data import read_rows, split_rows
     from train.merge import MergePlan
-    from train.resume import StateDir, TrainingRun
+    from train.resume import TrainingRun
 
     if cfg.ensemble < 2:
         raise ConfigError(f"--ensemble {cfg.ensemble}: an ensemble averages 2 or more reward models")
@@ -111,51 +112,26 @@ def run_warm(cfg: RewardRunConfig, *, echo=print, callbacks=None) -> Path:
     with TrainingRun(cfg, fingerprint=fp, echo=echo) as run:
         trl_args = build_trl_args(cfg, REWARD, run.state.path / "checkpoints")
         init = initialisation(cfg, trl_args, run.state.path / "init")
-        members = []
-        for k, own in enumerate(member_settings(cfg, trl_args.seed)):
-            out = run.state.path / f"member-{k}"
-            if not (out / "manifest.json").is_file():
-                stopped = StateDir(out).progress() is not None
-                echo(
-                    f"ensemble member {k + 1}/{cfg.ensemble}: "
-                    + ", ".join(f"{key} {value}" for key, value in own.items())
-                    + (" (resuming)" if stopped else "")
-                )
-                member = dataclasses.replace(
-                    cfg,
-                    model=str(init),
-                    output_dir=str(out),
-                    trl={**cfg.trl, **own},
-                    ensemble=1,
-                    ensemble_lr=None,
-                    skip_check=cfg.skip_check or k > 0,  # the data is the same: checked once
-                    resume=stopped,
-                    force=not stopped,
-                )
-                run_reward(member, echo=echo, callbacks=callbacks)
-            members.append(out)
-
+        settings = member_settings(cfg, trl_args.seed)
+        members = [
+            train_member(cfg, k, own, init, run.state.path / f"member-{k}", echo=echo, callbacks=callbacks)
+            for k, own in enumerate(settings)
+        ]
         echo(f"averaging {len(members)} reward models")
         merge = MergePlan.of(members, method="linear").write(run.path)
         tokenizer = load_tokenizer(str(run.path))
-        _, eval_rows = split_rows(rows, cfg.data.eval_fraction)
-        accuracy = _accuracies([*members, run.path], tokenizer, eval_rows)
-        table = []
-        for k, (own, out) in enumerate(zip(member_settings(cfg, trl_args.seed), members, strict=True)):
-            table.append({"member": k, "path": f"members/{out.name}", **own, **accuracy[k]})
-        average = accuracy[-1]
+        train_rows, eval_rows = split_rows(rows, cfg.data.eval_fraction)
+        table = [
+            {"member": k, "path": f"members/{out.name}", **own, **_accuracy(out, tokenizer, eval_rows)}
+            for k, (own, out) in enumerate(zip(settings, members, strict=True))
+        ]
+        merged = _load(run.path)
+        average = pair_accuracy(merged, tokenizer, eval_rows)
         echo(
             "held-out accuracy: members "
             + ", ".join(_fmt(m["eval_accuracy"]) for m in table)
             + f"; average {_fmt(average['eval_accuracy'])} ({average['eval_pairs']} pairs)"
         )
-
-        from transformers import AutoModelForSequenceClassification
-
-        from train.common import Prepared
-
-        train_rows, _ = split_rows(rows, cfg.data.eval_fraction)
-        merged = AutoModelForSequenceClassification.from_pretrained(run.path)
         prepared = Prepared(cfg, tokenizer, train_rows, eval_rows, trl_args, None, run.path)
         with JsonlWriter(run / "samples.jsonl") as w:
             w.write_many(REWARD.sanity(merged, prepared))
@@ -175,35 +151,70 @@ def run_warm(cfg: RewardRunConfig, *, echo=print, callbacks=None) -> Path:
             kind="preference",
         )
         manifest["check"] = "per member (members/member-0/check.json)"
-        accuracies = [m["eval_accuracy"] for m in table if m["eval_accuracy"] is not None]
-        manifest["metrics"] = {
+        manifest.update(
+            summary(table, average, merge, f"{cfg.model}, reward head drawn with seed {trl_args.seed}")
+        )
+        write_json(run / "manifest.json", manifest)
+        return run.commit()
+
+
+def train_member(cfg: RewardRunConfig, k: int, own: dict, init: Path, out: Path, *, echo, callbacks) -> Path:
+    """Member `k`: a `train reward` run from the shared initialisation into `out` (skipped when finished, resumed
+    from its own last checkpoint when stopped)."""
+    from train.resume import StateDir
+
+    if (out / "manifest.json").is_file():
+        return out
+    stopped = StateDir(out).progress() is not None
+    echo(
+        f"ensemble member {k + 1}/{cfg.ensemble}: "
+        + ", ".join(f"{key} {value}" for key, value in own.items())
+        + (" (resuming)" if stopped else "")
+    )
+    member = dataclasses.replace(
+        cfg,
+        model=str(init),
+        output_dir=str(out),
+        trl={**cfg.trl, **own},
+        ensemble=1,
+        ensemble_lr=None,
+        skip_check=cfg.skip_check or k > 0,  # the data is the same: checked once
+        resume=stopped,
+        force=not stopped,
+    )
+    return run_reward(member, echo=echo, callbacks=callbacks)
+
+
+def summary(table: list[dict], average: dict, merge: dict, initialisation: str) -> dict:
+    """The manifest's `metrics` and `warm` sections."""
+    accuracies = [m["eval_accuracy"] for m in table if m["eval_accuracy"] is not None]
+    return {
+        "metrics": {
             "eval_accuracy": average["eval_accuracy"],
             "members_eval_accuracy_mean": round(sum(accuracies) / len(accuracies), 6) if accuracies else None,
             "members_eval_accuracy_best": max(accuracies) if accuracies else None,
             "eval_pairs": average["eval_pairs"],
-        }
-        manifest["warm"] = {
-            "initialisation": f"{cfg.model} with its reward head drawn once with seed {trl_args.seed}",
+        },
+        "warm": {
+            "initialisation": initialisation,
             "members": table,
             "average": average,
             "merge": {
                 **{k: merge[k] for k in ("method", "merge", "accumulation", "tensors")},
                 "models": [{**m, "path": f"members/{Path(m['path']).name}"} for m in merge["models"]],
             },
-        }
-        write_json(run / "manifest.json", manifest)
-        return run.commit()
+        },
+    }
 
 
-def _accuracies(models: list[Path], tokenizer, rows: list[dict]) -> list[dict]:
+def _load(path: Path):
     from transformers import AutoModelForSequenceClassification
 
-    out = []
-    for path in models:
-        model = AutoModelForSequenceClassification.from_pretrained(path)
-        out.append(pair_accuracy(model, tokenizer, rows))
-        del model
-    return out
+    return AutoModelForSequenceClassification.from_pretrained(path)
+
+
+def _accuracy(path: Path, tokenizer, rows: list[dict]) -> dict:
+    return pair_accuracy(_load(path), tokenizer, rows)
 
 
 def _fmt(v) -> str:
