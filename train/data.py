@@ -133,7 +133,10 @@ def infer_kind(rows: list[dict]) -> str:
 
 
 def data_kind(method_kind: str, rows: list[dict]) -> str:
-    """What a method trains on here: `sft` trains conversations, or plain text rows when the data is text."""
+    """What a method trains on here: `sft` trains conversations, or plain text rows when the data is text;
+    `prompt-or-sft` (distillation) takes prompts, or conversations when there are any (checked as such)."""
+    if method_kind == "prompt-or-sft":
+        return "sft" if any(r["_kind"] == "conversation" for r in rows) else "prompt"
     return "text" if method_kind == "sft" and rows and infer_kind(rows) == "text" else method_kind
 
 

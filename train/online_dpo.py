@@ -47,6 +47,7 @@ from train.common import (
     save_causal_lm,
 )
 from train.config import OnlineDPORunConfig
+from train.dpo import DPO_METRICS
 from train.rewards import NOT_FOR_TRAINING, public, reward_settings_class, reward_stats, rollout
 
 REFERENCES = ("sft", "episode")
@@ -59,9 +60,16 @@ EPISODE = "episode-{:03d}"
 def settings_class():
     """`online-dpo`'s settings: the reward, sampling from the policy, and the episodes."""
     from synth.config import AnswerSettings, BackendSettings, SamplingSettings, default, setting, settings
+    from train import online_merging
 
     @settings
-    class OnlineDPOSettings(reward_settings_class(), AnswerSettings, SamplingSettings, BackendSettings):
+    class OnlineDPOSettings(
+        reward_settings_class(),
+        online_merging.settings_class(),
+        AnswerSettings,
+        SamplingSettings,
+        BackendSettings,
+    ):
         episodes: int = setting(3, "Episodes of sample, score, pair and train.", min=1)
         prompts_per_episode: int | None = setting(
             None,
@@ -215,7 +223,13 @@ def _read(path: Path) -> list[dict]:
 
 
 class OnlineDPO:
-    """One `train online-dpo` run: the episodes, then the output."""
+    """One `train online-dpo` run: the episodes, then the output. `train bond` replaces how an episode trains
+    (`make_trainer`, `after_training`, `METHOD`, `LOSS`, `LOGGED`)."""
+
+    METHOD = ONLINE_DPO  # whose TRL defaults an episode's trainer gets
+    LOSS = "DPO"
+    LOGGED = DPO_METRICS  # what TRL logs that the episode's metrics keep
+    COMMAND = "train online-dpo"
 
     def __init__(self, cfg: OnlineDPORunConfig, *, echo=print, after_episode=None):
         self.cfg, self.s, self.echo = cfg, cfg.settings, echo
@@ -246,28 +260,44 @@ class OnlineDPO:
         cfg = _ranked_config_class()(**shared)
         return run_reject_sample(cfg, verifier=_Borrowed(verifier))
 
-    def train(self, episode: int, policy: Path, pairs: list[dict], work: Path, tokenizer):
-        """DPO on the episode's pairs; returns the trainer, its result and throughput, and the KL to the SFT model
-        of the policy that sampled them."""
-        from transformers import AutoModelForCausalLM
+    def make_trainer(self, episode: int, policy: Path, pairs: list[dict], tokenizer, trl_args, sft):
+        """TRL's DPOTrainer on the episode's pairs, starting from `policy`."""
         from trl import DPOTrainer
 
         from train.data import preference_dataset
-        from train.rewards import progress_callback
 
-        cfg = self.cfg
-        trl_args = build_trl_args(cfg, ONLINE_DPO, work / "checkpoints")
-        # the reference of --reference sft; the KL of the sampling policy is measured to it in both modes
-        sft = AutoModelForCausalLM.from_pretrained(cfg.model)
-        trainer = DPOTrainer(
+        return DPOTrainer(
             model=str(policy),
             ref_model=sft if self.s.reference == "sft" else None,
             args=trl_args,
             train_dataset=preference_dataset(pairs),
             processing_class=tokenizer,
-            peft_config=build_peft_config(cfg, ONLINE_DPO),
+            peft_config=build_peft_config(self.cfg, self.METHOD),
         )
-        trainer.add_callback(progress_callback(trainer, f"episode {episode}/{self.s.episodes} dpo"))
+
+    def after_training(self, trainer, episode: int, work: Path) -> dict:
+        """What an episode keeps besides the policy (BOND: its anchor); returns metrics."""
+        return {}
+
+    def after_commit(self, episode: int) -> None:
+        """Once the episode is committed: remove what only earlier episodes needed."""
+
+    def train(self, episode: int, policy: Path, pairs: list[dict], work: Path, tokenizer):
+        """Train on the episode's pairs; returns the trainer, its result and throughput, and the KL to the SFT model
+        of the policy that sampled them."""
+        from transformers import AutoModelForCausalLM
+
+        from train.online_merging import attach_to
+        from train.rewards import progress_callback
+
+        cfg = self.cfg
+        trl_args = build_trl_args(cfg, self.METHOD, work / "checkpoints")
+        # the reference of --reference sft; the KL of the sampling policy is measured to it in both modes
+        sft = AutoModelForCausalLM.from_pretrained(cfg.model)
+        trainer = self.make_trainer(episode, policy, pairs, tokenizer, trl_args, sft)
+        label = f"episode {episode}/{self.s.episodes} {self.LOSS.lower()}"
+        trainer.add_callback(progress_callback(trainer, label))
+        trainer.online_merging = attach_to(trainer, self.s, cfg.model)
         device = next(trainer.model.parameters()).device
         kl = kl_estimate(
             trainer.model, sft.to(device), tokenizer, self.samples_for_kl(work, self.s.system_prompt)
@@ -333,20 +363,24 @@ class OnlineDPO:
             trainer, trl_args, result, throughput, kl = self.train(episode, policy, pairs, work, tokenizer)
             prepared = Prepared(self.cfg, tokenizer, pairs, [], trl_args, None, work / "model")
             save_causal_lm(trainer, prepared)
+            own = self.after_training(trainer, episode, work)
             history = trainer.state.log_history
             write_jsonl(work / "log_history.jsonl", orjson.loads(orjson.dumps(history, default=str)))
-            from train.dpo import DPO_METRICS, last_logged
+            from train.dpo import last_logged
 
             metrics["kl_to_sft"] = kl
             metrics["training"] = {
                 "train_loss": result.metrics.get("train_loss"),
                 "global_step": trainer.state.global_step,
-                **last_logged(history, DPO_METRICS),
+                **last_logged(history, self.LOGGED),
+                **own,
                 **throughput,
             }
+            if trainer.online_merging is not None:
+                metrics["training"]["online_merging"] = trainer.online_merging.info()
             new_policy = final / "model"
             self.echo(
-                f"episode {episode}/{s.episodes}: KL(policy || SFT) {_fmt(kl)} nats; DPO loss "
+                f"episode {episode}/{s.episodes}: KL(policy || SFT) {_fmt(kl)} nats; {self.LOSS} loss "
                 f"{_fmt(result.metrics.get('train_loss'))}, {throughput['tokens_per_s']} tokens/s"
             )
             del trainer
@@ -360,11 +394,13 @@ class OnlineDPO:
         os.replace(work, final)
         if policy != new_policy and policy.parent.parent == self.state.path:
             shutil.rmtree(policy, ignore_errors=True)  # only the newest policy is ever needed again
+        self.after_commit(episode)
         return new_policy, metrics
 
     # --- the run -----------------------------------------------------------------------------------------------
 
     def run(self) -> Path:
+        from train import online_merging
         from train.data import read_rows, split_rows
         from train.resume import TrainingRun
         from train.rewards import build_reward, check_rewardable
@@ -379,8 +415,9 @@ class OnlineDPO:
             self.state = run.state
             tokenizer, report = check_data(cfg, "prompt", rows, invalid, run.path, echo=self.echo)
             check_rewardable(s, rows)
+            online_merging.check(cfg)
             train_rows, eval_rows = split_rows(rows, cfg.data.eval_fraction)
-            trl_args = build_trl_args(cfg, ONLINE_DPO, run.state.path / "checkpoints")
+            trl_args = build_trl_args(cfg, self.METHOD, run.state.path / "checkpoints")
             done = [orjson.loads((d / "episode.json").read_bytes()) for d in run.state.episodes()]
             policy = Path(done[-1]["policy_after"]) if done else Path(cfg.model)
             if done:
@@ -400,7 +437,7 @@ class OnlineDPO:
             self.write_outputs(run, policy, done, prepared)
             manifest = describe_run(
                 cfg,
-                command="train online-dpo",
+                command=self.COMMAND,
                 trl_args=trl_args,
                 tokenizer=tokenizer,
                 rows=rows,

@@ -28,6 +28,7 @@ from train.common import TrainError
 
 STATE_FILE = "state.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+_MEMBER = re.compile(r"^member-(\d+)$")
 
 
 class StateDir:
@@ -61,11 +62,32 @@ class StateDir:
             p for p in self.path.iterdir() if re.fullmatch(r"episode-\d{3,}", p.name) and p.is_dir()
         )
 
+    def members(self) -> list[Path]:
+        """Finished ensemble members (`member-N`, committed run directories of `train reward --ensemble`)."""
+        if not self.path.is_dir():
+            return []
+        done = [(int(m.group(1)), p) for p in self.path.iterdir() if (m := _MEMBER.match(p.name))]
+        return [p for _, p in sorted(done) if (p / "manifest.json").is_file()]
+
     def progress(self) -> str | None:
         """What a resumed run would continue from, in words; None when there is nothing worth keeping."""
         episodes = self.episodes()
         if episodes:
             return f"{len(episodes)} finished episode(s), the last in {episodes[-1]}"
+        members = self.members()
+        inner = (
+            [
+                p
+                for sub in sorted(self.path.glob(".member-*.state"))
+                if (p := StateDir(sub.parent / sub.name[1:-6]).progress())
+            ]
+            if self.path.is_dir()
+            else []
+        )
+        if members or inner:
+            return ", ".join(
+                [f"{len(members)} finished ensemble member(s)", *(f"a member's {p}" for p in inner)]
+            )
         ckpt = self.last_checkpoint()
         return f"checkpoint {ckpt}" if ckpt is not None else None
 
