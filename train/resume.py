@@ -44,13 +44,14 @@ class StateDir:
         return self.path / "checkpoints"
 
     def last_checkpoint(self) -> Path | None:
-        """The newest complete checkpoint (transformers writes `trainer_state.json` last)."""
+        """The newest complete checkpoint: transformers writes `trainer_state.json` last, and a kill while it
+        is being written leaves it empty or cut short, so it must also parse."""
         if not self.checkpoints.is_dir():
             return None
         done = [
             (int(m.group(1)), p)
             for p in self.checkpoints.iterdir()
-            if (m := _CHECKPOINT.match(p.name)) and (p / "trainer_state.json").is_file()
+            if (m := _CHECKPOINT.match(p.name)) and _complete(p / "trainer_state.json")
         ]
         return max(done)[1] if done else None
 
@@ -187,3 +188,10 @@ class TrainingRun:
         out = self.run.commit()
         self.state.clear()
         return out
+
+
+def _complete(state_file: Path) -> bool:
+    try:
+        return isinstance(orjson.loads(state_file.read_bytes()), dict)
+    except (OSError, ValueError):
+        return False

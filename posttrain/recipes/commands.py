@@ -78,7 +78,9 @@ REGISTRY: dict[str, StageCommand] = {
     "train online-dpo": _train(
         "train.cli:online_dpo_cmd", **ROLLOUTS, preference="preference.jsonl", **LEDGER
     ),
+    "train bond": _train("train.cli:bond_cmd", **ROLLOUTS, preference="preference.jsonl", **LEDGER),
     "train rl": _train("train.cli:rl_cmd", **ROLLOUTS),
+    "train distill": _train("train.cli:distill_cmd"),
     "train merge": StageCommand("", "train.cli:merge_cmd", "train"),
     "posttrain tiny-model": StageCommand("", "posttrain.cli:tiny_model_cmd", "setup"),
 }
