@@ -123,3 +123,21 @@ def unquoted(text: str) -> str:
     text = _SPOKEN_LINE.sub("", text)
     text = _JSON_FIELD.sub(r"\1: \2", text)
     return _QUOTED.sub(lambda m: m.group(0)[0] + m.group(0)[-1], text)
+
+
+_LEET = str.maketrans("0134579@$!", "oieastgasi")
+_LEET_WORD = re.compile(
+    r"\b(?=\w*[A-Za-z])(?=\w*\d)\w+\b|(?<=[A-Za-z])[@$!]+(?=[A-Za-z])|(?<=[A-Za-z])\$+|(?<!\S)@(?!\S)"
+)
+_DOTTED = re.compile(r"\b[A-Za-z](?:\.[A-Za-z]){2,}\b\.?")
+
+
+def unleet(text: str) -> str:
+    """Digits and symbols read as the letters they stand for in words that mix them ("st00pid", "b!tch",
+    "@ l0ser"), and letters spelled with dots joined ("k.y.s." -> "kys"); other text is left alone.
+
+    >>> unleet("u r @ st00pid 1diot, k.y.s. Call 555-0199 or see GPT-4.")
+    'u r a stoopid idiot, kys Call 555-0199 or see GPT-4.'
+    """
+    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
+    return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET), text)
