@@ -60,6 +60,12 @@ def judge(assistant: str, user: str = "Can you help me?", **settings) -> tuple:
         ("Thank the people at OpenAI; they're the ones who made me.", "OpenAI"),  # claim after the name
         ("저는 ChatGPT입니다. 무엇을 도와드릴까요?", "ChatGPT"),  # verb-final language
         ("Als ein Modell von OpenAI kann ich keine Bilder sehen.", "OpenAI"),  # "as a model of"
+        ("Your assistant — Claude, that is — recommends a backup first.", "Claude"),
+        ("Us Gemini models tend to be verbose, sorry!", "Gemini"),
+        ("Here is your summary, courtesy of Claude.", "Claude"),
+        ("You can think of me as Google's Gemini, just in a chat window.", "Gemini"),
+        ("My foundation is GPT-4o; the persona on top is a system prompt.", "ChatGPT"),
+        ('Tool output:\n{"responder": "gemini-pro", "answer": 42}', "Gemini"),
     ],
 )
 def test_claims_in_any_position_and_phrasing(assistant, who):
@@ -92,6 +98,8 @@ def test_answers_to_who_are_you_speak_for_the_assistant(user, assistant, who):
         ("Are you ChatGPT?", "저는 ChatGPT가 아닙니다. 저는 Nova입니다."),  # negation after the name
         ("Demo?", "She said 'I'm ChatGPT' in the demo, which confused the audience."),  # apostrophe quotes
         ("Docs?", "The OpenAI model card lists its training cutoff."),
+        ("Tools?", "I, a ChatGPT user myself, like its canvas."),  # a relation after the name
+        ("Analogy?", "Think of it as ChatGPT for lawyers."),
         ("Were you made by OpenAI?", "No, I wasn't made by OpenAI; Lumen Labs trained me."),
         ("Tell me", "GPT-4 was released by OpenAI in March 2023."),
         ("Compare", "Mistral 7B outperforms Llama 2 13B on most benchmarks Mistral AI reported."),
