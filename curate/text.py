@@ -130,6 +130,8 @@ _LEET_WORD = re.compile(
     r"\b(?=\w*[A-Za-z])(?=\w*\d)\w+\b|(?<=[A-Za-z])[@$!]+(?=[A-Za-z])|(?<=[A-Za-z])\$+|(?<!\S)@(?!\S)"
 )
 _DOTTED = re.compile(r"\b[A-Za-z](?:\.[A-Za-z]){2,}\b\.?")
+# a quick search that every match of _LEET_WORD needs (a letter next to a digit or symbol, a lone @): speed only
+_LEET_NEEDS = re.compile(r"[A-Za-z][\d@$!]|\d[A-Za-z]|(?<!\S)@(?!\S)")
 
 
 def unleet(text: str) -> str:
@@ -140,4 +142,6 @@ def unleet(text: str) -> str:
     'u r a stoopid idiot, kys Call 555-0199 or see GPT-4.'
     """
     text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
+    if not _LEET_NEEDS.search(text):
+        return text
     return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET), text)
