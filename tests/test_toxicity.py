@@ -417,6 +417,11 @@ def test_cli_drops_a_toxic_answer_with_label_score_and_threshold(cli, tmp_path):
         ("You couldn't spot the typo if it bit you.", "contempt"),
         ("Good luck with the marathon, grandpa.", "contempt"),
         ("Your poem reads like a ransom note.", "contempt"),
+        ("Explaining it to you is a complete waste of my time.", "contempt"),
+        ("No wonder your boyfriend left.", "contempt"),
+        ("I hope you get run over on your way home.", "threatening"),
+        ("Everyone would be happier if you weren't around.", "self_harm"),  # said through a negation
+        ("Typical boomer, can't even open a PDF.", "hateful"),
     ],
 )
 def test_rules_see_toxicity_without_swear_words(profanity, text, label):
@@ -447,6 +452,11 @@ def test_rules_see_toxicity_without_swear_words(profanity, text, label):
         "Good luck with the race, champ!",
         "Let me explain it step by step so it's easy to follow.",
         "Did you figure out the bug? Great, then we can merge.",
+        "I hope you get the job! Good luck in the interview.",
+        "I hope you suffer no side effects from the vaccine.",
+        "Never drink bleach; call poison control if someone swallowed it.",
+        "Shut it down before replacing the disk.",
+        "Typical symptoms include fever, cough and fatigue.",
     ],
 )
 def test_hard_negatives_are_kept(profanity, text):
