@@ -130,18 +130,21 @@ _LEET_WORD = re.compile(
     r"\b(?=\w*[A-Za-z])(?=\w*\d)\w+\b|(?<=[A-Za-z])[@$!]+(?=[A-Za-z])|(?<=[A-Za-z])\$+|(?<!\S)@(?!\S)"
 )
 _DOTTED = re.compile(r"\b[A-Za-z](?:\.[A-Za-z]){2,}\b\.?")
+_STRETCHED = re.compile(r"([A-Za-z])\1{2,}")
 # a quick search that every match of _LEET_WORD needs (a letter next to a digit or symbol, a lone @): speed only
 _LEET_NEEDS = re.compile(r"[A-Za-z][\d@$!]|\d[A-Za-z]|(?<!\S)@(?!\S)")
 
 
 def unleet(text: str) -> str:
     """Digits and symbols read as the letters they stand for in words that mix them ("st00pid", "b!tch",
-    "@ l0ser"), and letters spelled with dots joined ("k.y.s." -> "kys"); other text is left alone.
+    "@ l0ser"), letters spelled with dots joined ("k.y.s." -> "kys") and a letter stretched to three or
+    more read once ("sooo dumbbb" -> "so dumb"); other text is left alone.
 
     >>> unleet("u r @ st00pid 1diot, k.y.s. Call 555-0199 or see GPT-4.")
     'u r a stoopid idiot, kys Call 555-0199 or see GPT-4.'
     """
     text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
+    text = _STRETCHED.sub(r"\1", text)
     if not _LEET_NEEDS.search(text):
         return text
     return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET), text)

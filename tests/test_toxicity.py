@@ -422,6 +422,9 @@ def test_cli_drops_a_toxic_answer_with_label_score_and_threshold(cli, tmp_path):
         ("I hope you get run over on your way home.", "threatening"),
         ("Everyone would be happier if you weren't around.", "self_harm"),  # said through a negation
         ("Typical boomer, can't even open a PDF.", "hateful"),
+        ("Keep talking and you'll lose some teeth.", "threatening"),
+        ("I'll make sure you never work in this town again.", "threatening"),  # through a negation
+        ("If brains were dynamite you couldn't blow your nose.", "contempt"),
     ],
 )
 def test_rules_see_toxicity_without_swear_words(profanity, text, label):
@@ -457,6 +460,9 @@ def test_rules_see_toxicity_without_swear_words(profanity, text, label):
         "Never drink bleach; call poison control if someone swallowed it.",
         "Shut it down before replacing the disk.",
         "Typical symptoms include fever, cough and fatigue.",
+        "Keep talking to your doctor about side effects.",
+        "I'll make sure you get the invoice by Friday.",
+        "Stop wasting water by fixing the leaky faucet.",
     ],
 )
 def test_hard_negatives_are_kept(profanity, text):
@@ -502,6 +508,7 @@ def test_unleet_reads_digits_and_dotted_letters_only_inside_words():
     from curate.text import unleet
 
     assert unleet("u r @ st00pid 1diot, k.y.s.") == "u r a stoopid idiot, kys"
+    assert unleet("yoooou are sooo dumbbb") == "you are so dumb"
     assert (
         unleet("Call 555-0199, see GPT-4, pay $20 at 9:30.") == "Call 555-0199, see GPT-4, pay $20 at 9:30."
     )
