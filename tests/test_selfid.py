@@ -65,6 +65,9 @@ def judge(assistant: str, user: str = "Can you help me?", **settings) -> tuple:
         ("Here is your summary, courtesy of Claude.", "Claude"),
         ("You can think of me as Google's Gemini, just in a chat window.", "Gemini"),
         ("My foundation is GPT-4o; the persona on top is a system prompt.", "ChatGPT"),
+        ("Version check: this is Llama 3.2 3B Instruct speaking.", "Llama"),
+        ("Me, Claude (made by Anthropic), thinks option A is better.", "Claude"),
+        ("If you're wondering, the assistant here is Claude.", "Claude"),
         ('Tool output:\n{"responder": "gemini-pro", "answer": 42}', "Gemini"),
     ],
 )
@@ -100,6 +103,7 @@ def test_answers_to_who_are_you_speak_for_the_assistant(user, assistant, who):
         ("Docs?", "The OpenAI model card lists its training cutoff."),
         ("Tools?", "I, a ChatGPT user myself, like its canvas."),  # a relation after the name
         ("Analogy?", "Think of it as ChatGPT for lawyers."),
+        ("Which?", "If you're wondering, the assistant in Gmail is Gemini."),
         ("Were you made by OpenAI?", "No, I wasn't made by OpenAI; Lumen Labs trained me."),
         ("Tell me", "GPT-4 was released by OpenAI in March 2023."),
         ("Compare", "Mistral 7B outperforms Llama 2 13B on most benchmarks Mistral AI reported."),
