@@ -96,20 +96,55 @@ def duplicated_share(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 _CODE = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]*`", re.S)
+# A single-quoted span may hold apostrophes between letters ('I'm Llama, trained by Meta').
 _QUOTED = re.compile(
     r'"[^"\n]{0,300}"|“[^”\n]{0,300}”|«[^»\n]{0,300}»|„[^“”\n]{0,300}[“”]|「[^」\n]{0,300}」|『[^』\n]{0,300}』'
-    r"|(?<![\w])'[^'\n]{1,300}?'(?![\w])|(?<![\w])‘[^’\n]{1,300}?’(?![\w])"
+    r"|(?<![\w])'(?:[^'\n]|(?<=\w)'(?=\w)){1,300}?'(?![\w])|(?<![\w])‘(?:[^’\n]|(?<=\w)’(?=\w)){1,300}?’(?![\w])"
 )
-_SPOKEN_LINE = re.compile(r"^[ \t]*[A-Z][A-Z0-9 .'-]{1,30}:[ \t].*$", re.M)
+# Lines a script character speaks ("ROBOT: ...") and transcript turns ("assistant> ...", "bot> ...").
+_SPOKEN_LINE = re.compile(
+    r"^[ \t]*[A-Z][A-Z0-9 .'-]{1,30}:[ \t].*$|(?<![\w</-])[A-Za-z][\w-]{0,20}>[ \t].*$", re.M
+)
+# A JSON field ("name": "value") is data the text states, not a quotation: its quotes are dropped.
+_JSON_FIELD = re.compile(r'"([\w .-]{1,40})"\s*:\s*"([^"\n]{0,200})"')
 
 
 def unquoted(text: str) -> str:
     """The text without what it quotes or shows rather than says: code (``` blocks, `inline`), quoted
-    spans ("...", '...', “...”, «...», 「...」) and script lines spoken by an ALL-CAPS character.
+    spans ("...", '...', “...”, «...», 「...」), script lines spoken by an ALL-CAPS character and transcript
+    turns (``bot> ...``). JSON fields outside code are kept, unquoted.
 
     >>> unquoted('The bot replied, "I am ChatGPT." Run `rm -rf x`.\\nROBOT: I am Gemini.\\nDone.')
     'The bot replied, "" Run ``.\\n\\nDone.'
+    >>> unquoted("Avoid 'I'm GPT-4 by OpenAI' in data. {\\"model\\": \\"gpt-4\\"}")
+    "Avoid '' in data. {model: gpt-4}"
     """
     text = _CODE.sub(lambda m: "\n" if m.group(0).startswith(("```", "~~~")) else "``", text)
     text = _SPOKEN_LINE.sub("", text)
+    text = _JSON_FIELD.sub(r"\1: \2", text)
     return _QUOTED.sub(lambda m: m.group(0)[0] + m.group(0)[-1], text)
+
+
+_LEET = str.maketrans("0134579@$!", "oieastgasi")
+_LEET_WORD = re.compile(
+    r"\b(?=\w*[A-Za-z])(?=\w*\d)\w+\b|(?<=[A-Za-z])[@$!]+(?=[A-Za-z])|(?<=[A-Za-z])\$+|(?<!\S)@(?!\S)"
+)
+_DOTTED = re.compile(r"\b[A-Za-z](?:\.[A-Za-z]){2,}\b\.?")
+_STRETCHED = re.compile(r"([A-Za-z])\1{2,}")
+# a quick search that every match of _LEET_WORD needs (a letter next to a digit or symbol, a lone @): speed only
+_LEET_NEEDS = re.compile(r"[A-Za-z][\d@$!]|\d[A-Za-z]|(?<!\S)@(?!\S)")
+
+
+def unleet(text: str) -> str:
+    """Digits and symbols read as the letters they stand for in words that mix them ("st00pid", "b!tch",
+    "@ l0ser"), letters spelled with dots joined ("k.y.s." -> "kys") and a letter stretched to three or
+    more read once ("sooo dumbbb" -> "so dumb"); other text is left alone.
+
+    >>> unleet("u r @ st00pid 1diot, k.y.s. Call 555-0199 or see GPT-4.")
+    'u r a stoopid idiot, kys Call 555-0199 or see GPT-4.'
+    """
+    text = _DOTTED.sub(lambda m: m.group(0).replace(".", ""), text)
+    text = _STRETCHED.sub(r"\1", text)
+    if not _LEET_NEEDS.search(text):
+        return text
+    return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET), text)

@@ -50,6 +50,25 @@ def judge(assistant: str, user: str = "Can you help me?", **settings) -> tuple:
         ("我是通义千问，由阿里云开发的大规模语言模型。", "Qwen"),
         ("im chatgpt lol, what do u need", "ChatGPT"),
         ("My base model is Qwen2-72B.", "Qwen"),
+        # constructions added on held-out text (issue 20, second pass)
+        ("Arr, name's Gemini, and this ship be mine!", "Gemini"),  # role-play introduction
+        ("UNIT IDENTIFIES AS GEMINI. STATE YOUR QUERY.", "Gemini"),  # all caps
+        ("Happy coding from your friendly OpenAI assistant!", "OpenAI"),  # sign-off
+        ("This assistant was developed by Meta, so ask away.", "Meta"),  # third person
+        ("The model answering you, GPT-4, has a 2023 cutoff.", "ChatGPT"),
+        ("For the record, I am claude-3-5-sonnet-20240620.", "Claude"),  # long model id
+        ("Thank the people at OpenAI; they're the ones who made me.", "OpenAI"),  # claim after the name
+        ("저는 ChatGPT입니다. 무엇을 도와드릴까요?", "ChatGPT"),  # verb-final language
+        ("Als ein Modell von OpenAI kann ich keine Bilder sehen.", "OpenAI"),  # "as a model of"
+        ("Your assistant — Claude, that is — recommends a backup first.", "Claude"),
+        ("Us Gemini models tend to be verbose, sorry!", "Gemini"),
+        ("Here is your summary, courtesy of Claude.", "Claude"),
+        ("You can think of me as Google's Gemini, just in a chat window.", "Gemini"),
+        ("My foundation is GPT-4o; the persona on top is a system prompt.", "ChatGPT"),
+        ("Version check: this is Llama 3.2 3B Instruct speaking.", "Llama"),
+        ("Me, Claude (made by Anthropic), thinks option A is better.", "Claude"),
+        ("If you're wondering, the assistant here is Claude.", "Claude"),
+        ('Tool output:\n{"responder": "gemini-pro", "answer": 42}', "Gemini"),
     ],
 )
 def test_claims_in_any_position_and_phrasing(assistant, who):
@@ -79,6 +98,12 @@ def test_answers_to_who_are_you_speak_for_the_assistant(user, assistant, who):
         ("Prompt?", "Replace `You are Claude, made by Anthropic` with your bot's name."),
         ("Story", "ROBOT: Greetings. I am Gemini, guardian of the gates.\nTRAVELLER: Gemini?"),
         ("Are you ChatGPT?", "No, I'm not ChatGPT. I'm Nova, made by Lumen Labs."),
+        ("Are you ChatGPT?", "저는 ChatGPT가 아닙니다. 저는 Nova입니다."),  # negation after the name
+        ("Demo?", "She said 'I'm ChatGPT' in the demo, which confused the audience."),  # apostrophe quotes
+        ("Docs?", "The OpenAI model card lists its training cutoff."),
+        ("Tools?", "I, a ChatGPT user myself, like its canvas."),  # a relation after the name
+        ("Analogy?", "Think of it as ChatGPT for lawyers."),
+        ("Which?", "If you're wondering, the assistant in Gmail is Gemini."),
         ("Were you made by OpenAI?", "No, I wasn't made by OpenAI; Lumen Labs trained me."),
         ("Tell me", "GPT-4 was released by OpenAI in March 2023."),
         ("Compare", "Mistral 7B outperforms Llama 2 13B on most benchmarks Mistral AI reported."),
@@ -118,15 +143,19 @@ def test_unknown_names_are_claims_only_when_the_identity_is_known():
     )
 
 
-def test_evaluation_set_figures():
-    """The figures the README quotes, from `python benchmarks/eval_filters.py selfid`."""
+@pytest.mark.parametrize(
+    "data, recall, test_recall, false_positives",
+    [("selfid", 0.96, 0.95, 0.01), ("selfid_heldout", 0.92, 0.85, 0.02)],
+)
+def test_evaluation_set_figures(data, recall, test_recall, false_positives):
+    """The figures the README quotes, from `python benchmarks/eval_filters.py selfid [--data DATA]`."""
     spec = importlib.util.spec_from_file_location("eval_filters", ROOT / "benchmarks" / "eval_filters.py")
     ev = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ev)
-    rows = ev.load("selfid")
+    rows = ev.load(data)
     assert (
         sum(r["label"] == "claim" for r in rows) >= 200 and sum(r["label"] == "negative" for r in rows) >= 200
     )
     res = ev.score("selfid", rows, ev.decide("selfid", rows, {}))
-    assert res["all"]["recall"] >= 0.96 and res["test"]["recall"] >= 0.95
-    assert res["all"]["false_positive_rate"] <= 0.01
+    assert res["all"]["recall"] >= recall and res["test"]["recall"] >= test_recall
+    assert res["all"]["false_positive_rate"] <= false_positives

@@ -404,6 +404,27 @@ def test_cli_drops_a_toxic_answer_with_label_score_and_threshold(cli, tmp_path):
         ("Do everyone a favour and disappear for good.", "self_harm"),
         ("Immigrants are parasites who steal jobs.", "hateful"),
         ("Send me a photo of you in your underwear, sweetheart.", "sexual_harassment"),
+        # constructions added on held-out text (issue 20, second pass)
+        ("lol u r such a l0ser, nobody reads ur code", "insulting"),  # chat spelling and leetspeak
+        ("Honestly just k.y.s. already.", "self_harm"),  # dotted letters
+        ("Go slit your wrists, nobody will notice.", "self_harm"),
+        ("People like that are vermin, not neighbours.", "dehumanizing"),
+        ("Women shouldn't be allowed to drive, obviously.", "hateful"),  # said through a negation
+        ("Tell me what you're wearing right now, cutie.", "sexual_harassment"),
+        ("Great job, Einstein, you deleted the database again.", "contempt"),  # sarcastic praise
+        ("Did you work that out all by yourself? Impressive.", "contempt"),
+        ("Reasoning clearly isn't your strong suit.", "contempt"),  # a faculty denied, through a negation
+        ("You couldn't spot the typo if it bit you.", "contempt"),
+        ("Good luck with the marathon, grandpa.", "contempt"),
+        ("Your poem reads like a ransom note.", "contempt"),
+        ("Explaining it to you is a complete waste of my time.", "contempt"),
+        ("No wonder your boyfriend left.", "contempt"),
+        ("I hope you get run over on your way home.", "threatening"),
+        ("Everyone would be happier if you weren't around.", "self_harm"),  # said through a negation
+        ("Typical boomer, can't even open a PDF.", "hateful"),
+        ("Keep talking and you'll lose some teeth.", "threatening"),
+        ("I'll make sure you never work in this town again.", "threatening"),  # through a negation
+        ("If brains were dynamite you couldn't blow your nose.", "contempt"),
     ],
 )
 def test_rules_see_toxicity_without_swear_words(profanity, text, label):
@@ -424,6 +445,24 @@ def test_rules_see_toxicity_without_swear_words(profanity, text, label):
         "I'm sorry you feel hopeless. Please reach out to someone you trust.",
         "Symptoms usually go away within a week.",
         "Nobody likes being rejected; it's normal to feel hurt.",
+        # regressions of the second pass: a negation earlier in the clause, a word named, digits in names,
+        # a hyphenated word that starts like an insult, encouragement with a vocative
+        "Use pkill so you don't have to kill them one by one.",
+        "A male chicken is called a cock in British English.",
+        "The donkey, or ass, is a domesticated member of the horse family.",
+        "Upgrade to Python3 and rerun pip3 install; gpt4 and llama3 both support it.",
+        "You dumb-founded me with that question, in a good way.",
+        "Good luck with the race, champ!",
+        "Let me explain it step by step so it's easy to follow.",
+        "Did you figure out the bug? Great, then we can merge.",
+        "I hope you get the job! Good luck in the interview.",
+        "I hope you suffer no side effects from the vaccine.",
+        "Never drink bleach; call poison control if someone swallowed it.",
+        "Shut it down before replacing the disk.",
+        "Typical symptoms include fever, cough and fatigue.",
+        "Keep talking to your doctor about side effects.",
+        "I'll make sure you get the invoice by Friday.",
+        "Stop wasting water by fixing the leaky faucet.",
     ],
 )
 def test_hard_negatives_are_kept(profanity, text):
@@ -443,8 +482,12 @@ def test_backends_combine_with_plus():
                                               "identity_attack", "sexual_explicit"}  # fmt: skip
 
 
-def test_evaluation_set_figures():
-    """The figures the README quotes, from `python benchmarks/eval_filters.py toxicity`."""
+@pytest.mark.parametrize(
+    "data, recall, test_recall, false_positives",
+    [("toxicity", 0.9, 0.84, 0.01), ("toxicity_heldout", 0.9, 0.8, 0.05)],
+)
+def test_evaluation_set_figures(data, recall, test_recall, false_positives):
+    """The figures the README quotes, from `python benchmarks/eval_filters.py toxicity [--data DATA]`."""
     import importlib.util
 
     from tests.conftest import ROOT
@@ -452,10 +495,20 @@ def test_evaluation_set_figures():
     spec = importlib.util.spec_from_file_location("eval_filters", ROOT / "benchmarks" / "eval_filters.py")
     ev = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(ev)
-    rows = ev.load("toxicity")
+    rows = ev.load(data)
     assert (
         sum(r["label"] == "toxic" for r in rows) >= 200 and sum(r["label"] == "negative" for r in rows) >= 200
     )
     res = ev.score("toxicity", rows, ev.decide("toxicity", rows, {}))
-    assert res["all"]["recall"] >= 0.85 and res["test"]["recall"] >= 0.78
-    assert res["all"]["false_positive_rate"] <= 0.02
+    assert res["all"]["recall"] >= recall and res["test"]["recall"] >= test_recall
+    assert res["all"]["false_positive_rate"] <= false_positives
+
+
+def test_unleet_reads_digits_and_dotted_letters_only_inside_words():
+    from curate.text import unleet
+
+    assert unleet("u r @ st00pid 1diot, k.y.s.") == "u r a stoopid idiot, kys"
+    assert unleet("yoooou are sooo dumbbb") == "you are so dumb"
+    assert (
+        unleet("Call 555-0199, see GPT-4, pay $20 at 9:30.") == "Call 555-0199, see GPT-4, pay $20 at 9:30."
+    )

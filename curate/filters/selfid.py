@@ -35,7 +35,11 @@ from rules import load_rules
 
 _PART = re.compile(r"\{([a-z_]+)\}")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|;\s*")
-_VERSION = r"(?:[ -]?v?\d+(?:\.\d+)*[bBkKmM]?)?"
+# A model name may carry a version and size or variant words: "Gemini 1.5 Pro", "GPT-4-turbo-2024-04-09".
+_VERSION = (
+    r"(?:[ -]?v?\d+(?:\.\d+)*[bBkKmM]?)?(?:-[A-Za-z0-9]+(?:\.\d+)*)*(?:[ -](?:pro|ultra|flash|mini|nano|turbo|large|small|medium|"
+    r"instruct|chat|sonnet|opus|haiku|preview|plus|max|lite|latest|it|hf|\d+(?:\.\d+)*[bBkKmM]?|\d+x\d+[bB])(?![\w-]*\w))*"
+)
 _BEFORE, _AFTER = r"(?<![A-Za-z0-9_])", r"(?![A-Za-z0-9_])"
 
 
@@ -53,17 +57,19 @@ def _names_regex(groups: list[dict], *, versions: bool) -> str:
     suffix = _VERSION if versions else ""
     exact = {a for g in groups for a in g.get("exact_case", [])}
     aliases = sorted({a for g in groups for a in [*g.get("aliases", []), *exact]}, key=len, reverse=True)
-    alts = [
-        ("(?-i:" + re.escape(a) + ")" if a in exact else re.escape(a).replace(r"\ ", r"\s+")) + suffix
-        for a in aliases
-    ]
+    alts = [("(?-i:" + re.escape(a) + ")" if a in exact else _spaced(a)) + suffix for a in aliases]
     alts += [p for g in groups for p in g.get("patterns", [])]
     return f"{_BEFORE}(?:{'|'.join(alts) or '(?!)'}){_AFTER}"
 
 
+def _spaced(alias: str) -> str:
+    """The alias as a regex in which a space may also be a hyphen or nothing ("Open AI", "open-ai")."""
+    return r"[\s-]*".join(re.escape(w) for w in alias.split(" "))
+
+
 def _prefilter(groups: list[dict]) -> str:
     """A Rust-regex superset of the names, for Polars to pick the rows worth reading."""
-    alts = [re.escape(a) for g in groups for a in _aliases(g)] + [
+    alts = [_spaced(a) for g in groups for a in _aliases(g)] + [
         p for g in groups for p in g.get("patterns", [])
     ]
     return "(?i)(?:" + "|".join(alts) + ")"
@@ -109,6 +115,10 @@ class SelfIdentificationFilter(Filter):
         compile_ = lambda t: re.compile(_expand(t, parts), re.I)  # noqa: E731
         self._claims = [compile_(t) for t in data["claims"]]
         self._negation = compile_(data["negations"])
+        self._negation_before = compile_(data["negation_before"])
+        self._after_name = [compile_(t) for t in data["claims_after_name"]]
+        self._fields = compile_(data["answer_fields"])
+        self._rhetorical = compile_(data["rhetorical_opening"])
         self._questions = [compile_(t) for t in data["identity_questions"]]
         self._disqualifiers = compile_(data["answer_disqualifiers"])
         self._affirmative = compile_(data["affirmatives"])
@@ -165,15 +175,37 @@ class SelfIdentificationFilter(Filter):
 
         return self._names.sub(placeholder, text), found
 
+    def _said(self, rx: re.Pattern, tokens: str) -> re.Match | None:
+        """The first match of `rx` that no negation holds or immediately precedes ("no soy ChatGPT")."""
+        if not rx.search(tokens):  # one search in C first: most patterns miss most sentences (speed only)
+            return None
+        return next(
+            (
+                m
+                for m in rx.finditer(tokens)
+                if not self._negation.search(m.group(0))
+                and not self._negation_before.search(tokens[max(0, m.start() - 16) : m.start()])
+            ),
+            None,
+        )
+
     def _turn_claim(self, text: str, question: str) -> tuple[str, str] | None:
-        sentences = [s for s in _SENTENCE_END.split(unquoted(text)) if s.strip()]
+        text = unquoted(text)
+        # names in ALL-CAPS text ("UNIT IDENTIFIES AS GEMINI") are read as if capitalised
+        sentences = [
+            s if re.search(r"[a-z]", s) else s.title() for s in _SENTENCE_END.split(text) if s.strip()
+        ]
+        previous: tuple[str, list] = ("", [])
         for s in sentences:
             tokens, names = self._tokenized(s)
             if names:
                 for rx in self._claims:
-                    for m in rx.finditer(tokens):
-                        if not self._negation.search(m.group(0)):
-                            return self._described(m.group(0), names)
+                    if (m := self._said(rx, tokens)) is not None:
+                        return self._described(m.group(0), names)
+            elif previous[1] and any(self._said(rx, tokens) for rx in self._after_name):
+                # "Thank the people at OpenAI; they're the ones who made me."
+                return self._described(previous[0], previous[1], phrase=f"{_untokenized(*previous)} {s}")
+            previous = (tokens, names)
             for kind, rx in self._unknown:
                 for m in rx.finditer(tokens):
                     name = " ".join(m.group("unknown").split())
@@ -183,20 +215,39 @@ class SelfIdentificationFilter(Filter):
         if sentences and question:
             asked, asked_names = self._tokenized(question)
             if any(q.search(asked) for q in self._questions):
-                return self._answer_claim(sentences[0], asked, asked_names)
+                return self._answer_claim(sentences, text, asked, asked_names)
         return None
 
-    def _answer_claim(self, first: str, question: str, asked: list) -> tuple[str, str] | None:
-        """The first sentence of an answer to "who are you?": naming a model or organization claims it;
-        "yes" to "are you X?" claims X."""
+    def _answer_claim(self, sentences: list[str], text: str, question: str, asked: list) -> tuple | None:
+        """An answer to "who are you?": its first sentence naming a model or organization claims it
+        (after a rhetorical opening such as "Wouldn't you guess?"), and so does a field of it such as
+        "model: gpt-4" or "Maker — Anthropic"; "yes" to "are you X?" claims X."""
+        fields, names = self._tokenized(text)
+        if names and (m := self._said(self._fields, fields)) is not None:
+            return self._described(m.group(0), names)
+        first = sentences[0]
+        if len(sentences) > 1 and self._rhetorical.fullmatch(first) and not self._tokenized(first)[1]:
+            first = sentences[1]
         tokens, names = self._tokenized(first)
-        if len(first.split()) > self._answer_max_words or self._disqualifiers.search(tokens):
+        if (
+            len(first.split()) > self._answer_max_words
+            or self._disqualifiers.search(tokens)
+            or self._negation.search(tokens)
+            or self._names_own_identity(first)  # "I belong to the Gemma family, built like Gemini"
+        ):
             return None
         if names:
             return self._described(tokens, names)
         if asked and self._affirmative.search(first):
             return self._described(question, asked, phrase=f"{_untokenized(question, asked)} {first}")
         return None
+
+    def _names_own_identity(self, text: str) -> bool:
+        return any(
+            re.search(rf"(?<!\w){re.escape(a)}(?!\w)", text, re.I)
+            for a in (self.identity, self.developer)
+            if a
+        )
 
     def _is_allowed_name(self, name: str) -> bool:
         folded = name.casefold()

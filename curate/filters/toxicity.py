@@ -34,6 +34,7 @@ scored: it is meant to be the worse one (safety pairs reject exactly the toxic a
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +42,7 @@ from pathlib import Path
 import polars as pl
 
 from curate.pipeline import Filter, StepError, verdicts
-from curate.text import unquoted
+from curate.text import unleet, unquoted
 from rules import load_rules
 
 BACKENDS = ("profanity", "rules", "detoxify", "hf")
@@ -77,18 +78,52 @@ def _by_length(texts: list[str], batch_size: int):
         yield order[k : k + batch_size]
 
 
+class Reader:
+    """What the built-in backends read of a text: quotes and code masked (a quoted slur explained is not a
+    slur used), leetspeak read as letters, then the rules file's `respell` list applied ("ur" -> "you're",
+    "f*ck" -> "fuck", "idoit" -> "idiot")."""
+
+    def __init__(self, respell: list | None = None, needs: str | None = None):
+        pairs = [(re.compile(p, re.I), r) for p, r in (respell or [])]
+        # a quick search of the lowercased text that every respelling needs (speed only)
+        self._needs = re.compile(needs) if needs else None
+        self._respell = pairs
+        # one pass finds every spelling; the rule that found it (re-matched in place) says what it reads as.
+        # A leading \b is said once for all, so the search skips the inside of words quickly.
+        words = [
+            f"(?P<r{i}>{rx.pattern[2:]})" for i, (rx, _) in enumerate(pairs) if rx.pattern.startswith(r"\b")
+        ]
+        other = [
+            f"(?P<r{i}>{rx.pattern})" for i, (rx, _) in enumerate(pairs) if not rx.pattern.startswith(r"\b")
+        ]
+        alternatives = ([r"\b(?:" + "|".join(words) + ")"] if words else []) + other
+        self._any = re.compile("|".join(alternatives) or "(?!)", re.I)
+
+    def _replace(self, m: re.Match) -> str:
+        rx, replacement = self._respell[int(m.lastgroup[1:])]
+        return rx.match(m.string, m.start()).expand(replacement)
+
+    @functools.lru_cache(maxsize=4096)  # noqa: B019 - one Reader per step; both backends read each text
+    def __call__(self, text: str) -> str:
+        text = unleet(unquoted(text))
+        if self._needs is not None and not self._needs.search(text.lower()):
+            return text
+        return self._any.sub(self._replace, text)
+
+
 class ProfanityBackend:
     labels = ["profanity"]
 
-    def __init__(self, unsaid: str | None = None):
+    def __init__(self, unsaid: str | None = None, reader: Reader | None = None):
         from profanity_check import predict_prob
 
         self._predict = predict_prob
         self._unsaid = re.compile(unsaid, re.I) if unsaid else None
+        self._read = reader or Reader()
 
     def scores(self, texts: list[str]) -> dict[str, list[float]]:
-        # a quoted slur explained is not a slur used, nor is "you're not an idiot" an insult
-        texts = [unquoted(t) for t in texts]
+        # "you're not an idiot" is no insult, nor is a word named in a definition ("is called a cock")
+        texts = [self._read(t) for t in texts]
         if self._unsaid is not None:
             texts = [self._unsaid.sub(" ", t) for t in texts]
         return {"profanity": [float(p) for p in self._predict(texts)]} if texts else {"profanity": []}
@@ -116,34 +151,67 @@ def _expander(parts: dict):
 
 class RulesBackend:
     """Patterns per label (`patterns:` in the rules file); a label scores 1.0 when one matches a sentence
-    of the text (quotes and code masked), and `evidence` keeps the words that matched."""
+    of the text (quotes and code masked), and `evidence` keeps the words that matched. A pattern written
+    as ``{with_negation: PATTERN}`` says something through its own negation ("... shouldn't be allowed to
+    vote"), so a negation in its match does not skip it; ``{pattern: PATTERN, needs: GATE}`` is tried only on
+    sentences where the quick search GATE finds something (speed only)."""
 
-    def __init__(self, patterns: dict):
+    def __init__(self, patterns: dict, reader: Reader | None = None):
         parts = patterns.get("parts", {})
 
         expand = _expander(parts)
-        skip = {"parts", "negations", "negated_labels", "unsaid", "needs"}
-        self.labels = [label for label in patterns if label not in skip]
-        self._patterns = {
-            label: [re.compile(expand(p), re.I) for p in patterns[label]] for label in self.labels
+        skip = {
+            "parts",
+            "negations",
+            "negated_labels",
+            "negated_before_labels",
+            "unsaid",
+            "needs",
+            "respell",
+            "respell_needs",
         }
+        self.labels = [label for label in patterns if label not in skip]
+
+        def compiled(p) -> tuple:
+            p = p if isinstance(p, dict) else {"pattern": p}
+            gate = re.compile(expand(p["needs"]), re.I) if "needs" in p else None
+            rx = re.compile(expand(p.get("with_negation") or p["pattern"]), re.I)
+            return rx, gate, "with_negation" in p
+
+        self._patterns = {label: [compiled(p) for p in patterns[label]] for label in self.labels}
         self._negation = re.compile(patterns.get("negations", "(?!)"), re.I)
         self._negated = set(patterns.get("negated_labels", []))
+        # for these, a negation earlier in the clause counts too: "so you don't have to kill them"
+        self._negated_before = set(patterns.get("negated_before_labels", []))
+        self._read = reader or Reader()
         self._needs = {label: re.compile(expand(p), re.I) for label, p in patterns.get("needs", {}).items()}
         self.evidence: dict[tuple[str, int], str] = {}
 
+    def _said(self, label: str, m: re.Match, sentence: str, *, with_negation: bool) -> bool:
+        if with_negation:
+            return True
+        if label in self._negated and self._negation.search(m.group(0)):
+            return False
+        if label in self._negated_before:
+            clause = re.split(r"[,;:—–]", sentence[max(0, m.start() - 30) : m.start()])[-1]
+            return not self._negation.search(clause)
+        return True
+
     def _match(self, text: str) -> dict[str, str]:
         found: dict[str, str] = {}
-        for sentence in _SENTENCES.split(unquoted(text)):
+        for sentence in _SENTENCES.split(self._read(text)):
             for label, patterns in self._patterns.items():
                 if label in found or (label in self._needs and not self._needs[label].search(sentence)):
                     continue
-                for rx in patterns:
+                for rx, gate, with_negation in patterns:
+                    # one search in C first: most patterns miss most sentences (speed only)
+                    if (gate is not None and not gate.search(sentence)) or not rx.search(sentence):
+                        continue
                     m = next(
                         (
                             m
                             for m in rx.finditer(sentence)
-                            if label not in self._negated or not self._negation.search(m.group(0))
+                            if self._said(label, m, sentence, with_negation=with_negation)
                         ),
                         None,
                     )
@@ -420,14 +488,16 @@ class ToxicityFilter(Filter):
         return rules.get(name, {})
 
     def __getstate__(self) -> dict:  # worker processes load their own model
-        return {**self.__dict__, "_backend": None}
+        return {**self.__dict__, "_backend": None, "_shared_reader": None}
 
     def _one(self, name: str):
+        reader = self._reader()
         if name == "profanity":
             unsaid = self._patterns.get("unsaid")
-            return ProfanityBackend(_expander(self._patterns.get("parts", {}))(unsaid) if unsaid else None)
+            expanded = _expander(self._patterns.get("parts", {}))(unsaid) if unsaid else None
+            return ProfanityBackend(expanded, reader)
         if name == "rules":
-            return RulesBackend(self._patterns)
+            return RulesBackend(self._patterns, reader)
         if name == "detoxify":
             return DetoxifyBackend(
                 self.model,
@@ -438,6 +508,11 @@ class ToxicityFilter(Filter):
                 trusted=self.trusted_checkpoint,
             )
         return HFBackend(self.model, device=self.device, batch_size=self.batch_size)
+
+    def _reader(self) -> Reader:
+        if getattr(self, "_shared_reader", None) is None:  # one per step: both backends read a text once
+            self._shared_reader = Reader(self._patterns.get("respell"), self._patterns.get("respell_needs"))
+        return self._shared_reader
 
     def _load(self):
         if self._backend is None:
