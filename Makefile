@@ -47,8 +47,9 @@ demo: $(VENV)/.core
 system-deps:
 	@scripts/system-deps
 
+# Two workers (the tests are single-threaded; one test file stays on one worker, so its fixtures are built once).
 test: $(VENV)/.all system-deps
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 lint: $(VENV)/.all
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
