@@ -19,10 +19,8 @@ launcher: its main process opens the directory and runs the check while the othe
 >>> plan = LaunchPlan.build(LaunchSettings(num_processes=2, command=["sft"]), gpus=0, precision="no")
 >>> plan.strategy, plan.config_file.name, plan.threads_per_process >= 1
 ('ddp', 'accelerate_ddp.yaml', True)
->>> LaunchPlan.build(LaunchSettings(num_processes=2, strategy="fsdp", command=["sft"]), gpus=0, precision="no")
-Traceback (most recent call last):
-...
-train.common.TrainError: --strategy fsdp needs GPUs: accelerate shards models with FSDP and DeepSpeed on GPUs only (on CPU it runs DDP over gloo: --strategy ddp)
+>>> LaunchPlan.build(LaunchSettings(num_processes=2, strategy="fsdp", command=["sft"]), gpus=0, precision="no").strategy
+'fsdp'
 """
 
 from __future__ import annotations
@@ -57,7 +55,7 @@ class LaunchSettings:
         None,
         "How the processes share the model: ddp (a full replica each), fsdp (FSDP2: parameters, gradients and "
         "optimizer state sharded, one unit per decoder layer), zero2 / zero3 (DeepSpeed ZeRO; pip install "
-        "'posttrain[deepspeed]'). Only ddp runs on CPU [default: ddp].",
+        "'posttrain[deepspeed]'; GPUs only). ddp and fsdp also run on CPU, over gloo [default: ddp].",
         choices=STRATEGIES,
     )
     accelerate_config: str | None = setting(
@@ -355,10 +353,9 @@ class LaunchPlan:
             raise TrainError(
                 f"{flag} needs {package}, which is not installed: pip install 'posttrain[{package}]'"
             )
-        if gpus == 0 and strategy != "ddp":
+        if gpus == 0 and package:
             raise TrainError(
-                f"{flag} needs GPUs: accelerate shards models with FSDP and DeepSpeed on GPUs only (on CPU it runs "
-                "DDP over gloo: --strategy ddp)"
+                f"{flag} needs GPUs: DeepSpeed runs on GPUs only (on CPU, over gloo: --strategy ddp or fsdp)"
             )
         if gpus and n > gpus:
             raise TrainError(
