@@ -184,6 +184,21 @@ def test_refused_launch_writes_nothing(tmp_path, cli):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sft.jsonl"]
 
 
+def test_worker_stopped_by_the_main_process_exits_1_quietly(cli):
+    """The main process printed why it failed; the others exit with status 1 and no traceback of their own."""
+    import click
+
+    from train.cli import user_errors
+
+    @click.command()
+    @user_errors
+    def worker():
+        raise launch.StoppedByMain("InputError: data.jsonl:3: bad row")
+
+    r = cli(worker)
+    assert r.exit_code == 1 and r.output == "" and r.exception is not None
+
+
 def test_library_call_asking_for_processes_needs_a_command_line(tmp_path):
     from train.sft import run_sft
 

@@ -13,7 +13,6 @@ import click
 from curate.io import InputError
 from train.common import TrainError
 from train.config import ConfigError
-from train.launch import StoppedByMain
 from train.template import TemplateError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -30,8 +29,6 @@ def user_errors(fn):
             return fn(*args, **kwargs)
         except USER_ERRORS as e:
             raise click.ClickException(str(e).strip("'\"")) from None
-        except StoppedByMain:  # another process of the run failed, and said why
-            raise click.exceptions.Exit(1) from None
 
     return wrapper
 

@@ -67,8 +67,13 @@ class LaunchSettings:
     command: list = setting([], "The train command line the workers run (the CLI sets it).", cli=False)
 
 
-class StoppedByMain(Exception):
-    """Raised in the other processes of a distributed run when the main process failed (it reports why)."""
+class StoppedByMain(SystemExit):
+    """Raised in the other processes of a distributed run when the main process failed: the main process reports
+    why, these exit with status 1 and say nothing more (a `SystemExit`, so no CLI prints a traceback for it)."""
+
+    def __init__(self, why: str):
+        super().__init__(1)
+        self.why = why
 
 
 # --- where this process stands ---------------------------------------------------------------------------------

@@ -48,7 +48,7 @@ STEP_METRICS = (
 )
 
 
-__all__ = ["ALGOS", "CLI_EXCLUDED", "RLRun", "prompt_dataset", "run_rl", "settings_class", "trl_defaults"]
+__all__ = ["ALGOS", "CLI_EXCLUDED", "RLRun", "prompt_dataset", "run_rl", "settings_class", "vllm_trl_args"]
 
 
 @cache
@@ -69,7 +69,7 @@ def settings_class():
     return RLSettings
 
 
-def trl_defaults(cfg) -> dict:
+def vllm_trl_args(cfg) -> dict:
     """`--vllm-mode` as GRPOConfig / RLOOConfig fields (the run's config may still override them)."""
     mode = getattr(cfg.settings, "vllm_mode", None)
     return {"use_vllm": True, "vllm_mode": mode} if mode else {}
@@ -203,7 +203,7 @@ class RLRun:
             save_model=save_causal_lm,
             sanity=lambda model, p: generate_samples(model, p, prompts_for(p.eval_rows + p.train_rows)),
             command=f"train rl --algo {self.cfg.method}",
-            trl_defaults=trl_defaults,
+            trl_defaults=vllm_trl_args,
             preflight=self.preflight,
             finish=self.finish,
         )
