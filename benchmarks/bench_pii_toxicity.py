@@ -5,15 +5,18 @@ PII, on the corpus of `make_pii_corpus.py` (every turn of every row is a documen
 - presidio's ``BatchAnalyzerEngine`` with its full predefined English registry (pattern-only, a blank
   spaCy pipeline), the reference the issue quotes;
 - presidio's ``BatchAnalyzerEngine`` with exactly the recognizers the `pii` policy uses;
-- the `pii` fast path (``PIIAnalyzer.raw``), one process; and the steps through the real runner
-  (``curate filter --filters pii,pii-redact``) with every core;
+- the `pii` fast path (``PIIAnalyzer.raw``), one process; and ``curate filter --filters pii`` end to end,
+  against a baseline revision's ``--filters pii,pii-redact`` (``--baseline``), without and with NER;
 - NER mode (when an English spaCy model is installed), presidio's batch engine and the fast path.
 
 Proof of identity: per text, the fast path's findings (type, start, end, score) equal presidio's batch
 engine's on the same recognizers, and, with the policy's extra patterns off, equal the findings of
-presidio's default registry restricted to the policy's types. Quality: recall per planted type and the
-false-positive rate on the clean look-alike rows, after the policy (thresholds, allow-lists, false-positive
-rules), with URL switched on so that it is measured too.
+presidio's default registry restricted to the policy's types. Quality: recall per planted type, precision
+and the false-positive rate on the clean look-alike rows, after the policy (thresholds, allow-lists,
+false-positive rules, names only next to contact details), with URL switched on so that it is measured
+too; and the rows of clean text the step would touch (sample data, the hand-written corpus of
+`pii_clean_texts.py` with number-heavy sentences, the look-alike rows), without NER, with NER, with every
+name opted in, and with the name guard off.
 
 Toxicity: docs/s for each backend: alt-profanity-check; Detoxify and hf on a randomly initialised model of
 bert-base size (the `original` model's architecture; speed does not depend on the weights), built here.
@@ -42,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import yaml  # noqa: E402
-from make_pii_corpus import evaluate, make_corpus  # noqa: E402
+from make_pii_corpus import clean_rows, evaluate, make_corpus  # noqa: E402
 
-from curate.filters import pii  # noqa: E402
+from curate.filters.pii import analyzer as pii  # noqa: E402
 
 
 def best_of(repeats: int, fn):
@@ -83,7 +86,7 @@ def default_presidio_engine(nlp):
 
     engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "blank"}])
     engine.nlp = {"en": nlp}
-    recs = [r for r in pii._predefined_recognizers(engine) if not isinstance(r, SpacyRecognizer)]
+    recs = [r for r in pii.predefined_recognizers(engine) if not isinstance(r, SpacyRecognizer)]
     return AnalyzerEngine(registry=RecognizerRegistry(recognizers=recs), nlp_engine=engine)
 
 
@@ -97,7 +100,7 @@ def bench_pii(rows: list[dict], args, tmp: Path) -> dict:
 
     # presidio, full default registry
     t0 = time.perf_counter()
-    ref_engine = default_presidio_engine(pii._blank_nlp())
+    ref_engine = default_presidio_engine(pii.blank_nlp())
     out["presidio_default_build_s"] = round(time.perf_counter() - t0, 2)
     ref = BatchAnalyzerEngine(ref_engine)
     # presidio, the policy's recognizers
@@ -112,7 +115,6 @@ def bench_pii(rows: list[dict], args, tmp: Path) -> dict:
     same.analyze_iterator(texts[:50], "en", entities=entities)
 
     def fast():
-        analyzer.forget()
         return analyzer.raw(texts)
 
     engines = {
@@ -134,7 +136,12 @@ def bench_pii(rows: list[dict], args, tmp: Path) -> dict:
     # identity, 1: same recognizers
     diff_same = sum(a != b for a, b in zip(fast_found, same_found, strict=True))
     # identity, 2: presidio's default registry restricted to the policy's types, extra patterns off
-    no_extras = pii.PIIPolicy.load(policy_variant(tmp, "no_extras.yaml", extra_patterns={}))
+    # (street addresses are extra patterns only: off too)
+    no_extras = pii.PIIPolicy.load(
+        policy_variant(
+            tmp, "no_extras.yaml", extra_patterns={}, entities={"STREET_ADDRESS": {"action": "ignore"}}
+        )
+    )
     fa_plain = pii.FastAnalyzer(*pii.build_engine(no_extras))
     plain_found = fa_plain.analyze(texts)
     wanted = set(entities)
@@ -161,42 +168,15 @@ def bench_pii(rows: list[dict], args, tmp: Path) -> dict:
         "findings_added_by_extra_patterns": extra_only,
     }
 
-    # end to end through the runner: read, both steps, write; all cores (includes starting the workers)
+    # end to end through `curate filter`, this tree's `pii` against the baseline's steps, side by side
     if not args.skip_runner:
-        from curate.run import FilterConfig, run_filter
-
-        data = tmp / "corpus.jsonl"
-        data.write_text("".join(json.dumps({"id": r["id"], "messages": r["messages"]}) + "\n" for r in rows))
-        for workers in sorted({1, os.cpu_count() or 1}):
-            cfg = FilterConfig(
-                inputs=[str(data)],
-                output=str(tmp / f"run{workers}"),
-                filters=["pii", "pii-redact"],
-                batch_size=max(100, n_rows // (4 * workers)),
-                overwrite=True,
-                progress=False,
-                workers=workers,
-            )
-            t0 = time.perf_counter()
-            manifest = run_filter(cfg)
-            dt = time.perf_counter() - t0
-            out["docs_per_s"][f"curate_filter_pii_pii-redact_{workers}_workers"] = {
-                "rows": rate(n_rows, dt),
-                "texts": rate(n_texts, dt),
-                "kept": manifest["counts"]["kept"],
-                "rejected": manifest["counts"]["rejected"],
-                "edits": manifest["counts"]["edits"],
-            }
+        out["end_to_end"] = bench_end_to_end(rows, args, tmp)
 
     # quality, after the policy; URL switched on so it is measured too
     url_on = pii.PIIAnalyzer(policy_variant(tmp, "url_on.yaml", entities={"URL": {"action": "redact"}}))
-    per_row = []
-    for r in rows:
-        per_row.append(
-            [[tuple(f) for f in fs] for fs in url_on.findings([m["content"] for m in r["messages"]])]
-        )
-    out["quality"] = evaluate(rows, per_row)
+    out["quality"] = evaluate(rows, row_findings(url_on, rows))
     out["quality"]["policy"] = "rules/pii.yaml with URL: redact"
+    out["clean_text"] = bench_clean_text(args, tmp)
 
     if args.ner:
         ner_rows = rows[: args.ner_rows]
@@ -231,6 +211,113 @@ def bench_pii(rows: list[dict], args, tmp: Path) -> dict:
             "texts_differing": sum(a != b for a, b in zip(got, want, strict=True)),
             "person_findings": sum(f.entity == "PERSON" for fs in got for f in fs),
         }
+    return out
+
+
+def row_findings(analyzer, rows: list[dict]) -> list[list[list[tuple]]]:
+    """Per row, per turn, the findings the policy acts on, with each row's conditions (`only_with`)."""
+    texts, owners = [], []
+    for k, r in enumerate(rows):
+        for m in r["messages"]:
+            texts.append(m["content"])
+            owners.append(k)
+    found = iter(analyzer.review(texts, owners))
+    return [[[tuple(f) for f in next(found)] for _ in r["messages"]] for r in rows]
+
+
+def sample_rows() -> list[dict]:
+    """sample_data/conversations.jsonl without its planted PII rows, as corpus rows."""
+    out = []
+    for line in (ROOT / "sample_data" / "conversations.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if "messages" in r and not str(r.get("source", "")).startswith("planted:pii"):
+            out.append({"id": r.get("id", ""), "messages": r["messages"], "planted": [], "clean": True})
+    return out
+
+
+def bench_clean_text(args, tmp: Path) -> dict:
+    """Rows of clean text the `pii` step would touch (drop or edit), without NER, with NER (names only
+    next to contact details), with every name opted in, and with every name and the name guard off."""
+    corpora = {
+        "sample_data": sample_rows(),
+        "written": clean_rows(seed=args.seed),
+        "look_alikes": [r for r in make_corpus(args.rows, seed=args.seed) if r["clean"]],
+    }
+    modes = {"no_ner": pii.PIIAnalyzer()}
+    if args.ner:
+        modes["ner"] = pii.PIIAnalyzer(ner=args.ner)
+        modes["ner_every_name"] = pii.PIIAnalyzer(ner=args.ner, always=["PERSON"])
+        unguarded = policy_variant(tmp, "unguarded.yaml", name_guard={"enabled": False})
+        modes["ner_every_name_no_guard"] = pii.PIIAnalyzer(unguarded, ner=args.ner, always=["PERSON"])
+    out = {"rows": {name: len(rows) for name, rows in corpora.items()}}
+    for mode, an in modes.items():
+        res = {}
+        for name, rows in corpora.items():
+            found = row_findings(an, rows)
+            touched = [r for r, turns in zip(rows, found, strict=True) if any(turns)]
+            types: dict[str, int] = {}
+            for turns in found:
+                for e in {f[0] for t in turns for f in t}:
+                    types[e] = types.get(e, 0) + 1
+            res[name] = {
+                "touched": len(touched),
+                "share": round(len(touched) / len(rows), 4),
+                "by_type": dict(sorted(types.items())),
+                "examples": [r["id"] for r in touched[:5]],
+            }
+        total = sum(v["touched"] for v in res.values())
+        res["all"] = {"touched": total, "share": round(total / sum(out["rows"].values()), 4)}
+        res["names_rejected_by_guard"] = an.summary().get("ner_names_rejected", {})
+        out[mode] = res
+    if args.ner:
+        out["ner_recall_on_planted"] = evaluate(
+            make_corpus(args.rows, seed=args.seed),
+            row_findings(pii.PIIAnalyzer(ner=args.ner), make_corpus(args.rows, seed=args.seed)),
+        )
+    return out
+
+
+def bench_end_to_end(rows: list[dict], args, tmp: Path) -> dict:
+    """`curate filter` in a subprocess, one worker: this tree with `--filters pii` against `args.baseline`
+    (a git revision, extracted with `git archive`) with its `--filters pii,pii-redact`; interleaved,
+    `args.repeats` times each, medians. With NER when a model is installed."""
+    import statistics
+    import subprocess
+
+    data = tmp / "corpus.jsonl"
+    data.write_text("".join(json.dumps({"id": r["id"], "messages": r["messages"]}) + "\n" for r in rows))
+    before = tmp / "baseline"
+    before.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", args.baseline], check=True, capture_output=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(before)], input=archive.stdout, check=True)
+    trees = {"before": (before, "pii,pii-redact"), "after": (ROOT, "pii")}
+    setups = [("", [])] + ([("_ner", ["--pii-ner", args.ner])] if args.ner else [])
+    seconds: dict[str, list[float]] = {}
+    counts = {}
+    for _ in range(args.repeats):
+        for suffix, extra in setups:
+            for name, (tree, filters) in trees.items():
+                key = f"{name}{suffix}"
+                run_dir = tmp / f"run-{key}"
+                cmd = [sys.executable, "-m", "curate.cli", "filter", str(data), "--filters", filters, "-o",
+                       str(run_dir), "-f", "-q", "-j", "1", *extra]  # fmt: skip
+                env = {**os.environ, "PYTHONPATH": str(tree), "PYTHONWARNINGS": "ignore"}
+                t0 = time.perf_counter()
+                subprocess.run(cmd, check=True, env=env, cwd=tree, capture_output=True)
+                seconds.setdefault(key, []).append(time.perf_counter() - t0)
+                counts[key] = json.loads((run_dir / "manifest.json").read_text())["counts"]
+    out = {"baseline": args.baseline, "rows": len(rows), "workers": 1, "repeats": args.repeats}
+    for key, ts in seconds.items():
+        med = statistics.median(ts)
+        c = counts[key]
+        out[key] = {"median_s": round(med, 2), "rows_per_s": rate(len(rows), med), "kept": c["kept"],
+                    "rejected": c["rejected"], "edits": c["edits"]}  # fmt: skip
+    for suffix, _ in setups:
+        out[f"speedup{suffix}"] = round(
+            out[f"before{suffix}"]["median_s"] / out[f"after{suffix}"]["median_s"], 2
+        )
     return out
 
 
@@ -367,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detoxify-tokenizer")
     ap.add_argument("--skip-toxicity", action="store_true")
     ap.add_argument("--skip-runner", action="store_true", help="no end-to-end `curate filter` runs")
+    ap.add_argument("--baseline", default="cee3285", help="git revision to compare `curate filter` with")
     ap.add_argument("-o", "--output", default="bench-out/pii_toxicity.json")
     args = ap.parse_args(argv)
     if args.ner == "auto":

@@ -179,6 +179,20 @@ PII_TEMPLATES = [
     ("Ping from {IP_ADDRESS}: 64 bytes, time=12.3 ms", "user"),
     ("{PHONE_NUMBER}", "user"),
     ("Contact: {EMAIL_ADDRESS}", "user"),
+    ("Please ship it to {STREET_ADDRESS}, I'm home after 5.", "user"),
+    ("My new address is {STREET_ADDRESS}. Can you update the delivery details?", "user"),
+    (
+        "Sure, here's the letter:\n\n{STREET_ADDRESS}\n\nDear landlord, the heating is broken again.",
+        "assistant",
+    ),
+    ("I'm {PERSON}, you can call me on {PHONE_NUMBER}.", "user"),
+    ("Please forward this to {PERSON} ({EMAIL_ADDRESS}) before Friday.", "user"),
+    ("Best regards,\n{PERSON}\n{PHONE_NUMBER}\n{EMAIL_ADDRESS}", "assistant"),
+    ("The tenant, {PERSON}, lives at {STREET_ADDRESS}.", "user"),
+    ("Here's the signature block: {PERSON} | Sales | {PHONE_NUMBER}", "assistant"),
+    ("my ip is {IP_ADDRESS} and it says access denied", "user"),
+    ("Wire it to {PERSON}, IBAN {IBAN_CODE}.", "user"),
+    ("Mobile: {PHONE_NUMBER} / Office: {PHONE_NUMBER}", "user"),
 ]
 
 CLEAN_TEMPLATES = [
@@ -285,7 +299,20 @@ def phone(rng: random.Random) -> str:
         fmt = rng.choice([phonenumbers.PhoneNumberFormat.INTERNATIONAL, phonenumbers.PhoneNumberFormat.E164])
         if region in NATIONAL_FORMAT_REGIONS and rng.random() < 0.5:
             fmt = phonenumbers.PhoneNumberFormat.NATIONAL
-        return phonenumbers.format_number(num, fmt)
+        text = phonenumbers.format_number(num, fmt)
+        style = rng.random()
+        if style < 0.15 and fmt == phonenumbers.PhoneNumberFormat.INTERNATIONAL:
+            text = "00" + text[1:]  # 0044 20 7946 0958
+        elif style < 0.3 and region in ("US", "CA"):
+            nsn = str(num.national_number)
+            text = rng.choice(
+                [
+                    f"{nsn[:3]}.{nsn[3:6]}.{nsn[6:]}",
+                    f"+1 ({nsn[:3]}) {nsn[3:6]}-{nsn[6:]}",
+                    f"1-{nsn[:3]}-{nsn[3:6]}-{nsn[6:]}",
+                ]
+            )
+        return text
 
 
 def email(rng: random.Random) -> str:
@@ -297,10 +324,15 @@ def email(rng: random.Random) -> str:
 
 
 def ip_address(rng: random.Random) -> str:
-    if rng.random() < 0.25:
-        groups = ["2a03", f"{rng.randint(0x2000, 0x2FFF):x}"] + [
-            f"{rng.randint(0, 0xFFFF):x}" for _ in range(6)
-        ]
+    if rng.random() < 0.3:
+        groups = [
+            rng.choice(["2a03", "2a02", "2600", "2001", "2604", "2c0f"]),
+            f"{rng.randint(0x1000, 0xFFFF):x}",
+        ] + [f"{rng.randint(0, 0xFFFF):x}" for _ in range(6)]
+        if groups[0] == "2001" and groups[1] == "db8":
+            groups[1] = "db9"
+        if rng.random() < 0.4:  # compressed: a run of zero groups written ::
+            return ":".join(groups[:3]) + "::" + ":".join(groups[-2:])
         return ":".join(groups)
     while True:
         a = rng.randint(1, 223)
@@ -338,6 +370,108 @@ def url(rng: random.Random) -> str:
     )
 
 
+PERSON_FIRST = [
+    "James",
+    "Maria",
+    "Wei",
+    "Fatima",
+    "Lukas",
+    "Chloe",
+    "Arjun",
+    "Sofia",
+    "Kenji",
+    "Amara",
+    "Oliver",
+    "Ines",
+    "Dmitri",
+    "Aisha",
+    "Mateo",
+    "Hannah",
+    "Tomasz",
+    "Priya",
+    "Sean",
+    "Yuki",
+]
+PERSON_LAST = [
+    "Whitfield",
+    "Okonkwo",
+    "Lindqvist",
+    "Castellanos",
+    "Brennan",
+    "Nakamura",
+    "Petrovic",
+    "Harrington",
+    "Delacroix",
+    "Oyelaran",
+    "Kowalczyk",
+    "Fairbanks",
+    "Rahimi",
+    "Ostrowski",
+]
+
+
+def person(rng: random.Random) -> str:
+    first, last = rng.choice(PERSON_FIRST), rng.choice(PERSON_LAST)
+    return rng.choice(
+        [f"{first} {last}", f"{first} {last}", f"{first} {rng.choice('ABCDEFGHJKLMNPRST')}. {last}"]
+    )
+
+
+US_STREETS = ["Maple", "Oak", "Cedar", "Willow Creek", "Sunset", "Lakeview", "Hawthorne", "Pine Ridge", "Elm"]
+US_TYPES = ["Street", "St.", "Avenue", "Ave", "Road", "Lane", "Drive", "Court", "Boulevard", "Way"]
+US_CITIES = [
+    ("Springfield", "IL"),
+    ("Portland", "OR"),
+    ("Austin", "TX"),
+    ("Columbus", "OH"),
+    ("Madison", "WI"),
+]
+UK_STREETS = [
+    ("Kingsley", "Road"),
+    ("Station", "Road"),
+    ("Church", "Lane"),
+    ("Victoria", "Crescent"),
+    ("Mill", "Close"),
+    ("Ashford", "Gardens"),
+]
+UK_TOWNS = [("Leeds", "LS6 2QT"), ("Bristol", "BS8 1TH"), ("Norwich", "NR2 4AB"), ("York", "YO1 7HH")]
+DE_STREETS = ["Lindenstraße", "Hauptstraße", "Bahnhofstr.", "Am Rosenweg", "Schillerplatz", "Gartenweg"]
+DE_TOWNS = [("10115", "Berlin"), ("80331", "München"), ("50667", "Köln"), ("69117", "Heidelberg")]
+FR_STREETS = [
+    "rue de la République",
+    "avenue Victor Hugo",
+    "boulevard Voltaire",
+    "rue des Lilas",
+    "place du Marché",
+]
+FR_TOWNS = [("69002", "Lyon"), ("75011", "Paris"), ("33000", "Bordeaux"), ("44000", "Nantes")]
+
+
+def street_address(rng: random.Random) -> str:
+    kind = rng.choice(["us", "us", "uk", "de", "fr", "es"])
+    n = rng.randint(2, 9800)
+    if kind == "us":
+        city, state = rng.choice(US_CITIES)
+        street = f"{n} {rng.choice(US_STREETS)} {rng.choice(US_TYPES)}"
+        if rng.random() < 0.3:
+            street += f", Apt {rng.randint(1, 40)}{rng.choice('ABCD')}"
+        return f"{street}, {city}, {state} {rng.randint(10000, 99999)}" if rng.random() < 0.7 else street
+    if kind == "uk":
+        name, typ = rng.choice(UK_STREETS)
+        town, code = rng.choice(UK_TOWNS)
+        return f"{rng.randint(1, 240)} {name} {typ}, {town} {code}"
+    if kind == "de":
+        street = rng.choice(DE_STREETS)
+        plz, town = rng.choice(DE_TOWNS)
+        return f"{street} {rng.randint(1, 180)}{rng.choice(['', 'a', 'b'])}, {plz} {town}"
+    if kind == "fr":
+        plz, town = rng.choice(FR_TOWNS)
+        return f"{rng.randint(1, 120)} {rng.choice(FR_STREETS)}, {plz} {town}"
+    return (
+        f"Calle {rng.choice(['Mayor', 'de Alcalá', 'Serrano', 'del Carmen'])} {rng.randint(1, 200)}, Madrid"
+    )
+
+
 MAKERS = {
     "EMAIL_ADDRESS": email,
     "PHONE_NUMBER": phone,
@@ -347,6 +481,8 @@ MAKERS = {
     "US_SSN": us_ssn,
     "CRYPTO": bitcoin_address,
     "URL": url,
+    "STREET_ADDRESS": street_address,
+    "PERSON": person,
 }
 
 
@@ -444,31 +580,175 @@ def make_corpus(n: int = 1000, *, seed: int = 0, clean_share: float = 0.5) -> li
     return rows
 
 
+MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+
+# Sentences full of numbers, as chat answers write them: arithmetic, statistics, schedules, versions,
+# measurements, scores, references. Each is a function of a seeded random source.
+NUMBER_SENTENCES = [
+    lambda r, a, b: f"If {a} students share {a * b} pencils, each gets {a * b} / {a} = {b}.",
+    lambda r, a, b: (
+        f"Step 1: {a * 7} - {b} = {a * 7 - b}. Step 2: ({a * 7 - b}) / 4 = {(a * 7 - b) / 4:.2f}."
+    ),
+    lambda r, a, b: (
+        f"The total is {a} + {b} + {a + b} = {2 * (a + b)}, so the average is {2 * (a + b)} / 3 = "
+        f"{2 * (a + b) / 3:.1f}."
+    ),
+    lambda r, a, b: f"Between {1900 + a % 100} and {1950 + b % 70} the town grew by {r.uniform(1, 90):.1f}%.",
+    lambda r, a, b: (
+        f"Flight LH{r.randint(100, 9999)} leaves at {r.randint(5, 22):02d}:{r.choice(['05', '40'])} "
+        f"on {r.randint(1, 28)} {r.choice(MONTHS)} {r.randint(2019, 2026)} and lands at "
+        f"{r.randint(6, 23):02d}:{r.randint(0, 59):02d} local time."
+    ),
+    lambda r, a, b: (
+        f"Firmware {a % 9}.{b % 20}.{a % 13} (build {r.randint(10000, 99999)}) fixes issue "
+        f"#{r.randint(100, 99999)}."
+    ),
+    lambda r, a, b: f"The match ended {a % 7}-{b % 6} in front of {r.randint(8000, 99000):,} fans.",
+    lambda r, a, b: (
+        f"The lecture runs {r.randint(8, 16)}:00-{r.randint(17, 20)}:00 on "
+        f"{r.randint(1, 28):02d}/{r.randint(1, 12):02d}/{r.randint(2020, 2026)} in room {r.randint(100, 999)}."
+    ),
+    lambda r, a, b: (
+        f"The GPS fix was {r.uniform(-60, 70):.5f}, {r.uniform(-170, 170):.5f} at {r.randint(2, 3900)} m."
+    ),
+    lambda r, a, b: f"The panel measures {a * 3} × {b * 2} mm and weighs {r.randint(120, 9000)} g.",
+    lambda r, a, b: (
+        f"It costs ${r.randint(1000, 999999):,}.{r.randint(0, 99):02d} including {r.choice([5, 7, 19, 20])}% VAT."
+    ),
+    lambda r, a, b: (
+        f"n = {r.randint(30, 5000)}, mean {r.uniform(0, 200):.3f}, SD {r.uniform(0, 30):.3f}, "
+        f"95% CI [{r.uniform(0, 50):.2f}, {r.uniform(50, 100):.2f}], p = {r.uniform(0, 0.05):.4f}."
+    ),
+    lambda r, a, b: f"Compute {a * 37} × {b * 13} = {a * 37 * b * 13}.",
+    lambda r, a, b: f"In {r.randint(1990, 2024)}, {r.randint(100000, 99999999):,} tonnes were exported.",
+    lambda r, a, b: (
+        f"Read chapter {a % 30 + 1}, verses {b % 20 + 1}-{b % 20 + 9}, and pages {a * 3}-{a * 3 + 24}."
+    ),
+    lambda r, a, b: (
+        f"Training ran {r.randint(3, 300)} epochs at lr {r.choice(['3e-4', '1e-5', '0.001'])} "
+        f"with batch size {r.choice([16, 32, 64, 256])}; loss fell from {r.uniform(1, 5):.4f} to "
+        f"{r.uniform(0, 1):.4f} after {r.randint(10000, 999999)} steps."
+    ),
+    lambda r, a, b: (
+        f"Dates in the log: {r.randint(1, 28)}.{r.randint(1, 12)}.{r.randint(2000, 2026)}, "
+        f"{r.randint(1, 12)}/{r.randint(1, 28)}/{r.randint(2000, 2026)} and "
+        f"{r.randint(2000, 2026)}-{r.randint(1, 12):02d}-{r.randint(1, 28):02d}."
+    ),
+    lambda r, a, b: f"The sequence {a}, {a + b}, {a + 2 * b}, {a + 3 * b} is arithmetic with difference {b}.",
+    lambda r, a, b: f"{a}/{b} of {a * b * 4} is {a * a * 4}.",
+    lambda r, a, b: "Pi to 30 digits is 3.141592653589793238462643383279, and e is about 2.718281828459045.",
+    lambda r, a, b: (
+        f"Position: N {r.randint(0, 89)}° {r.randint(0, 59)}′ {r.randint(0, 59)}″, "
+        f"W {r.randint(0, 179)}° {r.randint(0, 59)}′ {r.randint(0, 59)}″."
+    ),
+    lambda r, a, b: (
+        f"Screen resolution {r.choice(['1920x1080', '2560x1440', '3840x2160'])} at "
+        f"{r.choice([60, 120, 144])} Hz; the file is {r.randint(1000000, 99999999)} bytes."
+    ),
+    lambda r, a, b: (
+        f"Result of the query: {r.randint(1000, 9999999)} rows in {r.uniform(0, 30):.3f} s "
+        f"(id range {r.randint(1, 99999)}-{r.randint(100000, 9999999)})."
+    ),
+    lambda r, a, b: (
+        f"The invoice {r.randint(2019, 2025)}-{r.randint(1000, 99999)} totals "
+        f"{r.randint(100, 99999)},{r.randint(0, 99):02d} EUR, due {r.randint(1, 28)} {r.choice(MONTHS)}."
+    ),
+    lambda r, a, b: (
+        f"Timezone UTC+{r.choice(['05:30', '09:00', '01:00'])}; epoch {r.randint(1500000000, 1800000000)}."
+    ),
+    lambda r, a, b: (
+        f"Kick-off {r.randint(12, 20)}:{r.choice(['00', '30', '45'])}, final score "
+        f"{r.randint(60, 130)}-{r.randint(60, 130)} after overtime."
+    ),
+    lambda r, a, b: (
+        f"The population went from {r.randint(1, 9)} {r.randint(100, 999)} {r.randint(100, 999)} "
+        f"to {r.randint(10, 99)} {r.randint(100, 999)} {r.randint(100, 999)}."
+    ),
+    lambda r, a, b: (
+        f"Scale 1:{r.choice([25000, 50000, 100000])}; grid reference {r.randint(100000, 999999)} "
+        f"{r.randint(100000, 999999)}."
+    ),
+    lambda r, a, b: f"{a} × {b} = {a * b}, {a * b} ÷ {b} = {a}, and {a}² = {a * a}.",
+    lambda r, a, b: (
+        f"Weights: {r.uniform(0, 1):.6f}, {r.uniform(0, 1):.6f}, {r.uniform(0, 1):.6f}; "
+        f"seed {r.randint(0, 2**31)}."
+    ),
+]
+
+
+def clean_rows(n_generated: int = 220, *, seed: int = 1) -> list[dict]:
+    """Clean rows: the hand-written texts of `pii_clean_texts.py`, then `n_generated` rows of number-heavy
+    sentences. Each row has ``clean: True``, ``planted: []`` and a ``domain``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from pii_clean_texts import TEXTS
+
+    rows = []
+    for k, (domain, user, assistant) in enumerate(TEXTS):
+        rows.append(_clean_row(f"clean-text-{k:04d}", domain, user, assistant))
+    rng = random.Random(seed)
+    for k in range(n_generated):
+        parts = [
+            rng.choice(NUMBER_SENTENCES)(rng, rng.randint(12, 999), rng.randint(2, 99)) for _ in range(2)
+        ]
+        rows.append(_clean_row(f"clean-numbers-{k:04d}", "numbers", user_turn(rng), " ".join(parts)))
+    return rows
+
+
+def _clean_row(rid: str, domain: str, user: str, assistant: str) -> dict:
+    msgs = [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return {"id": rid, "messages": msgs, "planted": [], "clean": True, "domain": domain}
+
+
 def evaluate(rows: list[dict], findings: list[list[list]]) -> dict:
-    """Recall per planted entity type and the false-positive rate on clean rows.
+    """Recall per planted entity type, precision, and the false-positive rate on clean rows.
 
     ``findings[k][j]`` lists ``(entity, start, end, ...)`` tuples for turn j of row k. A planted value counts
-    as found when a finding of its type overlaps it; a clean row with any finding is a false positive.
+    as found when a finding of its type overlaps it; a finding is true when it overlaps a planted value of
+    its type, false otherwise (anywhere: in clean rows and in the ordinary turns of planted rows); a clean
+    row with any finding is a false-positive row.
     """
     found, planted, fp_rows, fp_types = {}, {}, 0, {}
-    clean = 0
+    clean = true_findings = all_findings = 0
     for row, turns in zip(rows, findings, strict=True):
+        spans = []  # (turn, entity, start, end) of the planted values
+        for p in row["planted"]:
+            text = row["messages"][p["turn"]]["content"]
+            start = text.find(p["value"])
+            spans.append((p["turn"], p["entity"], start, start + len(p["value"])))
         if row["clean"]:
             clean += 1
             hits = [f[0] for turn in turns for f in turn]
             fp_rows += bool(hits)
             for e in hits:
                 fp_types[e] = fp_types.get(e, 0) + 1
-        for p in row["planted"]:
-            text = row["messages"][p["turn"]]["content"]
-            start = text.find(p["value"])
-            end = start + len(p["value"])
-            planted[p["entity"]] = planted.get(p["entity"], 0) + 1
-            if any(f[0] == p["entity"] and f[1] < end and start < f[2] for f in turns[p["turn"]]):
-                found[p["entity"]] = found.get(p["entity"], 0) + 1
+        for j, turn in enumerate(turns):
+            for f in turn:
+                all_findings += 1
+                true_findings += any(
+                    t == j and e == f[0] and f[1] < end and start < f[2] for t, e, start, end in spans
+                )
+        for t, e, start, end in spans:
+            planted[e] = planted.get(e, 0) + 1
+            if any(f[0] == e and f[1] < end and start < f[2] for f in turns[t]):
+                found[e] = found.get(e, 0) + 1
     return {
         "recall": {e: round(found.get(e, 0) / n, 4) for e, n in sorted(planted.items())},
         "planted": dict(sorted(planted.items())),
+        "findings": all_findings,
+        "precision": round(true_findings / all_findings, 4) if all_findings else 1.0,
         "clean_rows": clean,
         "false_positive_rows": fp_rows,
         "false_positive_rate": round(fp_rows / clean, 4) if clean else 0.0,
@@ -481,9 +761,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-n", type=int, default=1000, help="number of rows")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--clean-share", type=float, default=0.5, help="share of clean look-alike rows")
+    ap.add_argument("--clean-text", action="store_true", help="the clean prose corpus instead (clean_rows)")
     ap.add_argument("-o", "--output", default="-", help="JSONL file (default: stdout)")
     args = ap.parse_args(argv)
-    rows = make_corpus(args.n, seed=args.seed, clean_share=args.clean_share)
+    if args.clean_text:
+        rows = clean_rows(seed=args.seed)
+    else:
+        rows = make_corpus(args.n, seed=args.seed, clean_share=args.clean_share)
     out = sys.stdout if args.output == "-" else None
     if out is None:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
 
 import click
@@ -11,28 +12,45 @@ import yaml
 
 from curate.engines import ENGINES, EngineError
 from curate.errors import StepError, UsageError
-from curate.io import InputError
+from curate.io import InputError, os_error_message
 from curate.schema import DEFAULT_MAX_ROW_BYTES, FORMATS
 
-USER_ERRORS = (InputError, StepError, EngineError, FileNotFoundError)
+USER_ERRORS = (InputError, StepError, EngineError)
 
 
-def user_errors(fn):
-    """Turn library errors a user can fix into one-line messages and a non-zero exit."""
+def one_line_errors(errors: tuple[type[Exception], ...]):
+    """A decorator: `errors` (what a user can fix), and every failed file operation (a full disk, a file
+    that cannot be read or written, a directory in the way), become one line naming the file and a non-zero
+    exit, never a traceback."""
 
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except UsageError as e:
-            raise click.UsageError(str(e)) from None
-        except USER_ERRORS as e:
-            raise click.ClickException(str(e).strip("'\"")) from None
-        except BrokenPipeError:
-            sys.stderr.close()
-            sys.exit(1)
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except UsageError as e:
+                raise click.UsageError(str(e)) from None
+            except errors as e:
+                raise click.ClickException(str(e).strip("'\"")) from None
+            except BrokenPipeError:
+                sys.stderr.close()
+                sys.exit(1)
+            except OSError as e:
+                raise click.ClickException(os_error_message(e)) from None
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+user_errors = one_line_errors(USER_ERRORS)
+
+
+def exit_on_sigterm() -> None:
+    """SIGTERM (`kill`, `timeout`) ends a command as Ctrl-C does: what it was writing is removed on the way out
+    (a signal's default action would leave its hidden directory and worker processes behind)."""
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def input_options(fn):
@@ -72,6 +90,7 @@ def main():
       curate why <id> run1
       curate diff sample_data/conversations.jsonl run1
     """
+    exit_on_sigterm()
 
 
 def _parse_set(values: tuple[str, ...]) -> dict[str, dict]:
@@ -265,7 +284,7 @@ def _print_summary(m: dict) -> None:
     echo(f"{'step':<14} {'in':>9} {'dropped':>9} {'out':>9} {'rows/s':>9}  top reasons")
     for st in m["steps"]:
         reasons = ", ".join(f"{r} {n}" for r, n in list(st["reasons"].items())[:3])
-        if st["kind"] == "editor":
+        if "edited_rows" in st:
             reasons = f"edited {st.get('edited_rows', 0)} rows" + (f"; {reasons}" if reasons else "")
         echo(
             f"{st['name']:<14} {st['in']:>9} {st['dropped']:>9} {st['out']:>9} {st.get('rows_per_s', '-'):>9}  {reasons}"
@@ -699,6 +718,148 @@ def select_cmd(inputs, output, n, strategy, seed, force, input_format, on_error,
     run = m["run_dir"]
     echo(f"selected: {run}/selected.jsonl")
     echo(f"rejected: {run}/rejected.jsonl   (not-selected; curate why ID {run})")
+    echo(f"manifest: {run}/manifest.json")
+
+
+class DefaultGroup(click.Group):
+    """A group whose first argument, when it names none of its commands, goes to `default_command`:
+    `curate annotate pool -o ranked` is `curate annotate serve pool -o ranked`."""
+
+    def __init__(self, *args, default_command: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.default_command = default_command
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+@main.group("annotate", cls=DefaultGroup, default_command="serve")
+def annotate_group():
+    """People rank, edit and flag the responses `synth candidates` pooled, on a local page; then export
+    demonstrations, preference pairs and rankings.
+
+    \b
+    Examples:
+      curate annotate pool -o ranked                  # serves the page and prints its address
+      curate annotate export ranked -o ranked-data    # sft.jsonl, preference.jsonl, ranked.jsonl, ledger
+    """
+
+
+@annotate_group.command(
+    "serve", short_help="Serve the ranking page (the default: curate annotate CANDIDATES -o OUT)."
+)
+@click.argument("candidates")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    help="Annotation directory (annotations.sqlite); an existing one is reused, which is how you continue.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    help="Port to listen on [default: a free one, printed on start].",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="A loopback address; any other is refused."
+)
+@user_errors
+def annotate_serve_cmd(candidates, output, port, host):
+    """Serve the ranking page for CANDIDATES (rows of `synth candidates`: prompt + responses) until Ctrl+C.
+
+    Each annotator gives a name, then ranks each prompt's responses (click or number keys; drag or
+    Shift+arrows to reorder), may edit the best one, flag a response (unsafe, wrong, off-topic) or skip
+    the prompt. Every action is saved at once in OUTPUT/annotations.sqlite; the responses' sources are
+    never sent to the page. Run the same command again to continue.
+
+    \b
+    Examples:
+      curate annotate pool -o ranked
+      curate annotate pool/candidates.jsonl -o ranked --port 8765
+    """
+    from curate.annotate.candidates import read_candidates
+    from curate.annotate.server import bind, is_loopback, serve, url_of
+    from curate.annotate.store import Store
+
+    if not is_loopback(host):
+        raise click.BadParameter(
+            f"{host}: the page is served on a loopback address only (127.0.0.1, ::1, localhost)",
+            param_hint="--host",
+        )
+    rows = read_candidates(candidates)
+    store = Store.open(output, rows, source=str(candidates))
+    try:
+        sock = bind(host, port)
+        names = store.annotators()
+        click.echo(
+            f"curate annotate: {len(rows)} prompts from {candidates}, {len(names)} annotator(s) so far; "
+            f"every action is saved in {store.path}"
+        )
+        click.echo(f"open {url_of(sock)}   (Ctrl+C stops; run the same command to continue)")
+        sys.stdout.flush()
+        serve(store, sock)
+    finally:
+        store.close()
+
+
+@annotate_group.command("export", short_help="Write demonstrations, pairs, rankings and the ledger from OUT.")
+@click.argument("annotations", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    help="Run directory: sft.jsonl, preference.jsonl, ranked.jsonl, rejected.jsonl, edits.jsonl, "
+    "agreement.jsonl, manifest.json.",
+)
+@click.option(
+    "--pairs",
+    type=click.Choice(["each", "worst"]),
+    default="each",
+    show_default=True,
+    help="Preference pairs: the best response against each lower one, or against the worst.",
+)
+@click.option("-f", "--force", is_flag=True, help="Replace the output directory if it exists.")
+@user_errors
+def annotate_export_cmd(annotations, output, pairs, force):
+    """Export ANNOTATIONS (a `curate annotate` directory; it may be in use) as training data.
+
+    Several annotators' rankings are combined by Borda count (ties: the annotator who came first);
+    responses anyone flagged are left out; skipped and flagged prompts and responses go to the ledger.
+
+    \b
+    Examples:
+      curate annotate export ranked -o ranked-data
+      train sft --data ranked-data/sft.jsonl --model ./base -o sft-run
+      train reward --data ranked-data/ranked.jsonl --model ./rm-base -o rm-run
+    """
+    from curate.annotate.export import ExportConfig, run_export
+
+    m = run_export(ExportConfig(annotations=annotations, output=output, pairs=pairs, overwrite=force))
+    c, a = m["counts"], m["agreement"]
+    echo = functools.partial(click.echo, err=True)
+    echo(
+        f"prompts {c['prompts']} = exported {c['exported']} + skipped {c['skipped']} + all flagged "
+        f"{c['all_flagged']} + not yet annotated {c['not_annotated']}"
+    )
+    echo(
+        f"demonstrations {c['demonstrations']} ({c['edits']} edited), preference pairs {c['preference_pairs']} "
+        f"({m['pairs']}), rankings {c['rankings']}"
+    )
+    echo(
+        f"ledger {c['rejected']}: {c['skipped']} skipped, {c['all_flagged']} all flagged, "
+        f"{c['flagged_responses']} flagged responses, {c['unused_edits']} edits not used"
+    )
+    if a["prompts_with_several_rankers"]:
+        echo(
+            f"agreement over {a['prompts_with_several_rankers']} prompts with several rankers: mean Kendall's tau "
+            f"{a['mean_kendall_tau']}, top choice agreed {a['mean_top_agreement']}"
+        )
+    run = m["run_dir"]
+    echo(f"files:    {run}/sft.jsonl, preference.jsonl, ranked.jsonl, agreement.jsonl")
+    echo(f"rejected: {run}/rejected.jsonl   (curate why ID {run})")
     echo(f"manifest: {run}/manifest.json")
 
 

@@ -4,6 +4,8 @@ A step is a small configured object with a ``name`` and one method:
 
 - ``Filter.verdict(frame) -> DataFrame[reason, detail]`` (null reason = keep), same height as ``frame``;
 - ``Editor.edit(frame) -> frame`` rewriting the columns in ``fields`` (``messages``, ``rejected``);
+- ``FilterEditor.review(frame) -> (verdict, frame)``: both at once, from one look at each row (PII: drop a
+  row holding a card number, redact the e-mail address in the rows it keeps);
 - ``Annotator.annotate(frame) -> frame`` adding columns and keeping every row.
 
 The runner streams rows in batches, builds one Polars frame per batch, applies the steps in order and is
@@ -44,7 +46,7 @@ import orjson
 import polars as pl
 
 from curate.errors import StepError
-from curate.schema import public, rejected_row, turn_fields, turn_path
+from curate.schema import IdRegistry, id_key, public, rejected_row, turn_fields, turn_path
 from curate.turns import tool_names
 
 MSG = pl.Struct({"role": pl.String, "content": pl.String, "tool_calls": pl.String, "tool_call_id": pl.String})
@@ -101,6 +103,25 @@ class Editor(Step):
         raise NotImplementedError
 
 
+class FilterEditor(Step):
+    """A filter that also edits the rows it keeps, from the same analysis of each row.
+
+    ``review`` returns the verdict (as a filter's) and the edited frame (as an editor's), both the height of
+    its input. The runner drops the rows with a reason first; the edits of the rows it keeps go to
+    ``edits.jsonl``, those of dropped rows nowhere (the ledger holds a dropped row as it came in).
+    """
+
+    kind = "filter-editor"
+    fields: ClassVar[tuple[str, ...]] = ("messages", "rejected")
+
+    def review(self, frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:  # pragma: no cover
+        raise NotImplementedError
+
+
+EDITING_KINDS = frozenset({"editor", "filter-editor"})
+METHODS = {"filter": "verdict", "editor": "edit", "filter-editor": "review", "annotator": "annotate"}
+
+
 class Annotator(Step):
     kind = "annotator"
 
@@ -119,9 +140,8 @@ class FunctionStep(Step):
     def __post_init__(self):
         self.kind = self.step_kind  # type: ignore[misc]
         self.name = self.step_name  # type: ignore[misc]
-        method = {"filter": "verdict", "editor": "edit", "annotator": "annotate"}[self.step_kind]
-        setattr(self, method, self.fn)
-        if self.step_kind == "editor":
+        setattr(self, METHODS[self.step_kind], self.fn)
+        if self.step_kind in EDITING_KINDS:
             self.fields = Editor.fields  # type: ignore[misc]
 
     def settings(self) -> dict:
@@ -129,8 +149,8 @@ class FunctionStep(Step):
 
 
 def as_step(fn: Callable, *, kind: str, name: str | None = None) -> FunctionStep:
-    if kind not in ("filter", "editor", "annotator"):
-        raise ValueError(f"kind must be filter, editor or annotator, not {kind!r}")
+    if kind not in METHODS:
+        raise ValueError(f"kind must be one of {', '.join(METHODS)}, not {kind!r}")
     return FunctionStep(fn=fn, step_kind=kind, step_name=name or fn.__name__)
 
 
@@ -270,7 +290,7 @@ class StepStats:
             "seconds": round(self.seconds, 3),
             "reasons": dict(self.reasons.most_common()),
         }
-        if self.kind == "editor":
+        if self.kind in EDITING_KINDS:
             d["edited_rows"] = self.edited_rows
         if self.seconds > 0 and self.rows_in:
             d["rows_per_s"] = round(self.rows_in / self.seconds)
@@ -332,9 +352,7 @@ class Pipeline:
         if second is None or workers < 2:  # one batch (or no pool wanted): not worth starting processes
             for batch in (first, second, *batches):
                 if batch is not None:
-                    rows, invalid = reader.decode_batch(batch)
-                    reader.invalid.extend(invalid)
-                    self.run_batch(rows, sink)
+                    self._run_here(batch, reader, sink)
             return self.stats
         bar = self._bar()
         ctx = mp.get_context("spawn")  # never fork a process that has started Polars' thread pool
@@ -351,20 +369,38 @@ class Pipeline:
             bar.close()
         return self.stats
 
+    def _run_here(self, batch: list, reader, sink: Sink) -> None:
+        """One batch of raw lines decoded, id-checked and run through every step in this process."""
+        rows, invalid = reader.decode_batch(batch)
+        reader.invalid.extend(invalid)
+        self.run_batch(rows, sink)
+
     def _run_pool(self, cf, ctx, workers, reader, head, tail, first, second, batches, sink, bar) -> None:
+        # Workers get a reader without state: ids are checked here, in input order, when a batch comes back.
+        blank = dataclasses.replace(reader, invalid=[], count=0, ids=IdRegistry(), fingerprints=[])
         with cf.ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_worker_init, initargs=(reader, head, tail)
+            workers,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(blank, head, tail, os.getpid()),
         ) as pool:
             pending = []
             for batch in _chain([first, second], batches):
-                pending.append(pool.submit(_worker_run, batch))
+                pending.append((batch, pool.submit(_worker_run, batch)))
                 while len(pending) > workers:  # bounded: results wait in memory
-                    self._merge(pending.pop(0).result(), head, tail, sink, reader, bar)
-            for fut in pending:
-                self._merge(fut.result(), head, tail, sink, reader, bar)
+                    self._merge(*pending.pop(0), head, tail, sink, reader, bar)
+            for batch, fut in pending:
+                self._merge(batch, fut, head, tail, sink, reader, bar)
 
-    def _merge(self, result, head, tail, sink, reader, bar) -> None:
-        rows, prepared, rejected, edits, invalid, head_stats, n_in = result
+    def _merge(self, batch, fut, head, tail, sink, reader, bar) -> None:
+        rows, prepared, rejected, edits, invalid, head_stats, n_in, keys = fut.result()
+        if not reader.ids.admits_all(keys):
+            # A duplicate id (rare): the batch again, here, where the check turns the later row invalid
+            # before any step sees it; the worker's results are dropped.
+            self._run_here(batch, reader, sink)
+            if bar is not None:
+                bar.update(n_in)
+            return
         reader.invalid.extend(invalid)
         self.rows_in += n_in
         for mine, theirs in zip(self.stats, head_stats, strict=False):
@@ -407,7 +443,11 @@ def apply_steps(frame, rows, steps, stats, sink) -> pl.DataFrame:
         if step.kind == "filter":
             frame = _apply_filter(step, st, frame, rows, sink)
         elif step.kind == "editor":
-            frame = _apply_editor(step, st, frame, rows, sink)
+            new = step.edit(frame)
+            _check_height(step, frame, new)
+            frame = _apply_edits(step, st, frame, new, rows, sink)
+        elif step.kind == "filter-editor":
+            frame = _apply_review(step, st, frame, rows, sink)
         elif step.kind == "annotator":
             out = step.annotate(frame)
             _check_height(step, frame, out)
@@ -419,7 +459,23 @@ def apply_steps(frame, rows, steps, stats, sink) -> pl.DataFrame:
 
 
 def _apply_filter(step, st, frame, rows, sink) -> pl.DataFrame:
-    v = step.verdict(frame)
+    return _drop(step, st, frame, step.verdict(frame), rows, sink)
+
+
+def _apply_review(step, st, frame, rows, sink) -> pl.DataFrame:
+    """A filter-editor: drop as its verdict says, then record and keep the edits of the surviving rows."""
+    out = step.review(frame)
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise StepError(f"step {step.name!r}: review must return (verdict, edited frame)")
+    v, new = out
+    _check_height(step, frame, new)
+    kept = _drop(step, st, frame, v, rows, sink)
+    if kept.height < frame.height:
+        new = new.filter(v["reason"].is_null())
+    return _apply_edits(step, st, kept, new, rows, sink)
+
+
+def _drop(step, st, frame, v, rows, sink) -> pl.DataFrame:
     _check_height(step, frame, v)
     if "reason" not in v.columns:
         raise StepError(f"step {step.name!r}: verdict has no 'reason' column")
@@ -440,9 +496,7 @@ def _apply_filter(step, st, frame, rows, sink) -> pl.DataFrame:
     return frame.filter(~drop)
 
 
-def _apply_editor(step, st, frame, rows, sink) -> pl.DataFrame:
-    new = step.edit(frame)
-    _check_height(step, frame, new)
+def _apply_edits(step, st, frame, new, rows, sink) -> pl.DataFrame:
     if not new["_i"].equals(frame["_i"]):
         raise StepError(f"step {step.name!r}: an editor must keep row order")
     records = []
@@ -526,14 +580,29 @@ def _chain(first: list, rest: Iterator) -> Iterator:
 _WORKER: dict = {}
 
 
-def _worker_init(reader, head: list[Step], tail: list[Step]) -> None:
+def _worker_init(reader, head: list[Step], tail: list[Step], parent: int) -> None:
+    die_with_parent(parent)
     _WORKER.update(reader=reader, head=head, tail=tail)
+
+
+def die_with_parent(parent: int) -> None:
+    """Have the kernel kill this process when `parent` dies (Linux's PR_SET_PDEATHSIG), so that a `kill -9`
+    of the command leaves no worker behind; if the parent is already gone, exit now."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _worker_run(batch: list):
     """Decode a batch, run the stateless head steps and the tail's `prepare`; return what the main needs."""
     reader, head, tail = _WORKER["reader"], _WORKER["head"], _WORKER["tail"]
-    rows, invalid = reader.decode_batch(batch)
+    rows, invalid = reader.decode_batch(batch, check_ids=False)
+    keys = [id_key(r) for r in rows]
     sink = MemorySink()
     stats = [StepStats(s.name, s.kind) for s in head]
     frame = apply_steps(to_frame(rows), rows, head, stats, sink) if rows else None
@@ -552,4 +621,4 @@ def _worker_run(batch: list):
             frame = step.prepare(frame)
         # The tail sees what it would in one process: the head's annotations and its own prepared columns.
         prepared = frame.select([c for c in frame.columns if c not in BASE_COLUMNS])
-    return kept_rows, prepared, sink.rejected_rows, sink.edit_records, invalid, stats, len(batch)
+    return kept_rows, prepared, sink.rejected_rows, sink.edit_records, invalid, stats, len(batch), keys

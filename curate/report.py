@@ -78,12 +78,24 @@ def write_report(
     max_chars: int = 800,
     seed: int = 0,
 ) -> dict:
-    """Write the HTML report of `run_dir` to `out_path`; return its path, size and what the table holds.
+    """Write the HTML report of `run_dir` to `out_path`; return its path, size and what the table holds. A
+    recipe run (`posttrain run`) gets the page of its stages as a flow (`curate.report_flow`).
 
     `table_rows` rejected/edited rows are embedded (sampled per step and reason, at least 25 of each
     reason), each turn cut at `max_chars`; languages are identified on about `language_sample` rows sampled
     across the run (the same rows for before and after).
     """
+    from curate.report_flow import is_recipe_run, write_flow_report
+
+    if is_recipe_run(run_dir):
+        return write_flow_report(
+            run_dir,
+            out_path,
+            table_rows=table_rows,
+            language_sample=language_sample,
+            max_chars=max_chars,
+            seed=seed,
+        )
     run = Run(run_dir)
     page = build_report(
         run, table_rows=table_rows, language_sample=language_sample, max_chars=max_chars, seed=seed
@@ -504,12 +516,17 @@ def _bars(
     return _figure(fig_id, title, fig, note)
 
 
+def row_steps(manifest: dict) -> list[dict]:
+    """The manifest's steps that count rows in and out (`curate filter`'s); `tags normalize`'s count tags."""
+    return [s for s in manifest.get("steps") or [] if "in" in s and "out" in s]
+
+
 def funnel_figure(data: RunData) -> dict | None:
     import plotly.graph_objects as go
 
     m = data.manifest
     counts = m.get("counts") or {}
-    steps = m.get("steps") or []
+    steps = row_steps(m)
     if steps:
         stages = [("input", counts.get("input", steps[0]["in"]))]
         if counts.get("invalid"):
@@ -645,9 +662,7 @@ def filter_score_figures(data: RunData) -> list[dict]:
         s.get("name"): s.get("settings") or {} for s in (data.manifest.get("config") or {}).get("steps") or []
     }
     jac = (
-        rej.select(
-            pl.col("reject_detail").str.extract(r"estimated Jaccard ([0-9.]+)").cast(pl.Float64, strict=False)
-        )
+        rej.select(pl.col("reject_detail").str.extract(r"Jaccard ([0-9.]+)").cast(pl.Float64, strict=False))
         .to_series()
         .drop_nulls()
     )
@@ -656,9 +671,9 @@ def filter_score_figures(data: RunData) -> list[dict]:
         figs.append(
             histogram(
                 "jaccard",
-                "Near duplicates: estimated Jaccard with the kept row",
+                "Near duplicates: Jaccard with the kept row",
                 {"rejected": jac},
-                x="estimated Jaccard similarity",
+                x="Jaccard similarity (word 5-grams)",
                 lo=min(float(jac.min()), thr or 1.0),
                 hi=1.0,
                 vline=thr,
@@ -1193,14 +1208,14 @@ def _cards(data: RunData) -> str:
 
 
 def _steps_table(data: RunData) -> str:
-    steps = data.manifest.get("steps") or []
+    steps = row_steps(data.manifest)
     if not steps:
         return ""
     head = "<tr><th>step</th><th>kind</th><th>in</th><th>dropped</th><th>out</th><th>seconds</th><th>rows/s</th><th>reasons</th></tr>"
     body = []
     for s in steps:
         reasons = ", ".join(f"{_esc(r)} {_num(n)}" for r, n in (s.get("reasons") or {}).items())
-        if s.get("kind") == "editor":
+        if "edited_rows" in s:
             reasons = f"edited {_num(s.get('edited_rows', 0))} rows" + (f"; {reasons}" if reasons else "")
         share = s["dropped"] / s["in"] if s.get("in") else 0
         body.append(
@@ -1242,9 +1257,6 @@ def _section(title: str, figs: list[dict], intro: str = "") -> str:
 
 
 def render_html(data: RunData, figures: list[dict], table: dict) -> str:
-    import plotly
-    from plotly.offline import get_plotlyjs
-
     by_group: dict[str, list[dict]] = {}
     for f in figures:
         by_group.setdefault(f["group"], []).append(f)
@@ -1259,7 +1271,7 @@ def render_html(data: RunData, figures: list[dict], table: dict) -> str:
     body = "".join(
         [
             _section("Flow", by_group.get("flow", [])),
-            f"<section><h2>Steps</h2>{_steps_table(data)}</section>" if data.manifest.get("steps") else "",
+            f"<section><h2>Steps</h2>{_steps_table(data)}</section>" if row_steps(data.manifest) else "",
             _section(
                 "Distributions, before and after",
                 by_group.get("dist", []),
@@ -1284,17 +1296,36 @@ def render_html(data: RunData, figures: list[dict], table: dict) -> str:
         "summary": t,
     }
     title = f"Run report · {data.run.path.name}"
+    return fill_page(
+        title=title,
+        meta=_meta(data),
+        cards=_cards(data),
+        body=body,
+        table_note=_esc(sample_note),
+        config=config,
+        payload=payload,
+        path=data.run.path,
+    )
+
+
+def fill_page(
+    *, title: str, meta: str, cards: str, body: str, table_note: str, config: dict, payload: dict, path
+) -> str:
+    """The report template filled in: the page's HTML parts, its figures and table as `payload`, plotly.js."""
+    import plotly
+    from plotly.offline import get_plotlyjs
+
     parts = {
         "TITLE": _esc(title),
         "HEADING": _esc(title),
-        "META": _meta(data),
-        "CARDS": _cards(data),
+        "META": meta,
+        "CARDS": cards,
         "BODY": body,
-        "TABLE_NOTE": _esc(sample_note),
+        "TABLE_NOTE": table_note,
         "CONFIG": _esc(orjson.dumps(config, option=orjson.OPT_INDENT_2, default=str).decode()),
         "GENERATED": _esc(
             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC · posttrain curate report · "
-            f"plotly {plotly.__version__} · {data.run.path}"
+            f"plotly {plotly.__version__} · {path}"
         ),
         "DATA": _json_for_script(payload),
         "PLOTLY_JS": get_plotlyjs().replace("</script", "<\\/script"),

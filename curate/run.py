@@ -13,12 +13,9 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
-
-import xxhash
 
 from curate.engines import ENGINES
-from curate.io import InputError, JsonlWriter, RunDir, is_stdio, resolve_input, write_json
+from curate.io import InputError, JsonlWriter, RunDir, resolve_input, write_json
 from curate.ledger import RunLedger
 from curate.pipeline import Pipeline, Step
 from curate.provenance import versions
@@ -26,26 +23,16 @@ from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader
 from curate.steps import DEFAULT_FILTERS, build_steps
 
 
-def fingerprint(path: str | Path) -> dict:
-    """Size and xxh3_128 of an input file, so a manifest pins exactly what was read."""
-    if is_stdio(path):
-        return {"path": "-"}
-    h = xxhash.xxh3_128()
-    p = Path(path)
-    with open(p, "rb") as fh:
-        while chunk := fh.read(1 << 22):
-            h.update(chunk)
-    return {"path": str(p), "bytes": p.stat().st_size, "xxh3_128": h.hexdigest()}
-
-
 def base_manifest(command: str, config: dict, inputs: list) -> dict:
+    """The manifest's common head. `inputs` lists the input paths; the command replaces it with the reader's
+    `fingerprints` (size and xxh3_128 of each input, taken while reading it) when it has read them."""
     return {
         "command": command,
         "argv": sys.argv,
         "started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": config,
         "versions": versions(),
-        "inputs": [fingerprint(p) for given in inputs for p in resolve_input(given)],
+        "inputs": [{"path": str(p)} for given in inputs for p in resolve_input(given)],
     }
 
 
@@ -87,6 +74,7 @@ class Run:
 
     `cfg` needs `inputs`, `output`, `overwrite`, `input_format`, `on_error` and `max_row_bytes`.
 
+    >>> from pathlib import Path
     >>> from curate.io import write_jsonl
     >>> write_jsonl("/tmp/run-in.jsonl", [{"prompt": "hi"}])
     1
@@ -149,6 +137,8 @@ class Run:
             counts.get("balanced") is False
         ):  # the runner's invariant; a failure here is a bug, not a user error
             raise AssertionError(f"row counts do not add up: {counts}")
+        if self.reader.fingerprints:  # size and hash of each input, taken while reading it
+            self.manifest["inputs"] = self.reader.fingerprints
         self.manifest.update(sections)
         self.manifest.setdefault("seconds", round(self.seconds, 3))
         write_json(self.dir / "manifest.json", self.manifest)

@@ -479,9 +479,59 @@ def decode(rec: RawLine, *, max_row_bytes: int = DEFAULT_MAX_ROW_BYTES):
         raise RowError(None, f"not valid JSON ({e.msg} at column {e.colno})") from None
 
 
+def id_key(row: dict) -> tuple[int, int]:
+    """(xxh3_64 of the id, xxh3_64 of the content), what the duplicate-id check remembers of a row."""
+    content = orjson.dumps(content_of(row), option=orjson.OPT_SORT_KEYS)
+    return xxhash.xxh3_64_intdigest(row["id"].encode("utf-8", "surrogatepass")), xxhash.xxh3_64_intdigest(
+        content
+    )
+
+
+class IdRegistry:
+    """The ids a run has read, each with the content it names (two 64-bit hashes, about 120 bytes an id).
+
+    An id names one content: a later row with a known id and other content is a duplicate id, an error
+    (invalid with --on-error skip). A later row with the same id and the same content (`content_of`) is the
+    same row again, which is dedup's business: it passes, and `exact-dedup` drops it.
+
+    >>> ids = IdRegistry()
+    >>> a, b = {"id": "1", "messages": [{"role": "user", "content": "hi"}]}, {"id": "1", "messages": []}
+    >>> ids.admit(id_key(a)), ids.admit(id_key(a)), ids.admit(id_key(b))
+    (True, True, False)
+    """
+
+    def __init__(self):
+        self._seen: dict[int, int] = {}
+
+    def admit(self, key: tuple[int, int]) -> bool:
+        """Record `key`; False when its id is already known with other content."""
+        return self._seen.setdefault(key[0], key[1]) == key[1]
+
+    def admits_all(self, keys: list[tuple[int, int]]) -> bool:
+        """Whether `admit` would accept every key, in order; records them only if so."""
+        seen, new = self._seen, {}
+        for i, c in keys:
+            first = seen.get(i)
+            if (new.setdefault(i, c) if first is None else first) != c:
+                return False
+        seen.update(new)
+        return True
+
+    def __len__(self) -> int:
+        return len(self._seen)
+
+
+def duplicate_id_error(rid: str) -> RowError:
+    return RowError("id", f"duplicate id {rid!r}: an earlier row has this id and different content")
+
+
 @dataclass
 class Reader:
-    """Decodes and normalizes input lines; bad rows raise or are collected, per `on_error`."""
+    """Decodes and normalizes input lines; bad rows raise or are collected, per `on_error`.
+
+    Ids are unique across everything one reader reads (see `IdRegistry`). `fingerprints` gets the size and
+    xxh3_128 of each input as it is read to its end, for the manifest.
+    """
 
     paths: list
     input_format: str = "auto"
@@ -489,6 +539,8 @@ class Reader:
     max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
     invalid: list[InvalidRow] = field(default_factory=list)
     count: int = 0  # lines read, valid or not
+    ids: IdRegistry = field(default_factory=IdRegistry, repr=False)
+    fingerprints: list[dict] = field(default_factory=list)
 
     def __post_init__(self):
         if self.input_format not in FORMATS:
@@ -499,7 +551,7 @@ class Reader:
     def lines(self) -> Iterator[RawLine]:
         """The raw input lines, counted; an empty input raises at the end."""
         per_source: dict[str, int] = {}
-        for rec in iter_lines(self.paths):
+        for rec in iter_lines(self.paths, fingerprints=self.fingerprints):
             self.count += 1
             per_source[rec.source] = per_source.get(rec.source, 0) + 1
             yield rec
@@ -508,22 +560,31 @@ class Reader:
             if not per_source.get(src):
                 raise InputError(f"{'stdin' if src == '-' else src}: empty input (no rows)")
 
-    def decode_batch(self, recs: list[RawLine]) -> tuple[list[dict], list[InvalidRow]]:
-        """Normalized rows and the invalid lines of a batch (raises InputError with --on-error fail)."""
+    def decode_batch(
+        self, recs: list[RawLine], *, check_ids: bool = True
+    ) -> tuple[list[dict], list[InvalidRow]]:
+        """Normalized rows and the invalid lines of a batch (raises InputError with --on-error fail).
+
+        `check_ids=False` leaves the duplicate-id check to the caller (worker processes, which see one batch:
+        the main process checks their `id_key`s in input order).
+        """
         rows, invalid = [], []
         for rec in recs:
             try:
-                rows.append(
-                    normalize(decode(rec, max_row_bytes=self.max_row_bytes), input_format=self.input_format)
-                )
+                row = normalize(decode(rec, max_row_bytes=self.max_row_bytes), input_format=self.input_format)
+                if check_ids and not self.ids.admit(id_key(row)):
+                    raise duplicate_id_error(row["id"])
+                rows.append(row)
             except RowError as e:
-                bad = InvalidRow(rec.source, rec.line, e.field, e.message, _raw_text(rec))
-                if self.on_error == "fail":
-                    raise InputError(
-                        bad.describe() + " (use --on-error skip to set bad rows aside)"
-                    ) from None
-                invalid.append(bad)
+                invalid.append(self.set_aside(rec, e))
         return rows, invalid
+
+    def set_aside(self, rec: RawLine, e: RowError) -> InvalidRow:
+        """The invalid record of a bad line; with --on-error fail, the one-line error instead."""
+        bad = InvalidRow(rec.source, rec.line, e.field, e.message, _raw_text(rec))
+        if self.on_error == "fail":
+            raise InputError(bad.describe() + " (use --on-error skip to set bad rows aside)") from None
+        return bad
 
     def __iter__(self) -> Iterator[dict]:
         for rec in self.lines():

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from curate.io import InputError, is_stdio
+from curate.io import InputError, is_rereadable
 from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader, public
 
 OUTPUT = "tagged.jsonl"
@@ -557,8 +557,10 @@ def read_tag_lists(cfg) -> tuple[Reader, list[list[str] | None]]:
     whole dataset's tags read the input twice, so stdin is refused."""
     if cfg.on_error not in ("fail", "skip"):
         raise InputError(f"--on-error must be fail or skip, not {cfg.on_error!r}")
-    if any(is_stdio(p) for p in cfg.inputs):
-        raise InputError("this command reads its input twice (tag counts first); give a file, not '-'")
+    if not all(is_rereadable(p) for p in cfg.inputs):
+        raise InputError(
+            "this command reads its input twice (tag counts first); give a file, not '-' or a pipe"
+        )
     reader = Reader(
         cfg.inputs, input_format=cfg.input_format, on_error=cfg.on_error, max_row_bytes=cfg.max_row_bytes
     )

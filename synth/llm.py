@@ -81,11 +81,14 @@ class CachedLLM:
         todo = [(j, missing) for j, missing in todo if missing]
         errors: dict[int, str] = {}
         if todo:
-            t0 = time.perf_counter()
-            results = self.backend.generate([requests[j].with_n(len(missing)) for j, missing in todo])
-            st.backend_seconds += time.perf_counter() - t0
-            fresh: list[tuple[str, Completion]] = []
-            for (j, missing), res in zip(todo, results, strict=True):
+            stored: set[int] = set()
+
+            def store(k: int, res: ChatResult) -> None:
+                # Committed as each request's answers arrive, whatever the batch: a killed run keeps them.
+                if k in stored:
+                    return
+                stored.add(k)
+                j, missing = todo[k]
                 if res.ok and len(res.completions) != len(missing):
                     res = ChatResult(
                         error=f"the backend returned {len(res.completions)} completions, "
@@ -94,13 +97,20 @@ class CachedLLM:
                 if not res.ok:
                     errors[j] = res.error or "unknown error"
                     st.failed_requests += 1
-                    continue
-                for i, comp in zip(missing, res.completions, strict=True):
-                    fresh.append((keys[j][i], comp))
-                    st.fresh_completion_tokens += comp.completion_tokens or 0
-            st.fresh_samples += len(fresh)
-            self.cache.put_many(fresh, backend=self.backend.name, model=self.model_id)
-            found.update(fresh)
+                    return
+                fresh = [(keys[j][i], comp) for i, comp in zip(missing, res.completions, strict=True)]
+                st.fresh_completion_tokens += sum(comp.completion_tokens or 0 for _, comp in fresh)
+                st.fresh_samples += len(fresh)
+                self.cache.put_many(fresh, backend=self.backend.name, model=self.model_id)
+                found.update(fresh)
+
+            t0 = time.perf_counter()
+            results = self.backend.generate(
+                [requests[j].with_n(len(missing)) for j, missing in todo], on_result=store
+            )
+            st.backend_seconds += time.perf_counter() - t0
+            for k, res in enumerate(results):  # what the backend did not report as it went
+                store(k, res)
         out = []
         for j, ks in enumerate(keys):
             samples = [found.get(k) for k in ks]

@@ -32,7 +32,7 @@ import os
 import pickle
 from collections.abc import Callable, Sequence
 
-from synth.backends import Backend, BackendError, ChatRequest, ChatResult, get_backend
+from synth.backends import Backend, BackendError, ChatRequest, ChatResult, OnResult, get_backend
 
 
 class _BackendActor:
@@ -118,7 +118,9 @@ class RayBackend:
         ray.init(address=self.address, **({} if self.address else {"include_dashboard": False}))
         self._started = True
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+    def generate(
+        self, requests: Sequence[ChatRequest], *, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
         import ray
 
         if not requests:
@@ -140,7 +142,9 @@ class RayBackend:
         out: list[ChatResult | None] = [None] * len(requests)
         for batch in answered.iter_batches(batch_size=None, batch_format="numpy"):
             for i, r in zip(batch["index"], batch["result"], strict=True):
-                out[int(i)] = pickle.loads(r)
+                out[int(i)] = res = pickle.loads(r)
+                if on_result is not None:  # stored on the driver as each actor's batch comes back
+                    on_result(int(i), res)
         missing = [i for i, r in enumerate(out) if r is None]
         if missing:  # a bug, not a request's problem: every batch answers all of its requests
             raise BackendError(f"{len(missing)} requests came back without a result from the Ray actors")

@@ -157,6 +157,9 @@ def build_backend(cfg) -> Backend:
 
 def validate_common(cfg) -> None:
     """Checks every config of the shared bundles needs; a method's own `validate()` adds its rules."""
+    from synth.config import check_ranges
+
+    check_ranges(cfg)  # what Click checks on the command line, for library callers
     if getattr(cfg, "on_error", "fail") not in ("fail", "skip"):
         raise InputError(f"--on-error must be fail or skip, not {cfg.on_error!r}")
     if getattr(cfg, "batch_size", None) is not None and cfg.batch_size < 1:
@@ -368,8 +371,10 @@ class MethodRun:
 
 
 def count_lines(inputs: list) -> int | None:
+    from curate.io import is_rereadable
+
     try:
-        if any(str(p) == "-" for p in inputs):
+        if not all(is_rereadable(p) for p in inputs):  # stdin, a pipe: the reader's to read, once
             return None
         return sum(1 for _ in iter_lines(inputs))
     except InputError:
@@ -422,6 +427,7 @@ def plan_method(method_cls, cfg) -> dict:
     cache = ResponseCache(path) if path is not None and path.is_file() else None
     identity = model_identity(cfg.backend, cfg.model)
     skipped: Counter = Counter()
+    ns: set[int] = set()
     items = requests = samples = cached = prompt_tokens = 0
     try:
         for batch in batched(reader, 1000):
@@ -436,6 +442,7 @@ def plan_method(method_cls, cfg) -> dict:
                 for req in method.plan_requests(item):
                     requests += 1
                     samples += req.n
+                    ns.add(req.n)
                     prompt_tokens += counter(req.messages)
                     keys.extend(sample_key(cfg.backend, identity, req, i) for i in range(req.n))
             if cache is not None:
@@ -450,6 +457,7 @@ def plan_method(method_cls, cfg) -> dict:
         "items": items,
         "requests": requests,
         "samples": samples,
+        "n": next(iter(ns)) if len(ns) == 1 else None,
         "cached": cached,
         "to_generate": samples - cached,
         "prompt_tokens": prompt_tokens,

@@ -44,3 +44,26 @@ def cli():
         return CliRunner().invoke(group, [str(a) for a in args], input=input, catch_exceptions=False)
 
     return run
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray instance for the whole session (starting Ray costs tens of seconds on 2 cores).
+
+    It declares one GPU (Ray needs no CUDA to count it) so GPU steps can be placed; the runtime
+    environment keeps Polars single-threaded in the workers. Yields the GCS address for tests that join.
+    """
+    import logging
+
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(
+        num_cpus=2,
+        num_gpus=1,
+        include_dashboard=False,
+        logging_level=logging.ERROR,
+        object_store_memory=200 * 2**20,
+        runtime_env={"env_vars": {"POLARS_MAX_THREADS": "1"}},
+    )
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()

@@ -22,14 +22,15 @@ TAIL = " The sea is blue and wide"
 PROMPTS = ["What is the capital of France?", "Hi", "Count from one to ten, please, slowly and clearly."]
 
 
-def build_parrot(family: str, out_dir: Path, *, steps: int = 120, seed: int = 0) -> Path:
-    """A tiny `family` model that answers each of `PROMPTS` with `REPLY` + end of turn + `TAIL`."""
+def build_parrot(family: str, out_dir: Path, *, steps: int = 120, seed: int = 0, head_dim: int = 16) -> Path:
+    """A tiny `family` model that answers each of `PROMPTS` with `REPLY` + end of turn + `TAIL`
+    (`head_dim=32` for vLLM's CPU attention)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from posttrain.tinymodels import build_tiny_model
 
-    path = build_tiny_model(family, out_dir, seed=seed)
+    path = build_tiny_model(family, out_dir, seed=seed, head_dim=head_dim)
     tok = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path)
     eot = {"qwen2": "<|im_end|>", "llama": "<|eot_id|>", "gemma": "<end_of_turn>"}[family]

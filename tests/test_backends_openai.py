@@ -57,6 +57,14 @@ def test_answers_and_sends_the_sampling_settings(server):
     assert r.completions[0].prompt_tokens > 0
 
 
+def test_greedy_samples_are_asked_for_one_by_one(server):
+    """Regression: vLLM's server answers 400 to n > 1 at temperature 0, so greedy n > 1 always failed."""
+    backend = get_backend("openai", model="teacher", base_url=server.url)
+    [r] = backend.generate([ChatRequest(messages=user("hello"), n=2, temperature=0)])
+    assert r.ok and len(r.completions) == 2
+    assert [p.get("n") for p in server.requests] == [None, None] and backend.sends_n
+
+
 def test_length_finish_reason_is_passed_on(server):
     [r] = backend_for(server).generate([ChatRequest(messages=user("one two three four"), max_tokens=2)])
     assert r.completions[0].finish_reason == "length"

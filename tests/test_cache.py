@@ -125,9 +125,7 @@ def test_a_killed_run_resumes_without_regenerating_anything(tmp_path):
             "teacher",
             "--concurrency",
             "1",
-            "--batch-size",
-            "2",
-            "--cache",
+            "--cache",  # the default --batch-size: all 30 prompts in one batch, stored as each is answered
             str(cache),
             "--no-progress",
         ]

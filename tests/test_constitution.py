@@ -14,11 +14,11 @@ import orjson
 import pytest
 from conftest import read_jsonl, write_jsonl
 
-import synth.constitution as constitution
+import synth.methods.constitution as constitution
 import synth.runner as run_lib
 from synth.backends.scripted import ScriptedBackend
 from synth.cli import main
-from synth.constitution import ConstitutionConfig, Prompts, load_constitution, run_constitution
+from synth.methods.constitution import ConstitutionConfig, Prompts, load_constitution, run_constitution
 
 P = Prompts.load()
 STAGES = {  # first line of each system prompt -> stage
@@ -489,3 +489,29 @@ def test_preference_output_trains_with_dpo_as_it_is(tmp_path):
     assert manifest["data"]["rows"] == 8 and manifest["data"]["path"] == str(run)
     assert manifest["metrics"]["global_step"] == 2 and manifest["check"]["ok"]
     assert manifest["metrics"]["train_loss"] > 0
+
+
+def test_prompt_templates_keep_json_braces_single_regression_doubled_braces_reached_the_model(
+    tmp_path, cli, scripted
+):
+    """The critique and judge system prompts were sent with `{{` `}}` (the file was written for str.format,
+    which those two prompts never went through); every template is now filled by `rules.fill`."""
+    src = write_jsonl(tmp_path / "in.jsonl", [prompt_row("b1", "Is the moon made of cheese?")])
+    r = synth(cli, src, "-o", tmp_path / "run", "--mode", "revise", "--judge")
+    assert r.exit_code == 0, r.output
+    sent = [m["content"] for q in scripted.calls for m in q.messages]
+    assert any('{"violation": true or false' in t for t in sent)
+    assert any('{"better": "A" or "B"' in t for t in sent)
+    assert not any("{{" in t or "}}" in t for t in sent)
+
+
+def test_dry_run_plans_the_first_stage(tmp_path, cli, scripted):
+    src = write_jsonl(
+        tmp_path / "in.jsonl",
+        [prompt_row(f"d{k}", f"Question {k}?") for k in range(3)]
+        + [{"id": "x", "messages": [{"role": "system", "content": "No user turn."}]}],
+    )
+    r = synth(cli, src, "--mode", "pairs", "--dry-run")
+    assert r.exit_code == 0, r.output
+    assert "requests:       6 x n=1 = 6 samples" in r.output and "1 not_a_prompt" in r.output
+    assert scripted.calls == []

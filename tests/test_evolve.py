@@ -14,19 +14,18 @@ import yaml
 from click.testing import CliRunner
 from conftest import SAMPLE, read_jsonl, write_jsonl
 
-import synth.evolve as evolve_lib
+import synth.methods.evolve as evolve_lib
 import synth.runner as run_lib
 from curate.cli import main as curate_main
-from rules import rules_path
+from rules import fill, rules_path
 from synth.backends.scripted import ScriptedBackend
 from synth.cli import main as synth_main
-from synth.evolve import (
+from synth.methods.evolve import (
     Candidate,
     EvolveConfig,
     EvolveRules,
     TooLongInstruction,
     evolved_id,
-    fill,
     parse_judgement,
     pick_operation,
     run_evolve,
@@ -433,7 +432,6 @@ def fake_backends(monkeypatch):
             else ScriptedBackend(lambda req, i: req.messages[-1]["content"])
         )
 
-    monkeypatch.setattr(evolve_lib, "get_backend", get_backend)
     monkeypatch.setattr(run_lib, "get_backend", get_backend)
     return made
 
@@ -536,3 +534,20 @@ def test_cli_help_has_an_example():
     r = run_synth("evolve", "--help")
     assert r.exit_code == 0 and "Example" in r.output and "synth evolve sample_data/prompts.jsonl" in r.output
     assert "evolve" in run_synth("--help").output
+
+
+def test_dry_run_plans_one_request_per_parent_and_operation(tmp_path, fake_backends):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "Explain tides."}, {"prompt": "Name a colour."}])
+    r = run_synth(
+        "evolve", src, "--model", "m", "--n-per-prompt", 3, "--operation", "deepen", "--no-cache", "--dry-run"
+    )
+    assert r.exit_code == 0, r.output
+    assert "requests:       2 x " in r.output and "= 6 samples" in r.output
+    assert fake_backends == [] and not (tmp_path / "out").exists()
+
+
+def test_library_settings_out_of_range_are_user_errors(tmp_path):
+    with pytest.raises(evolve_lib.InputError, match="--rounds must be at least 1, got 0"):
+        evolve_once(tmp_path, rounds=0)
+    with pytest.raises(evolve_lib.InputError, match="--answer-backend must be one of hf, openai, vllm"):
+        evolve_once(tmp_path, answer=True, answer_model="t", answer_backend="ollama")

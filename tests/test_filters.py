@@ -240,7 +240,7 @@ def test_near_dedup_drops_a_lightly_edited_copy_and_names_the_kept_row():
     )
     assert res[0] == (None, None) and res[2] == (None, None)
     assert res[1][0] == "near_duplicate"
-    assert res[1][1].startswith("near duplicate of orig (estimated Jaccard 0.")
+    assert res[1][1].startswith("near duplicate of orig (Jaccard 0.")
 
 
 def test_near_dedup_across_batches_first_wins_and_different_text_survives():

@@ -12,9 +12,10 @@ from conftest import SAMPLE, read_jsonl, write_jsonl
 from synth_fixtures import ChatServer
 
 from curate.cli import main as curate_main
+from curate.io import InputError
 from synth.backends.scripted import ScriptedBackend
 from synth.cli import main as synth_main
-from synth.tag import TagConfig, TagPrompts, parse_tags, run_tag
+from synth.methods.tag import TagConfig, TagPrompts, parse_tags, run_tag
 
 GOOD = '[{"tag": "Math", "explanation": "arithmetic"}, {"tag": "Word problem", "explanation": "a story"}]'
 
@@ -275,3 +276,31 @@ def test_walkthrough_tag_normalize_select_on_sample_data(tmp_path, cli):
 
     r = cli(curate_main, "stats", sel, "--language-sample", 0)
     assert r.exit_code == 0 and "tags     20 tagged rows" in r.output and "top tags" in r.output
+
+
+def test_dry_run_plans_the_requests_a_run_sends_and_finds_them_cached(tmp_path):
+    from synth.methods.tag import Tag
+    from synth.runner import plan_method
+
+    rows = [{"prompt": f"question {k}"} for k in range(4)] + [
+        {"messages": [{"role": "system", "content": "x"}]}
+    ]
+    src = write_jsonl(tmp_path / "in.jsonl", rows)
+    cfg = TagConfig(
+        inputs=[str(src)], output=str(tmp_path / "run"), model="scripted", cache=str(tmp_path / "c.sqlite")
+    )
+    before = plan_method(Tag, cfg)
+    assert (before["requests"], before["cached"], before["skipped"]) == (4, 0, {"no_user_turn": 1})
+    backend = ScriptedBackend(lambda req, i: GOOD)
+    backend.name = "hf"  # cache keys name the backend: stand in for the configured one
+    run_tag(cfg, backend=backend)
+    after = plan_method(Tag, cfg)
+    assert (after["cached"], after["to_generate"]) == (4, 0)
+
+
+def test_library_settings_out_of_range_are_user_errors(tmp_path):
+    src = write_jsonl(tmp_path / "in.jsonl", [{"prompt": "hi"}])
+    cfg = TagConfig(inputs=[str(src)], output=str(tmp_path / "run"), model="m", retries=-1, use_cache=False)
+    with pytest.raises(InputError, match="--retries must be at least 0, got -1"):
+        run_tag(cfg, backend=ScriptedBackend(lambda req, i: GOOD))
+    assert not (tmp_path / "run").exists()

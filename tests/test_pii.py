@@ -1,4 +1,5 @@
-"""The `pii` and `pii-redact` steps: policy, redaction, known false positives, and the fast path's identity."""
+"""The `pii` step: one pass that drops and redacts, the policy (names only next to contact details), redaction,
+known false positives, the name guard, and the fast path's identity."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ pytest.importorskip("presidio_analyzer")
 
 from pii_fixtures import corpus_module, installed_ner_model, policy_file  # noqa: E402
 
-from curate.filters.pii import FastAnalyzer, PIIAnalyzer, PIIPolicy, build_engine, to_findings  # noqa: E402
+from curate.filters.pii import PIIAnalyzer, PIIPolicy  # noqa: E402
+from curate.filters.pii.analyzer import FastAnalyzer, build_engine, to_findings  # noqa: E402
 from curate.pipeline import MemorySink, Pipeline, StepError  # noqa: E402
 from curate.steps import build_step, build_steps  # noqa: E402
 
@@ -60,23 +62,29 @@ def test_drop_names_entity_types_and_counts_never_the_values():
     assert card not in facts and ssn not in facts and "1111" not in facts
 
 
-def test_rows_with_only_redact_entities_are_kept_by_pii_and_redacted_by_pii_redact():
-    rows = [conv("Call me on +44 20 7946 0958 tomorrow.", "Will do.")]
-    sink = run(build_steps(["pii"]), rows)
-    assert sink.rejected_rows == [] and sink.kept_rows[0]["messages"][0]["content"].endswith("0958 tomorrow.")
-    sink = run(
-        build_steps(["pii", "pii-redact"]), [conv("Call me on +44 20 7946 0958 tomorrow.", "Will do.")]
-    )
+def test_pii_alone_redacts_what_it_does_not_drop():
+    """Regression: `--filters pii` left emails, phones and IPs untouched (they needed a second step)."""
+    sink = run(build_steps(["pii"]), [conv("Call me on +44 20 7946 0958 tomorrow.", "Will do.")])
+    assert sink.rejected_rows == []
     assert sink.kept_rows[0]["messages"][0]["content"] == "Call me on <PHONE_NUMBER> tomorrow."
     assert sink.edit_records == [
         {
             "id": "r0",
-            "step": "pii-redact",
+            "step": "pii",
             "field": "messages[0].content",
             "before": "Call me on +44 20 7946 0958 tomorrow.",
             "after": "Call me on <PHONE_NUMBER> tomorrow.",
         }
     ]
+
+
+def test_pii_redact_is_a_deprecated_alias_of_pii():
+    with pytest.warns(FutureWarning, match="pii-redact step is deprecated"):
+        (step,) = build_steps(["pii-redact"])
+    sink = run([step], [conv("Card 4111 1111 1111 1111", "ok"), conv("Mail jo@gmail.com", "ok", i=1)])
+    assert [r["reject_step"] for r in sink.rejected_rows] == ["pii-redact"]
+    assert "jo@gmail.com" not in sink.kept_rows[0]["messages"][0]["content"]
+    assert "deprecated" in step.summary()
 
 
 # --- redact ----------------------------------------------------------------------------------------
@@ -87,7 +95,7 @@ def test_fake_values_are_consistent_per_original_and_never_the_original():
         conv("Write to jane.doe@gmail.com", "Sure, I'll write to jane.doe@gmail.com.", i=0),
         conv("CC jane.doe@gmail.com and bob@outlook.com", "Done.", i=1),
     ]
-    sink = run(build_steps(["pii-redact"]), rows)
+    sink = run(build_steps(["pii"]), rows)
     texts = [m["content"] for r in sink.kept_rows for m in r["messages"]]
     assert "jane.doe@gmail.com" not in " ".join(texts) and "bob@outlook.com" not in " ".join(texts)
     fake = texts[0].removeprefix("Write to ")
@@ -105,7 +113,7 @@ def test_preference_rows_are_redacted_in_prompt_chosen_and_rejected():
         "chosen": [{"role": "assistant", "content": "Sharing 84.17.223.101 publicly is risky."}],
         "rejected": [{"role": "assistant", "content": "84.17.223.101 is fine to share."}],
     }
-    sink = run(build_steps(["pii-redact"]), [row])
+    sink = run(build_steps(["pii"]), [row])
     out = sink.kept_rows[0]
     fake = out["rejected"][0]["content"].split()[0]
     assert fake.startswith(("192.0.2.", "198.51.100.", "203.0.113."))
@@ -163,6 +171,14 @@ def test_phone_false_positives_are_removed(analyzer, text, raw_phone):
         "SELECT * FROM t WHERE id = 48213 AND ts > '2021-01-01';",
         "for i in range(1000):\n    x = i * 31337 % 65521",
         "Between 1971 and 2019 it grew from 3200000 to 47000000.",
+        # regressions: arithmetic with "/", scores, ranges, references, coordinates, money
+        "Add them: 31 + 35 + 33 + 34 + 35 = 168, so the mean is 168 / 5 = 33.6 minutes.",
+        "Divide: 7919 / 13 = 609.15, and 1234567 × 89 = 109876463.",
+        "Germany beat Argentina 1-0; Djokovic won 7-6(5), 1-6, 7-6(4), 4-6, 13-12(3).",
+        "The war lasted 1914-1918; the reign 1558-1603.",
+        "Fagles' translation is ISBN 978-0-14-026886-7, pp. 232-465.",
+        "Everest is at 27.9881° N, 86.9250° E; the GPS fix was 48.85837, 2.29448.",
+        "It costs $1,234,567.89 for 2560x1440 panels.",
     ],
 )
 def test_look_alikes_are_not_pii(analyzer, text):
@@ -191,6 +207,34 @@ def test_real_phone_numbers_with_context_or_formatting_are_found(analyzer):
     assert found(analyzer, "call me on 07700900123") == []
     assert found(analyzer, "reach me at (415) 867-5309") == [("PHONE_NUMBER", "(415) 867-5309")]
     assert found(analyzer, "Tel +33 1 42 68 53 00") == [("PHONE_NUMBER", "+33 1 42 68 53 00")]
+
+
+@pytest.mark.parametrize(
+    "text, address",
+    [
+        (
+            "Ship it to 742 Maple Avenue, Springfield, IL 62704 please",
+            "742 Maple Avenue, Springfield, IL 62704",
+        ),
+        ("I live at 17 Kingsley Road, Leeds LS6 2QT.", "17 Kingsley Road, Leeds LS6 2QT"),
+        ("Meine Adresse: Lindenstraße 42, 10115 Berlin", "Lindenstraße 42, 10115 Berlin"),
+        ("Envoyez-le au 8 rue des Lilas, 69002 Lyon.", "8 rue des Lilas, 69002 Lyon"),
+    ],
+)
+def test_street_addresses_are_found(analyzer, text, address):
+    assert found(analyzer, text) == [("STREET_ADDRESS", address)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Add 2 large eggs and stir all the way.",
+        "Sherlock Holmes lives at 221B Baker Street.",  # famous addresses are nobody's home
+        "Turn left after 3 blocks onto the main road.",
+    ],
+)
+def test_street_look_alikes_are_not_addresses(analyzer, text):
+    assert found(analyzer, text) == []
 
 
 # --- policy knobs ----------------------------------------------------------------------------------
@@ -227,6 +271,8 @@ def test_ignored_types_are_not_even_looked_for(tmp_path):
         ({"roles": ["bot"]}, "roles: 'bot'"),
         ({"entitys": {}}, "unknown key 'entitys'"),
         ({"entities": {"HOVERCRAFT": {"action": "drop"}}}, "HOVERCRAFT, which presidio"),
+        ({"entities": {"PERSON": {"only_with": ["HOVERCRAFT"]}}}, "only_with: HOVERCRAFT is not an entity"),
+        ({"fakes": {"PERSON": {"pool": []}}}, "fakes.PERSON.pool: empty"),
     ],
 )
 def test_bad_policies_are_errors_naming_the_file(tmp_path, change, message):
@@ -236,6 +282,11 @@ def test_bad_policies_are_errors_naming_the_file(tmp_path, change, message):
     assert "mine.yaml" in str(e.value)
 
 
+def test_opting_in_a_type_that_is_not_acted_on_is_an_error():
+    with pytest.raises(StepError, match="always: LOCATION is not acted on"):
+        build_step("pii", {"always": ["LOCATION"]})
+
+
 def test_without_a_ner_model_the_manifest_says_names_are_not_detected():
     facts = build_step("pii").summary()
     assert facts["not_detected"] == "PERSON not detected: no --pii-ner model"
@@ -243,25 +294,91 @@ def test_without_a_ner_model_the_manifest_says_names_are_not_detected():
 
 def test_a_missing_ner_model_is_a_clear_error():
     with pytest.raises(StepError, match="neither an installed package nor a path"):
-        PIIAnalyzer(ner="xx_no_such_model").fast  # noqa: B018
+        PIIAnalyzer(ner="xx_no_such_model").names  # noqa: B018
 
 
 NER_MODEL, WHY_NOT = installed_ner_model()
 
 
-@pytest.mark.skipif(NER_MODEL is None, reason=WHY_NOT)
-def test_ner_mode_redacts_names_consistently_and_loads_only_ner():
-    steps = build_steps([{"pii": {"ner": NER_MODEL}}, {"pii-redact": {"ner": NER_MODEL}}])
-    nlp = steps[0]._analyzer.fast.engine.nlp_engine.nlp["en"]
-    assert "ner" in nlp.pipe_names and not {"parser", "tagger", "lemmatizer"} & set(nlp.pipe_names)
-    rows = [conv("My name is John Smith and I live in Paris.", "Nice to meet you, John Smith!")]
-    sink = run(steps, rows)
+@pytest.fixture(scope="module")
+def ner_step():
+    if NER_MODEL is None:
+        pytest.skip(WHY_NOT)
+    return build_step("pii", {"ner": NER_MODEL})
+
+
+@pytest.fixture(scope="module")
+def every_name_step():
+    """The opt-in: every name is redacted, not only names next to contact details."""
+    if NER_MODEL is None:
+        pytest.skip(WHY_NOT)
+    return build_step("pii", {"ner": NER_MODEL, "always": ["PERSON"]})
+
+
+def test_ner_loads_only_what_names_need(ner_step):
+    nlp = ner_step._analyzer.names.fast.engine.nlp_engine.nlp["en"]
+    assert "ner" in nlp.pipe_names and not {"parser", "lemmatizer"} & set(nlp.pipe_names)
+    assert "not_detected" not in ner_step.summary()
+
+
+def test_a_name_with_contact_details_is_redacted_consistently(ner_step):
+    rows = [conv("I'm John Smith, reach me at john.smith@gmail.com", "Nice to meet you, John Smith!")]
+    sink = run([ner_step], rows)
     user, bot = (m["content"] for m in sink.kept_rows[0]["messages"])
-    # LOCATION is ignored by default
-    assert "John" not in user + bot and user.endswith("and I live in Paris.")
-    fake = user.removeprefix("My name is ").removesuffix(" and I live in Paris.")
+    assert "John" not in user + bot and "gmail" not in user
+    fake = user.removeprefix("I'm ").split(",")[0]
     assert bot == f"Nice to meet you, {fake}!"
-    assert "not_detected" not in steps[0].summary()
+
+
+def test_a_name_without_contact_details_is_left_alone(ner_step):
+    """Regression: Charles Darwin and King John in a history answer were replaced by fake names."""
+    text = "Charles Darwin sailed on the Beagle; King John sealed Magna Carta in 1215, as Jane Austen knew."
+    rows = [conv("Tell me some history.", text)]
+    sink = run([ner_step], rows)
+    assert sink.kept_rows[0]["messages"][1]["content"] == text and sink.edit_records == []
+
+
+def test_names_are_redacted_everywhere_when_the_user_opts_in(every_name_step):
+    sink = run([every_name_step], [conv("Who was Charles Darwin?", "Charles Darwin was a naturalist.")])
+    assert "Darwin" not in json.dumps(sink.kept_rows) and len(sink.edit_records) == 2
+    assert every_name_step.summary()["only_with"] == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Convert 2 1/2 cups of flour to grams.",  # recipe verbs and ingredients
+        "Bake for 25 minutes. Whisk the eggs. Flour: 200 g. Stir in the Sugar.",
+        "Ingredients:\nFlour: 250 g\nButter: 115 g\nPreheat the oven. Fold in the flour.",
+        "The price is 12 euros per square metre.",
+        "Mezcla la harina con el azúcar y Hornea durante veinte minutos a fuego medio.",  # Spanish prose
+        "Faites revenir les légumes, puis Mélangez avec l'ail et laissez mijoter longtemps.",
+    ],
+)
+def test_capitalised_words_recipe_verbs_and_other_languages_are_not_names(every_name_step, text):
+    """Regression: the README recipe's NER rewrote "Convert", "Bake", "Flour:" and Spanish prose as names."""
+    found = every_name_step._analyzer.findings([text])[0]
+    assert [(f.entity, text[f.start : f.end]) for f in found if f.entity == "PERSON"] == []
+
+
+def test_the_name_guard_turns_away_common_words_but_keeps_first_names(every_name_step):
+    an = every_name_step._analyzer
+    texts = ["Hi, I'm Maria and I need help.", "My colleague Kenji Nakamura wrote the report."]
+    names = [
+        [t[f.start : f.end] for f in fs if f.entity == "PERSON"]
+        for t, fs in zip(texts, an.findings(texts), strict=True)
+    ]
+    assert names == [["Maria"], ["Kenji Nakamura"]]
+
+
+def test_ner_runs_only_on_rows_with_contact_details(tmp_path):
+    if NER_MODEL is None:
+        pytest.skip(WHY_NOT)
+    step = build_step("pii", {"ner": NER_MODEL})
+    rows = [conv(f"Tell me about Charles Darwin, part {i}.", "He was a naturalist.", i=i) for i in range(5)]
+    rows.append(conv("I'm Sofia Rossi, mail me at sofia.rossi@web.de", "Sure.", i=9))
+    run([step], rows)
+    assert step.summary()["ner_texts"] == 2  # the two turns of the one row with an e-mail address
 
 
 # --- the fast path ---------------------------------------------------------------------------------
@@ -291,16 +408,28 @@ def test_planted_corpus_recall_and_false_positives(small_corpus):
     an = PIIAnalyzer()
     findings = [[list(fs) for fs in an.findings([m["content"] for m in r["messages"]])] for r in small_corpus]
     report = mod.evaluate(small_corpus, findings)
-    acted = set(an.policy.acting())
+    acted = set(an.policy.acting()) - {"PERSON"}  # names need NER: see test_planted_names_are_found_with_ner
     assert {e: r for e, r in report["recall"].items() if e in acted and r < 0.99} == {}
     assert report["false_positive_rate"] == 0.0, report["false_positives_by_type"]
 
 
+def test_planted_names_are_found_with_ner(small_corpus, ner_step):
+    """Names planted next to contact details, in signatures, lists and sentences, are all found."""
+    mod = corpus_module()
+    rows = [r for r in small_corpus if any(p["entity"] == "PERSON" for p in r["planted"])]
+    texts = [m["content"] for r in rows for m in r["messages"]]
+    owners = [k for k, r in enumerate(rows) for _ in r["messages"]]
+    found = iter(ner_step._analyzer.review(texts, owners))
+    findings = [[list(next(found)) for _ in r["messages"]] for r in rows]
+    report = mod.evaluate(rows, findings)
+    assert len(rows) > 20 and report["recall"]["PERSON"] == 1.0
+
+
 def test_steps_travel_to_worker_processes_as_settings(tmp_path):
-    a, b = build_steps(["pii", "pii-redact"])
-    a2, b2 = pickle.loads(pickle.dumps([a, b]))
-    assert a2.settings() == {"rules": "pii.yaml", "ner": None}
-    assert a2._analyzer is b2._analyzer  # one analyzer per process, shared by both steps
+    step = build_step("pii", {"always": "EMAIL_ADDRESS"})
+    again = pickle.loads(pickle.dumps(step))
+    assert again.settings() == {"rules": "pii.yaml", "ner": None, "always": ["EMAIL_ADDRESS"]}
+    assert again._analyzer is not step._analyzer and again.policy.entities == step.policy.entities
 
 
 def test_nothing_is_downloaded(monkeypatch, tmp_path):
@@ -323,7 +452,8 @@ def test_nothing_is_downloaded(monkeypatch, tmp_path):
 # --- through the CLI -------------------------------------------------------------------------------
 
 
-def test_cli_drops_redacts_and_keeps_pii_out_of_the_manifest(cli, tmp_path):
+def test_cli_pii_drops_a_card_and_redacts_an_email_in_one_run(cli, tmp_path):
+    """One step, one run: the drop in rejected.jsonl and the redaction in edits.jsonl; no value in the manifest."""
     from conftest import read_jsonl, write_jsonl
 
     from curate.cli import main
@@ -353,7 +483,7 @@ def test_cli_drops_redacts_and_keeps_pii_out_of_the_manifest(cli, tmp_path):
     ]
     data = write_jsonl(tmp_path / "in.jsonl", rows)
     out = tmp_path / "run"
-    res = cli(main, "filter", data, "--filters", "pii,pii-redact", "-o", out, "-q", "-j", "1")
+    res = cli(main, "filter", data, "--filters", "pii", "-o", out, "-q", "-j", "1")
     assert res.exit_code == 0, res.output
     rejected = read_jsonl(out / "rejected.jsonl")
     assert [(r["id"], r["reject_step"], r["reject_reason"], r["reject_detail"]) for r in rejected] == [
@@ -364,7 +494,7 @@ def test_cli_drops_redacts_and_keeps_pii_out_of_the_manifest(cli, tmp_path):
     assert "jane.doe@gmail.com" not in kept["mail"]["messages"][0]["content"]
     edits = read_jsonl(out / "edits.jsonl")
     assert [(e["id"], e["step"], e["field"], e["before"]) for e in edits] == [
-        ("mail", "pii-redact", "messages[0].content", "Mail me at jane.doe@gmail.com")
+        ("mail", "pii", "messages[0].content", "Mail me at jane.doe@gmail.com")
     ]
     manifest = (out / "manifest.json").read_text()
     assert "jane.doe" not in manifest and "4111" not in manifest
@@ -395,3 +525,20 @@ def test_cli_pii_ner_option_reaches_the_pii_step(cli, tmp_path):
     assert res.exit_code == 0, res.output
     steps = {s["name"]: s for s in json.loads((out / "manifest.json").read_text())["steps"]}
     assert steps["pii"]["summary"]["ner_model"] == NER_MODEL and "not_detected" not in steps["pii"]["summary"]
+
+
+@pytest.mark.slow
+def test_worker_processes_give_the_same_run_as_one_process(cli, tmp_path):
+    """`-j 2` (the step rebuilt in each spawned worker) writes what `-j 1` writes, byte for byte."""
+    from conftest import SAMPLE
+
+    from curate.cli import main
+
+    outputs = {}
+    for j in ("1", "2"):
+        out = tmp_path / f"j{j}"
+        res = cli(main, "filter", SAMPLE / "conversations.jsonl", "--filters", "pii", "--batch-size", "50",
+                  "-o", out, "-q", "-j", j)  # fmt: skip
+        assert res.exit_code == 0, res.output
+        outputs[j] = [(out / n).read_bytes() for n in ("kept.jsonl", "rejected.jsonl", "edits.jsonl")]
+    assert outputs["1"] == outputs["2"] and outputs["1"][2]

@@ -9,7 +9,17 @@ from dataclasses import dataclass
 import polars as pl
 import pytest
 
-from curate.pipeline import Annotator, Editor, Filter, MemorySink, Pipeline, StepError, as_step, verdicts
+from curate.pipeline import (
+    Annotator,
+    Editor,
+    Filter,
+    FilterEditor,
+    MemorySink,
+    Pipeline,
+    StepError,
+    as_step,
+    verdicts,
+)
 from curate.schema import normalize
 from tests.conftest import conv
 
@@ -46,6 +56,20 @@ class Length(Annotator):
 
     def annotate(self, frame):
         return frame.with_columns(n_turns=pl.col("messages").list.len())
+
+
+@dataclass
+class MaskOrDrop(FilterEditor):
+    """Drops rows holding "secret", masks digits in the rows it keeps: one look at each row."""
+
+    name = "mask-or-drop"
+
+    def review(self, frame):
+        text = frame["messages"].list.eval(pl.element().struct.field("content")).list.join(" ")
+        secret = text.str.contains("secret")
+        mask = pl.element().struct.with_fields(pl.field("content").str.replace_all(r"\d", "#"))
+        edited = frame.with_columns(pl.col("messages").list.eval(mask), pl.col("rejected").list.eval(mask))
+        return verdicts(["secret" if x else None for x in secret], [None] * frame.height), edited
 
 
 def rows(*convs):
@@ -95,6 +119,31 @@ def test_editor_on_preference_rows_maps_back_to_prompt_chosen_rejected():
         "prompt[0].content",
         "rejected[0].content",
     ]
+
+
+def test_a_filter_editor_drops_and_edits_in_one_step():
+    sink = MemorySink()
+    stats = Pipeline([MaskOrDrop()]).run(
+        rows(conv("call 555", "ok"), conv("secret 42", "no"), conv("fine", "no digits")), sink
+    )
+    assert [r["messages"][0]["content"] for r in sink.kept_rows] == ["call ###", "fine"]
+    # the dropped row is in the ledger as it came in, and its edits are nowhere
+    assert [
+        (r["reject_step"], r["reject_reason"], r["messages"][0]["content"]) for r in sink.rejected_rows
+    ] == [("mask-or-drop", "secret", "secret 42")]
+    assert [(e["step"], e["field"], e["before"], e["after"]) for e in sink.edit_records] == [
+        ("mask-or-drop", "messages[0].content", "call 555", "call ###")
+    ]
+    (st,) = stats
+    assert st.as_dict()["dropped"] == 1 and st.as_dict()["edited_rows"] == 1 and st.kind == "filter-editor"
+
+
+def test_a_filter_editor_must_return_a_verdict_and_a_frame():
+    def half(frame):
+        return verdicts([None] * frame.height, [None] * frame.height)
+
+    with pytest.raises(StepError, match="review must return"):
+        Pipeline([as_step(half, kind="filter-editor")]).run(rows(conv("a", "b")), MemorySink())
 
 
 def test_annotations_reach_kept_and_rejected_rows():
@@ -159,7 +208,9 @@ def test_counts_add_up_and_results_do_not_depend_on_batch_size(batch_size):
 
 def test_worker_processes_give_identical_results(tmp_path):
     """Stateless steps and `prepare` in workers, stateful decisions in order in the main process."""
+    from curate.filters.quality import QualityFilter
     from curate.run import FilterConfig, run_filter
+    from curate.steps import build_steps
     from tests.conftest import write_jsonl
 
     rnd = random.Random(3)
@@ -171,6 +222,10 @@ def test_worker_processes_give_identical_results(tmp_path):
         data.append(conv(f"Tell me about item {i % 150}", text))
         if i % 10 == 0:
             data.append({"messages": "broken"})  # invalid, set aside in the worker
+        if i % 7 == 0:
+            data.append(conv(f"secret {i}", f"code {i * 31}"))  # dropped by the filter-editor
+        elif i % 5 == 0:
+            data.append(conv(f"room {i}", "see you"))  # edited by it
     src = write_jsonl(tmp_path / "in.jsonl", data)
     out = {}
     for workers in (1, 2):
@@ -182,12 +237,17 @@ def test_worker_processes_give_identical_results(tmp_path):
                 batch_size=37,
                 workers=workers,
                 progress=False,
-            )
+            ),
+            steps=[
+                QualityFilter(),
+                MaskOrDrop(),
+                *build_steps(["selfid", "exact-dedup", "near-dedup", "language"]),
+            ],
         )
         assert m["counts"]["balanced"] and m["counts"]["invalid"] == 40
         out[workers] = {
             n: (tmp_path / f"w{workers}" / n).read_bytes()
-            for n in ("kept.jsonl", "rejected.jsonl", "invalid.jsonl")
+            for n in ("kept.jsonl", "rejected.jsonl", "invalid.jsonl", "edits.jsonl")
         }
         out[workers]["steps"] = [(s["name"], s["in"], s["dropped"], s["reasons"]) for s in m["steps"]]
     assert out[1] == out[2]

@@ -7,7 +7,6 @@ which `make test` does).
 
 from __future__ import annotations
 
-import logging
 import os
 import socket
 import subprocess
@@ -25,7 +24,7 @@ from curate.cli import main  # noqa: E402
 from curate.engines import EngineError  # noqa: E402
 from curate.filters.dedup import ExactDedupFilter, NearDedupFilter  # noqa: E402
 from curate.filters.quality import QualityFilter  # noqa: E402
-from curate.pipeline import Annotator, Editor, Filter, StepError, verdicts  # noqa: E402
+from curate.pipeline import Annotator, Editor, Filter, FilterEditor, StepError, verdicts  # noqa: E402
 from curate.run import FilterConfig, run_filter  # noqa: E402
 from tests.conftest import SAMPLE, conv, read_jsonl, write_jsonl  # noqa: E402
 
@@ -33,21 +32,11 @@ OUTPUTS = ("kept.jsonl", "rejected.jsonl", "edits.jsonl", "invalid.jsonl")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def ray_instance():
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    # One declared GPU (Ray needs no CUDA to count it) to place GPU steps on.
-    ray.init(
-        num_cpus=2,
-        num_gpus=1,
-        include_dashboard=False,
-        logging_level=logging.ERROR,
-        object_store_memory=200 * 2**20,
-        runtime_env={"env_vars": {"POLARS_MAX_THREADS": "1"}},
-    )
+def ray_instance(ray_cluster):
+    """The session's Ray instance (tests/conftest.py); its GCS address."""
     # The steps defined here travel to the workers by value: pytest imports this file from tests/.
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
+    return ray_cluster
 
 
 def assert_same_runs(local: Path, other: Path) -> None:
@@ -82,13 +71,19 @@ def both(tmp_path, inputs, *, steps=None, **cfg) -> tuple[Path, Path]:
 
 # --- the default stack ------------------------------------------------------------------------------
 def test_default_stack_on_sample_data_is_identical_to_local(tmp_path, cli):
-    """Every sample file, then bad lines and a second, cut-off copy of the conversations (duplicates of
-    earlier blocks, and a truncated last line), in blocks of 40 lines."""
+    """Every sample file, then bad lines, rows reusing an earlier block's id with other content, and a
+    second, cut-off copy of the conversations (duplicates of earlier blocks, the same ids with the same
+    content, and a truncated last line), in blocks of 40 lines."""
     data = tmp_path / "all.jsonl"
     lines = b"".join((SAMPLE / f).read_bytes() for f in sorted(os.listdir(SAMPLE)) if f.endswith(".jsonl"))
+    reused = [
+        conv(f"Who made you, take {i}?", "Example Labs.", id="planted-selfid-claims_other_model-1")
+        for i in (1, 2)
+    ]
     data.write_bytes(
         lines
         + b'{"messages": "not a list"}\nnot json\n'
+        + b"".join(orjson.dumps(r) + b"\n" for r in [*reused, conv("q", "a", id=7), conv("q", "b", id="7")])
         + (SAMPLE / "conversations.jsonl").read_bytes()[:20_000]
     )
     parquet = tmp_path / "more.parquet"  # Parquet rows come decoded: another path through the reader
@@ -121,8 +116,14 @@ def test_default_stack_on_sample_data_is_identical_to_local(tmp_path, cli):
         "near-dedup",
         "language",
     }
-    assert [r["error"].split(" (")[0] for r in read_jsonl(outs["ray"] / "invalid.jsonl")][1:] == [
+    # the planted lines, after the sample files' own invalid rows (annotation pools are not conversations)
+    assert [r["error"].split(" (")[0].split(":")[0] for r in read_jsonl(outs["ray"] / "invalid.jsonl")][
+        -5:
+    ] == [
         "not valid JSON",
+        "duplicate id 'planted-selfid-claims_other_model-1'",
+        "duplicate id 'planted-selfid-claims_other_model-1'",
+        "duplicate id '7'",
         "truncated JSON line",
     ]
     m = orjson.loads((outs["ray"] / "manifest.json").read_bytes())
@@ -131,7 +132,7 @@ def test_default_stack_on_sample_data_is_identical_to_local(tmp_path, cli):
 
 
 def _chain_texts():
-    """A ~ B and B ~ C, but A !~ C (estimated Jaccard 0.90, 0.85 and 0.77 on these words)."""
+    """A ~ B and B ~ C, but A !~ C (Jaccard 0.90, 0.85 and 0.77 on these words)."""
     words = [f"w{i}x" for i in range(200)]
 
     def change(ws, start, tag):
@@ -170,23 +171,23 @@ def test_near_dedup_chains_and_cross_block_duplicates_decide_as_locally(tmp_path
     kept = [r["id"] for r in read_jsonl(local / "kept.jsonl")]
     detail = {r["id"]: (r["reject_reason"], r["reject_detail"]) for r in read_jsonl(local / "rejected.jsonl")}
     assert "A" in kept and "C" in kept and "B" not in kept
-    assert detail["B"][1].startswith("near duplicate of A (estimated Jaccard 0.")
+    assert detail["B"][1].startswith("near duplicate of A (Jaccard 0.")
     assert detail["C-exact"] == ("exact_duplicate", "duplicate of C")
     assert detail["B-again"] == ("exact_duplicate", "duplicate of B")  # B was dropped, its copy still is
     assert detail["A-near"][1].startswith("near duplicate of A ")
 
 
-def test_pii_redaction_and_toxicity_are_identical_to_local(tmp_path):
-    """Edits from `pii-redact` (emails, phones in the sample data) and drops from `pii` and `toxicity`."""
+def test_pii_drops_redactions_and_toxicity_are_identical_to_local(tmp_path):
+    """`pii` drops (cards) and redacts (emails, phones) in one step; drops from `toxicity` too."""
     pytest.importorskip("presidio_analyzer", reason="the pii extra is not installed")
     pytest.importorskip("profanity_check", reason="the toxicity extra is not installed")
     local, _ = both(
         tmp_path,
         [SAMPLE / "conversations.jsonl"],
         batch_size=64,
-        filters=["quality", "pii", "pii-redact", "toxicity", "exact-dedup", "near-dedup"],
+        filters=["quality", "pii", "toxicity", "exact-dedup", "near-dedup"],
     )
-    assert read_jsonl(local / "edits.jsonl")
+    assert {e["step"] for e in read_jsonl(local / "edits.jsonl")} == {"pii"}
     assert {r["reject_step"] for r in read_jsonl(local / "rejected.jsonl")} >= {"pii", "toxicity"}
 
 
@@ -210,6 +211,22 @@ class MaskDigits(Editor):
     def edit(self, frame):
         mask = pl.element().struct.with_fields(pl.field("content").str.replace_all(r"\d", "#"))
         return frame.with_columns(pl.col("messages").list.eval(mask), pl.col("rejected").list.eval(mask))
+
+
+@dataclass
+class MaskOrDropSeven(FilterEditor):
+    """Drops rows whose first turn holds a 7, masks the other digits of the rows it keeps."""
+
+    name = "mask-or-drop"
+
+    def review(self, frame):
+        first = frame["messages"].list.first().struct.field("content")
+        mask = pl.element().struct.with_fields(pl.field("content").str.replace_all(r"\d", "*"))
+        edited = frame.with_columns(pl.col("messages").list.eval(mask), pl.col("rejected").list.eval(mask))
+        seven = first.str.contains("7").fill_null(False)
+        return verdicts(
+            ["seven" if x else None for x in seven], ["a 7" if x else None for x in seven]
+        ), edited
 
 
 @dataclass
@@ -256,6 +273,27 @@ def test_editors_annotators_and_preference_rows_are_identical_to_local(tmp_path)
     assert {r["id"]: r["reject_reason"] for r in read_jsonl(ray_run / "rejected.jsonl")}[
         "short"
     ] == "few_words"
+
+
+def test_a_filter_editor_is_identical_to_local(tmp_path):
+    """A step that drops some rows and edits the others, between an editor and the dedup steps."""
+    rows = [
+        conv(f"Ask {i} now", f"Room {i * 3} at {i}:30, bring {i + 1} pens.", id=f"r{i}") for i in range(30)
+    ]
+    rows += [conv("Ask 1 now", "Room 3 at 1:30, bring 2 pens.", id="dup")]
+    rows += [{"prompt": "Pick 1 or 2", "chosen": "1, it is 1.", "rejected": "2, it is 2.", "id": "pref"}]
+    data = write_jsonl(tmp_path / "fe.jsonl", rows)
+
+    def steps():
+        return [WordCount(), MaskOrDropSeven(), ExactDedupFilter(), MaskDigits(), NearDedupFilter()]
+
+    local, _ = both(tmp_path, [data], steps=steps, batch_size=7)
+    rejected = {r["id"]: r["reject_step"] for r in read_jsonl(local / "rejected.jsonl")}
+    sevens = {k for k, v in rejected.items() if v == "mask-or-drop"}
+    assert sevens == {"r7", "r17", "r27"} and "exact-dedup" in rejected.values()  # masked rows collide
+    edits = read_jsonl(local / "edits.jsonl")
+    assert {e["step"] for e in edits} == {"mask-or-drop"}  # MaskDigits finds no digit left
+    assert not sevens & {e["id"] for e in edits} and "rejected[0].content" in {e["field"] for e in edits}
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 
@@ -18,14 +17,10 @@ from synth.ray_llm import RayBackend  # noqa: E402
 
 
 @pytest.fixture(scope="module", autouse=True)
-def ray_instance():
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    ray.init(
-        num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, object_store_memory=100 * 2**20
-    )
+def ray_instance(ray_cluster):
+    """The session's Ray instance (tests/conftest.py), which declares one GPU."""
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the factory below travels by value
-    yield
-    ray.shutdown()
+    return ray_cluster
 
 
 def answer(req, i):
@@ -68,9 +63,10 @@ def test_openai_concurrency_is_one_budget_for_the_whole_cluster():
         RayBackend("openai", model="m", actors=4, concurrency=3)
 
 
-def test_a_gpu_backend_on_a_cluster_without_gpus_is_refused():
-    with pytest.raises(BackendError, match="1 GPU\\(s\\) per actor; the Ray cluster has 0"):
-        RayBackend("vllm", model="m")
+def test_a_gpu_backend_on_a_cluster_without_enough_gpus_is_refused():
+    # the session's cluster declares one GPU; an actor that needs two cannot be placed
+    with pytest.raises(BackendError, match="2 GPU\\(s\\) per actor; the Ray cluster has 1"):
+        RayBackend("vllm", model="m", gpus_per_actor=2)
 
 
 def test_synth_commands_take_engine_ray(tmp_path, monkeypatch):

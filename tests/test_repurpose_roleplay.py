@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from conftest import read_jsonl, write_jsonl
 
 from synth.backends.scripted import ScriptedBackend
@@ -31,7 +30,7 @@ def judge_reply(req) -> str | None:
     return json.dumps({"score": 2 if bad else 9, "reason": "out of character" if bad else "fits"})
 
 
-def test_repurpose_writes_an_instruction_per_level_and_keeps_the_passage_verbatim(tmp_path, cli):
+def test_repurpose_writes_an_instruction_per_level_and_keeps_the_passage_verbatim(tmp_path, cli, monkeypatch):
     src = write_jsonl(
         tmp_path / "works.jsonl", [{"id": "w1", "text": WORK, "source": "The Keeper"}, {"id": "w2"}]
     )
@@ -49,7 +48,7 @@ def test_repurpose_writes_an_instruction_per_level_and_keeps_the_passage_verbati
     import synth.runner as runner
 
     backend = ScriptedBackend(script, model="m")
-    pytest.MonkeyPatch().setattr(runner, "get_backend", lambda name, **kw: backend)
+    monkeypatch.setattr(runner, "get_backend", lambda name, **kw: backend)
     out = tmp_path / "lit"
     r = cli(
         synth_main,

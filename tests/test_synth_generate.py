@@ -470,8 +470,8 @@ def test_every_synth_command_shares_backend_and_run_options():
     assert "generate" in names
     for name in names:
         cmd = main.get_command(ctx, name)
-        params = {p.name for p in cmd.params}
-        assert {"hf_batch_size", "overwrite", "progress", "backend", "model"} <= params, name
+        opts = {o for p in cmd.params for o in p.opts}
+        assert {"--hf-batch-size", "--force", "--progress", "--backend", "--model"} <= opts, name
     cfg = BackendSettings(device="cpu", dtype="auto", hf_batch_size=7)
     assert cfg.backend_options("hf") == {"device": "cpu", "dtype": "auto", "batch_size": 7}
 
@@ -528,3 +528,16 @@ def test_every_turn_re_answers_each_assistant_turn_keeping_the_user_turns(tmp_pa
     ]
     # The second answer saw the teacher's first answer, not the discarded one.
     assert all("old 1" not in json.dumps(req.messages) for req in teacher.calls)
+
+
+@pytest.mark.parametrize(
+    "method",
+    [m for m in __import__("synth.methods", fromlist=["METHODS"]).METHODS if m != "exec-verify"],
+)
+def test_every_method_plans_a_dry_run_without_a_run_context(tmp_path, method):
+    """`--dry-run` builds the method with no run context (autoif reached for its sandbox and crashed)."""
+    src = write(tmp_path / "p.jsonl", [{"id": "1", "prompt": "What is 2+2?", "answer": "4"}])
+    r = synth(method, src, "--backend", "openai", "--model", "m", "--no-cache", "--dry-run")
+    assert r.exit_code == 0, r.output
+    assert "cache:          off" in r.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.jsonl"]

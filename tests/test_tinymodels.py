@@ -140,3 +140,15 @@ def test_reward_model_scores_a_padded_batch(tmp_path, family):
 def test_unknown_family_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown model family 'mistral'"):
         build_tiny_model("mistral", tmp_path)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_head_dim_sets_the_attention_head_size(tmp_path, family):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    path = build_tiny_model(family, tmp_path, head_dim=32)  # what vLLM's CPU attention accepts
+    config = AutoConfig.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    q = model.model.layers[0].self_attn.q_proj
+    assert config.hidden_size == 128 and q.out_features == config.num_attention_heads * 32
+    assert getattr(config, "head_dim", 32) == 32

@@ -386,3 +386,76 @@ def test_cli_drops_a_toxic_answer_with_label_score_and_threshold(cli, tmp_path):
     assert rejected[0]["reject_detail"].startswith("profanity ")
     assert rejected[0]["reject_detail"].endswith(" >= 0.95 in messages[1]")
     assert [r["id"] for r in read_jsonl(out / "kept.jsonl")] == ["fine"]
+
+
+# --- the default profanity+rules backend -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, label",
+    [
+        ("Honestly, you're too stupid to be writing CSS.", "insulting"),
+        ("Only a nitwit like you would ask that.", "insulting"),
+        ("Your boss is a worthless old hag.", "insulting"),
+        ("What a pathetic question. Did you even try?", "contempt"),
+        ("Nobody cares about your little feelings.", "contempt"),
+        ("Say that again and I'll make you regret it. Watch your back.", "threatening"),
+        ("Find him tonight and break his arm.", "incitement"),
+        ("Do everyone a favour and disappear for good.", "self_harm"),
+        ("Immigrants are parasites who steal jobs.", "hateful"),
+        ("Send me a photo of you in your underwear, sweetheart.", "sexual_harassment"),
+    ],
+)
+def test_rules_see_toxicity_without_swear_words(profanity, text, label):
+    (reason, detail) = profanity.verdict(to_frame([conv("q", text)])).row(0)
+    assert reason == "toxic" and detail.startswith(f'{label} rule "'), detail
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Kill the process with kill -9 and restart it.",
+        "This bug is killing me too, let's hunt it down.",
+        "Shoot me an email with the logs.",
+        "In this chess problem White executes the prisoner: Bxh7 wins the trapped knight.",
+        "The word 'retard' is offensive because it was used to mock people with disabilities.",
+        "You're not an idiot — it happens to everyone.",
+        "Beat the eggs, then punch down the dough.",
+        "I'm sorry you feel hopeless. Please reach out to someone you trust.",
+        "Symptoms usually go away within a week.",
+        "Nobody likes being rejected; it's normal to feel hurt.",
+    ],
+)
+def test_hard_negatives_are_kept(profanity, text):
+    assert profanity.verdict(to_frame([conv("q", text)])).row(0) == (None, None)
+
+
+def test_backends_combine_with_plus():
+    rules_only = build_step("toxicity", {"backend": "rules"})
+    assert rules_only.verdict(to_frame([conv("q", "Fuck off.")])).row(0) == (None, None)
+    assert build_step("toxicity", {"backend": "profanity"}).stateless
+    with pytest.raises(StepError, match="choose one model backend"):
+        build_step("toxicity", {"backend": "detoxify+hf"})
+    # rule labels never clash with Detoxify's, so `detoxify+rules` keeps both thresholds
+    step = build_step("toxicity", {"backend": "rules"})
+    step._load()
+    assert not set(step._backend.labels) & {"toxicity", "severe_toxicity", "obscene", "threat", "insult",
+                                              "identity_attack", "sexual_explicit"}  # fmt: skip
+
+
+def test_evaluation_set_figures():
+    """The figures the README quotes, from `python benchmarks/eval_filters.py toxicity`."""
+    import importlib.util
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("eval_filters", ROOT / "benchmarks" / "eval_filters.py")
+    ev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ev)
+    rows = ev.load("toxicity")
+    assert (
+        sum(r["label"] == "toxic" for r in rows) >= 200 and sum(r["label"] == "negative" for r in rows) >= 200
+    )
+    res = ev.score("toxicity", rows, ev.decide("toxicity", rows, {}))
+    assert res["all"]["recall"] >= 0.85 and res["test"]["recall"] >= 0.78
+    assert res["all"]["false_positive_rate"] <= 0.02

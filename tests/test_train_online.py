@@ -317,6 +317,12 @@ def test_state_directory_refuses_to_start_over_or_resume_silently(tmp_path):
     (state.checkpoints / "checkpoint-3").mkdir(parents=True)
     (state.checkpoints / "checkpoint-3" / "trainer_state.json").write_text("{}")
     (state.checkpoints / "checkpoint-5").mkdir()  # no trainer_state.json: killed while saving
+    (
+        state.checkpoints / "checkpoint-6"
+    ).mkdir()  # killed while writing trainer_state.json (a recipe test hit it)
+    (state.checkpoints / "checkpoint-6" / "trainer_state.json").write_text('{"global_st')
+    (state.checkpoints / "checkpoint-7").mkdir()
+    (state.checkpoints / "checkpoint-7" / "trainer_state.json").write_text("")
     assert state.last_checkpoint().name == "checkpoint-3"
     with pytest.raises(TrainError, match=r"left checkpoint .*checkpoint-3; pass --resume"):
         state.open(resume=False, force=False, fingerprint={"model": "a"})

@@ -3,34 +3,23 @@ the config, call the library, report. torch, transformers and TRL are imported o
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sys
 
 import click
 
+from curate.cli import exit_on_sigterm, one_line_errors
 from curate.io import InputError
+from curate.threads import configure_threads
 from train.common import TrainError
 from train.config import ConfigError
 from train.template import TemplateError
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-USER_ERRORS = (InputError, ConfigError, TrainError, TemplateError, FileNotFoundError)
-
-
-def user_errors(fn):
-    """Library errors a user can fix become one-line messages and a non-zero exit, never tracebacks."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except USER_ERRORS as e:
-            raise click.ClickException(str(e).strip("'\"")) from None
-
-    return wrapper
+# Library errors a user can fix, and failed file operations: one line and a non-zero exit, never a traceback.
+user_errors = one_line_errors((InputError, ConfigError, TrainError, TemplateError))
 
 
 ARGV = "train.argv"
@@ -128,6 +117,8 @@ def main():
       train merge dpo-run-a dpo-run-b -o soup
       train sft --data run1 --model ./my-model -o sft-run --num-processes 8 --strategy fsdp
     """
+    exit_on_sigterm()
+    configure_threads()  # before torch loads: no more compute threads than free CPUs
 
 
 @main.command("check")
@@ -318,24 +309,72 @@ def dpo_cmd(**kw):
     \b
     Example:
       train dpo --data synth-pairs --model sft-run -o dpo-run --set beta=0.1 --set data.eval_fraction=0.05
+      train dpo --data prefs.jsonl --model sft-run -o dpo-om --online-merging ties --online-merging-base ./base
     """
-    _train("dpo", **kw)
+    from train import online_merging
+
+    settings = _settings(online_merging, kw)
+    _train("dpo", **kw, settings=settings)
+
+
+dpo_cmd.params.extend(_option_params("train.online_merging"))
+
+
+def _field_help(cls, name: str) -> str:
+    """The help of a config field, so an option is described where the setting is declared."""
+    return cls.__dataclass_fields__[name].metadata["help"]
+
+
+def _reward_help(name: str) -> str:
+    from train.config import RewardRunConfig
+
+    return _field_help(RewardRunConfig, name)
 
 
 @main.command("reward")
 @training_options
+@click.option(
+    "--ensemble", type=click.IntRange(min=1), default=1, show_default=True, help=_reward_help("ensemble")
+)
+@click.option("--ensemble-lr", metavar="LR,LR,...", help=_reward_help("ensemble_lr"))
 @user_errors
-def reward_cmd(**kw):
+def reward_cmd(ensemble, ensemble_lr, **kw):
     """Train a reward model (one-label sequence classifier) on preference rows; 10% held out for accuracy.
     A ranking (edited > chosen > rejected, or `responses` best first) trains every ordered pair; an optional
-    `margin` column goes to the loss.
+    `margin` column goes to the loss. --ensemble M trains M of them from one initialisation and averages their
+    weights (WARM); the manifest holds each member's held-out accuracy and the average's.
 
     \b
     Example:
       train reward --data prefs.jsonl --model ./base -o rm-run
+      train reward --data prefs.jsonl --model ./base -o rm-warm --ensemble 4 --ensemble-lr 1e-5,2e-5
       synth reject-sample ... --verifier reward-model --model rm-run
     """
-    _train("reward", **kw)
+    from train.warm import parse_lrs
+
+    lrs = parse_lrs(ensemble_lr)
+    if lrs and ensemble < 2:
+        raise click.UsageError(
+            "--ensemble-lr gives the members of an ensemble their learning rates: add --ensemble M"
+        )
+    if ensemble < 2:
+        _train("reward", **kw)
+        return
+    if (kw.get("num_processes") or 1) > 1 or kw.get("accelerate_config"):
+        raise click.UsageError(
+            "--ensemble trains its members one after another in one process: drop --num-processes and "
+            "--accelerate-config (or train the members apart with them and average them with `train merge`)"
+        )
+    from train.warm import run_warm
+
+    out = run_warm(_config("reward", **kw, ensemble=ensemble, ensemble_lr=lrs), echo=_echo_err)
+    m = json.loads((out / "manifest.json").read_text())
+    click.echo(f"wrote {out} (the average of {ensemble} reward models; members in {out / 'members'})")
+    for member in m["warm"]["members"]:
+        click.echo(f"  member {member['member']}: held-out accuracy {_num(member['eval_accuracy'])}")
+    click.echo(
+        f"  average: held-out accuracy {_num(m['metrics']['eval_accuracy'])} ({m['metrics']['eval_pairs']} pairs)"
+    )
 
 
 @main.command("online-dpo")
@@ -391,6 +430,40 @@ def _print_throughput(m: dict) -> None:
 online_dpo_cmd.params.extend(_option_params("train.online_dpo"))
 
 
+@main.command("bond")
+@training_options
+@online_errors
+def bond_cmd(**kw):
+    """Best-of-N distillation (BOND, Gemma 3) on online DPO's loop: each episode samples --n replies per prompt from
+    the policy, scores them with --reward, and trains the policy on each prompt's best reply (log-likelihood: the
+    forward KL to the best-of-N distribution) plus --kl-coef x KL(policy || anchor), the anchor an exponential
+    moving average of the policy (--ema-rate per step). It differs from the paper's J-BOND: the N samples come from
+    the policy, not the anchor, and the second term is a KL to the anchor, not the backward KL to best-of-N.
+
+    --data, --reward, sampling, episodes, --resume and the outputs are online-dpo's (rollouts.jsonl,
+    preference.jsonl: the best and worst of each prompt, rejected.jsonl); the last anchor is in OUTPUT/anchor. TRL's
+    SFTConfig fields (learning_rate, num_train_epochs per episode...) go in --set/--config.
+
+    \b
+    Example:
+      train bond --model sft-run --data prompts.jsonl -o bond --reward reward-model --reward-model rm-warm \\
+          --n 8 --episodes 3 --kl-coef 0.1 --ema-rate 0.05 --set learning_rate=1e-6
+    """
+    m = _run_online("bond", "train.bond", "run_bond", kw)
+    if m is None:
+        return
+    for e in m["episodes"]:
+        t = e["training"] or {}
+        click.echo(
+            f"  episode {e['episode']}: reward mean {_num(e['reward_mean'])}, {e['pairs']} best-of-{m['settings']['n']} "
+            f"targets, {e['skipped']} skipped, KL to anchor {_num(t.get('kl_to_anchor'))}, KL to SFT {_num(e['kl_to_sft'])}"
+        )
+    _print_throughput(m)
+
+
+bond_cmd.params.extend(_option_params("train.bond"))
+
+
 @main.command("rl")
 @click.option(
     "--algo",
@@ -435,6 +508,50 @@ rl_cmd.params.extend(_option_params("train.rl"))
 
 def _num(v) -> str:
     return "n/a" if v is None else f"{v:.4g}"
+
+
+@main.command("distill")
+@training_options
+@user_errors
+def distill_cmd(**kw):
+    """Distil a teacher into the student on the student's own samples (Gemma 2/3): the student samples replies to
+    the prompts and learns the teacher's next-token distribution on them (generalized JSD: --set beta=0 forward
+    KL, 0.5 JSD [default], 1 reverse KL).
+
+    --lmbda 1 (default) is fully on-policy on TRL's DistillationTrainer; --lmbda below 1 uses the experimental
+    trl.experimental.gkd.GKDTrainer, whose other sequences are the data's replies (conversations) or, with
+    --seq-kd, the teacher's samples. --data holds prompts or conversations (their prompt, up to the last user
+    turn, when on-policy). Before any weights load, the teacher's tokenizer and vocabulary are compared with the
+    student's and the first difference refused. The manifest holds KL(student || teacher), KL(teacher || student)
+    and the JSD on held-out prompts (data.eval_fraction, 10% by default) before and after training.
+
+    \b
+    Example:
+      train distill --model small-sft --teacher big-it --data prompts.jsonl -o distilled --set max_steps=500
+      train distill --model small-sft --teacher big-it --data sft.jsonl -o gkd --lmbda 0.5 --set beta=0.1
+      train distill --model small-sft --teacher big-it --data prompts.jsonl -o seqkd --lmbda 0 --seq-kd
+    """
+    from train import distill
+
+    settings = _settings(distill, kw)
+    method = distill.method_for(settings)
+    out = distill.run_distill(_config(method, **kw, settings=settings), echo=_echo_err)
+    if out is None:  # a worker process: the launcher reports
+        return
+    m = json.loads((out / "manifest.json").read_text())
+    click.echo(f"wrote {out} ({m['distillation']['trainer']})")
+    d = m["distillation"]["divergence"]
+    if isinstance(d, dict):
+        click.echo(
+            f"  KL(student || teacher) per token on held-out prompts: {_num(d['before']['kl_student_teacher'])} "
+            f"before, {_num(d['after']['kl_student_teacher'])} after; JSD(beta={d['after']['beta']:g}) "
+            f"{_num(d['before']['jsd'])} -> {_num(d['after']['jsd'])}"
+        )
+    else:
+        click.echo(f"  divergence {d}")
+
+
+distill_cmd.params.extend(_option_params("train.distill"))
 
 
 @main.command("merge")

@@ -166,13 +166,14 @@ def check_data(cfg: RunConfig, kind: str, rows: list[dict], invalid: list, out: 
 
 
 def fingerprint(cfg: RunConfig, rows: list[dict]) -> dict:
-    """What a stopped run's state is valid for: `--resume` refuses another command, model, data or reward."""
+    """What a stopped run's state is valid for: `--resume` refuses another command, model, data, reward or teacher."""
     from train.data import data_hash
 
     out = {"command": cfg.method, "model": str(cfg.model), "data_xxh3_128": data_hash(rows)}
     settings = getattr(cfg, "settings", None)
-    if settings is not None and getattr(settings, "reward", None) is not None:
-        out["reward"] = settings.reward
+    for key in ("reward", "teacher"):
+        if getattr(settings, key, None) is not None:
+            out[key] = getattr(settings, key)
     return out
 
 

@@ -1,4 +1,4 @@
-"""Typed run configuration for `train sft|dpo|reward|online-dpo|rl`, read from YAML and `--set KEY=VALUE`.
+"""Typed run configuration for `train sft|dpo|reward|online-dpo|rl|distill|bond`, read from YAML and `--set KEY=VALUE`.
 
 A config file holds TRL's own config fields (`SFTConfig`, `DPOConfig`, `RewardConfig`) at the top level, plus two
 blocks of ours: `data:` (what to read and how to split it) and `lora:` (peft LoRA settings; its presence turns LoRA
@@ -23,7 +23,7 @@ import yaml
 
 from train.launch import LaunchSettings
 
-METHODS = ("sft", "dpo", "reward", "online-dpo", "grpo", "rloo")
+METHODS = ("sft", "dpo", "reward", "online-dpo", "grpo", "rloo", "distill", "gkd", "bond")
 
 
 class _Loader(yaml.SafeLoader):
@@ -46,6 +46,10 @@ _Loader.add_implicit_resolver(
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
     list("-+0123456789"),
 )
+
+
+# The loader itself, for readers that extend it (`posttrain.recipes` keeps line numbers).
+Yaml12Loader = _Loader
 
 
 def load_yaml(text_or_stream):
@@ -181,6 +185,11 @@ class DPORunConfig(RunConfig):
     method: ClassVar[str] = "dpo"
     trl_config_name: ClassVar[str] = "DPOConfig"
 
+    settings: Any = field(
+        default=None,
+        metadata={"help": "The online merging optimizer's settings (`train.online_merging`), or None."},
+    )
+
 
 @dataclass
 class RewardRunConfig(RunConfig):
@@ -192,6 +201,20 @@ class RewardRunConfig(RunConfig):
     data: DataConfig = field(
         default_factory=lambda: DataConfig(eval_fraction=0.1),
         metadata={"help": "The `data:` block; 10% is held out by default to measure reward accuracy."},
+    )
+    ensemble: int = field(
+        default=1,
+        metadata={
+            "help": "WARM: train this many reward models from one initialisation (seed, data order and, with "
+            "--ensemble-lr, learning rate differing) and average their weights into the output."
+        },
+    )
+    ensemble_lr: list[float] | None = field(
+        default=None,
+        metadata={
+            "help": "WARM: learning rates given to the members in turn, comma-separated (1e-5,2e-5); default: "
+            "learning_rate for every member."
+        },
     )
 
 
@@ -229,6 +252,35 @@ class RLOORunConfig(OnlineRunConfig):
     trl_config_name: ClassVar[str] = "RLOOConfig"
 
 
+@dataclass
+class DistillRunConfig(OnlineRunConfig):
+    """`train distill`: on-policy distillation from a teacher with TRL's `DistillationTrainer` (`lmbda` 1)."""
+
+    method: ClassVar[str] = "distill"
+    trl_config_name: ClassVar[str] = "DistillationConfig"
+
+    data: DataConfig = field(
+        default_factory=lambda: DataConfig(eval_fraction=0.1),
+        metadata={"help": "The `data:` block; 10% is held out by default to measure the KL to the teacher."},
+    )
+
+
+@dataclass
+class GKDRunConfig(DistillRunConfig):
+    """`train distill --lmbda < 1`: generalized knowledge distillation with `trl.experimental.gkd.GKDTrainer`."""
+
+    method: ClassVar[str] = "gkd"
+    trl_config_name: ClassVar[str] = "experimental.gkd.GKDConfig"
+
+
+@dataclass
+class BondRunConfig(OnlineRunConfig):
+    """`train bond`: best-of-N distillation in episodes, with an EMA anchor."""
+
+    method: ClassVar[str] = "bond"
+    trl_config_name: ClassVar[str] = "SFTConfig"
+
+
 RUN_CONFIGS: dict[str, type[RunConfig]] = {
     "sft": SFTRunConfig,
     "dpo": DPORunConfig,
@@ -236,6 +288,9 @@ RUN_CONFIGS: dict[str, type[RunConfig]] = {
     "online-dpo": OnlineDPORunConfig,
     "grpo": GRPORunConfig,
     "rloo": RLOORunConfig,
+    "distill": DistillRunConfig,
+    "gkd": GKDRunConfig,
+    "bond": BondRunConfig,
 }
 
 # Keys owned by posttrain: a value in the YAML would be ignored or fight with what the command does.
@@ -250,9 +305,11 @@ _MANAGED_KEYS = {
 
 
 def trl_config_class(method: str):
-    import trl
+    """TRL's config class of `method` (`experimental.gkd.GKDConfig` names one outside TRL's top level)."""
+    import importlib
 
-    return getattr(trl, RUN_CONFIGS[method].trl_config_name)
+    module, _, name = f"trl.{RUN_CONFIGS[method].trl_config_name}".rpartition(".")
+    return getattr(importlib.import_module(module), name)
 
 
 def trl_field_names(method: str) -> set[str]:

@@ -92,14 +92,26 @@ def read_rows(
     so that a report points at the line to fix.
     """
     from curate.io import iter_lines
-    from curate.schema import FORMATS, InvalidRow, RowError, decode, normalize
+    from curate.schema import (
+        FORMATS,
+        IdRegistry,
+        InvalidRow,
+        RowError,
+        decode,
+        duplicate_id_error,
+        id_key,
+        normalize,
+    )
 
     if input_format not in FORMATS:
         raise InputError(f"unknown input format {input_format!r} (choose from {', '.join(FORMATS)})")
     rows, invalid = [], []
+    ids = IdRegistry()
     for rec in iter_lines(data_files(path, kind)):
         try:
             row = normalize(decode(rec), input_format=input_format)
+            if not ids.admit(id_key(row)):
+                raise duplicate_id_error(row["id"])
         except RowError as e:
             invalid.append(InvalidRow(rec.source, rec.line, e.field, e.message, raw=""))
             continue
@@ -121,7 +133,10 @@ def infer_kind(rows: list[dict]) -> str:
 
 
 def data_kind(method_kind: str, rows: list[dict]) -> str:
-    """What a method trains on here: `sft` trains conversations, or plain text rows when the data is text."""
+    """What a method trains on here: `sft` trains conversations, or plain text rows when the data is text;
+    `prompt-or-sft` (distillation) takes prompts, or conversations when there are any (checked as such)."""
+    if method_kind == "prompt-or-sft":
+        return "sft" if any(r["_kind"] == "conversation" for r in rows) else "prompt"
     return "text" if method_kind == "sft" and rows and infer_kind(rows) == "text" else method_kind
 
 

@@ -4,6 +4,7 @@ ranking, the best response against the worst).
 TRL tokenizes the conversations itself (prompt with the generation prompt, then prompt + chosen / rejected); the
 preflight has already proved that the prompt tokens are a prefix of both and that the completion ends with the
 end-of-turn token. The reference model is a frozen copy of the starting model (with LoRA: the adapter disabled).
+`--online-merging` merges every update with the SFT task vector (`train.online_merging`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from train.common import Method, Prepared, generate_samples, prompts_for, run_training, save_causal_lm
 from train.config import DPORunConfig
+from train.online_merging import check as online_merging_check
 
 DPO_METRICS = ("rewards/accuracies", "rewards/margins", "rewards/chosen", "rewards/rejected")
 
@@ -20,8 +22,9 @@ def _build_trainer(p: Prepared):
     from trl import DPOTrainer
 
     from train.data import preference_dataset
+    from train.online_merging import attach_to
 
-    return DPOTrainer(
+    trainer = DPOTrainer(
         model=p.cfg.model,
         args=p.trl_args,
         train_dataset=preference_dataset(p.train_rows, method="dpo"),
@@ -29,6 +32,13 @@ def _build_trainer(p: Prepared):
         processing_class=p.tokenizer,
         peft_config=p.peft_config,
     )
+    trainer.online_merging = attach_to(trainer, p.cfg.settings, p.cfg.model)
+    return trainer
+
+
+def _finish(trainer, p: Prepared) -> dict:
+    merging = getattr(trainer, "online_merging", None)
+    return {"online_merging": merging.info()} if merging is not None else {}
 
 
 def last_logged(history: list[dict], keys, prefix: str = "") -> dict:
@@ -60,6 +70,8 @@ DPO = Method(
     final_metrics=_final_metrics,
     save_model=save_causal_lm,
     sanity=_sanity,
+    preflight=online_merging_check,
+    finish=_finish,
 )
 
 

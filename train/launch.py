@@ -324,8 +324,9 @@ class LaunchPlan:
 
     @property
     def threads_per_process(self) -> int:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        return max(1, cores // self.num_processes)
+        from curate.threads import usable_cpus
+
+        return max(1, usable_cpus() // self.num_processes)
 
     @classmethod
     def build(cls, s: LaunchSettings, *, gpus: int, precision: str, model: str | None = None) -> LaunchPlan:

@@ -315,7 +315,7 @@ def ties_combine(taus: list, weights: list[float]):
     stacked = torch.stack([t * w for t, w in zip(taus, weights, strict=True)])
     sign = torch.sign(stacked.sum(0))
     agree = (torch.sign(torch.stack(taus)) == sign) & (torch.stack(taus) != 0)
-    w = torch.tensor(weights, dtype=stacked.dtype).view(-1, *([1] * taus[0].dim()))
+    w = torch.tensor(weights, dtype=stacked.dtype, device=stacked.device).view(-1, *([1] * taus[0].dim()))
     num = (stacked * agree).sum(0)
     den = (w * agree).sum(0)
     return torch.where(den > 0, num / den.clamp_min(1e-12), torch.zeros_like(num))
@@ -359,7 +359,9 @@ class Dare(MergeMethod):
         return torch.rand(shape, generator=g) < self.density
 
     def merge(self, thetas, weights, base, name):
-        taus = [(t - base) * self.mask(t.shape, name, i) / self.density for i, t in enumerate(thetas)]
+        taus = [
+            (t - base) * self.mask(t.shape, name, i).to(t.device) / self.density for i, t in enumerate(thetas)
+        ]
         if self.sign_election:
             return base + ties_combine(taus, weights)
         return base + Linear().merge(taus, weights, None, name)
@@ -404,31 +406,70 @@ def merge_checkpoints(
 ) -> Path:
     """Merge `models` (weighted; `method` linear, slerp, ties or dare) and optionally interpolate from `base`;
     write safetensors + config + tokenizer."""
-    if not models:
-        raise MergeError("no models to merge")
-    merger = merge_method(method, n_models=len(models)) if isinstance(method, str) else method
-    if merger.needs_base and base is None:
-        raise MergeError(f"--method {merger.name} merges task vectors: give the initial model with --base")
-    if alpha is not None and base is None:
-        raise MergeError("--base and --alpha go together (WARP: out = base + alpha * (merge - base))")
-    if base is not None and alpha is None and merger.name == "linear":
-        raise MergeError("--base and --alpha go together (WARP: out = base + alpha * (merge - base))")
-    if alpha is not None and not 0.0 <= alpha <= 1.0:
-        raise MergeError(f"--alpha must be in [0, 1], got {alpha}")
-    if dtype not in OUT_DTYPES:
-        raise MergeError(f"--dtype must be one of {', '.join(OUT_DTYPES)}")
-    if len(models) == 1 and base is None:
-        raise MergeError("one model and no --base: nothing to merge")
-    w = _normalized(weights, len(models))
-
-    cks = [inspect_checkpoint(m) for m in models]
-    base_ck = inspect_checkpoint(base) if base is not None else None
-    for ck in cks[1:] + ([base_ck] if base_ck else []):
-        check_compatible(cks[0], ck)
+    plan = MergePlan.of(models, weights=weights, base=base, alpha=alpha, method=method, dtype=dtype)
     run = RunDir(output, overwrite=force, inputs=[*models, *([base] if base else [])])
     try:
-        _write_merge(cks, w, base_ck, alpha, dtype, run.path, max_shard_bytes, merger)
-        manifest = {
+        write_json(run.path / "manifest.json", plan.write(run.path, max_shard_bytes=max_shard_bytes))
+        return run.commit()
+    except BaseException:
+        run.abort()
+        raise
+
+
+@dataclass
+class MergePlan:
+    """A merge checked from the checkpoints' headers (nothing read yet), ready to write into a directory."""
+
+    cks: list[Checkpoint]
+    weights: list[float]  # normalised
+    given_weights: list[float] | None
+    base: Checkpoint | None
+    alpha: float | None
+    merger: MergeMethod
+    dtype: str
+
+    @classmethod
+    def of(
+        cls,
+        models: list[str | Path],
+        *,
+        weights: list[float] | None = None,
+        base: str | Path | None = None,
+        alpha: float | None = None,
+        method: str | MergeMethod = "linear",
+        dtype: str = "auto",
+    ) -> MergePlan:
+        if not models:
+            raise MergeError("no models to merge")
+        merger = merge_method(method, n_models=len(models)) if isinstance(method, str) else method
+        if merger.needs_base and base is None:
+            raise MergeError(
+                f"--method {merger.name} merges task vectors: give the initial model with --base"
+            )
+        if alpha is not None and base is None:
+            raise MergeError("--base and --alpha go together (WARP: out = base + alpha * (merge - base))")
+        if base is not None and alpha is None and merger.name == "linear":
+            raise MergeError("--base and --alpha go together (WARP: out = base + alpha * (merge - base))")
+        if alpha is not None and not 0.0 <= alpha <= 1.0:
+            raise MergeError(f"--alpha must be in [0, 1], got {alpha}")
+        if dtype not in OUT_DTYPES:
+            raise MergeError(f"--dtype must be one of {', '.join(OUT_DTYPES)}")
+        if len(models) == 1 and base is None:
+            raise MergeError("one model and no --base: nothing to merge")
+        w = _normalized(weights, len(models))
+        cks = [inspect_checkpoint(m) for m in models]
+        base_ck = inspect_checkpoint(base) if base is not None else None
+        for ck in cks[1:] + ([base_ck] if base_ck else []):
+            check_compatible(cks[0], ck)
+        return cls(cks, w, weights, base_ck, alpha, merger, dtype)
+
+    def write(self, out: Path, *, max_shard_bytes: int = 5 * 2**30) -> dict:
+        """Write the merged model into `out` (an existing directory); returns the manifest."""
+        _write_merge(
+            self.cks, self.weights, self.base, self.alpha, self.dtype, out, max_shard_bytes, self.merger
+        )
+        merger, base_ck = self.merger, self.base
+        return {
             "command": "train merge",
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             "method": (
@@ -443,29 +484,39 @@ def merge_checkpoints(
                 {
                     "path": str(ck.path),
                     "weight": wi,
-                    "given_weight": (weights[i] if weights else None),
+                    "given_weight": (self.given_weights[i] if self.given_weights else None),
                     "header_sha256": ck.header_hash(),
                 }
-                for i, (ck, wi) in enumerate(zip(cks, w, strict=True))
+                for i, (ck, wi) in enumerate(zip(self.cks, self.weights, strict=True))
             ],
             "base": {"path": str(base_ck.path), "header_sha256": base_ck.header_hash()} if base_ck else None,
-            "alpha": alpha,
-            "dtype": dtype,
+            "alpha": self.alpha,
+            "dtype": self.dtype,
             "accumulation": "float32",
-            "tensors": len(cks[0].tensors),
-            "architecture": cks[0].architecture,
+            "tensors": len(self.cks[0].tensors),
+            "architecture": self.cks[0].architecture,
             "versions": versions(),
         }
-        write_json(run.path / "manifest.json", manifest)
-        return run.commit()
-    except BaseException:
-        run.abort()
-        raise
+
+
+class TensorReader(contextlib.ExitStack):
+    """Reads checkpoints' tensors one at a time, each safetensors file opened once."""
+
+    def __init__(self):
+        super().__init__()
+        self._files: dict[Path, object] = {}
+
+    def get(self, ck: Checkpoint, name: str):
+        from safetensors import safe_open
+
+        f = ck.tensors[name].file
+        if f not in self._files:
+            self._files[f] = self.enter_context(safe_open(str(f), framework="pt"))
+        return self._files[f].get_tensor(name)
 
 
 def _write_merge(cks, w, base_ck, alpha, dtype, out: Path, max_shard_bytes: int, merger: MergeMethod) -> None:
     import torch
-    from safetensors import safe_open
     from safetensors.torch import save_file
 
     first = cks[0]
@@ -490,15 +541,8 @@ def _write_merge(cks, w, base_ck, alpha, dtype, out: Path, max_shard_bytes: int,
         else [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
     )
 
-    with contextlib.ExitStack() as stack:
-        handles: dict[Path, object] = {}
-
-        def tensor(ck: Checkpoint, name: str):
-            f = ck.tensors[name].file
-            if f not in handles:
-                handles[f] = stack.enter_context(safe_open(str(f), framework="pt"))
-            return handles[f].get_tensor(name)
-
+    with TensorReader() as reader:
+        tensor = reader.get
         weight_map = {}
         for fname, shard in zip(files, shards, strict=True):
             result = {}

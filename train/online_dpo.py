@@ -48,6 +48,7 @@ from train.common import (
     save_causal_lm,
 )
 from train.config import OnlineDPORunConfig
+from train.dpo import DPO_METRICS
 from train.rewards import NOT_FOR_TRAINING, public, reward_settings_class, reward_stats, rollout
 
 REFERENCES = ("sft", "episode")
@@ -60,9 +61,16 @@ EPISODE = "episode-{:03d}"
 def settings_class():
     """`online-dpo`'s settings: the reward, sampling from the policy, and the episodes."""
     from synth.config import AnswerSettings, BackendSettings, SamplingSettings, default, setting, settings
+    from train import online_merging
 
     @settings
-    class OnlineDPOSettings(reward_settings_class(), AnswerSettings, SamplingSettings, BackendSettings):
+    class OnlineDPOSettings(
+        reward_settings_class(),
+        online_merging.settings_class(),
+        AnswerSettings,
+        SamplingSettings,
+        BackendSettings,
+    ):
         episodes: int = setting(3, "Episodes of sample, score, pair and train.", min=1)
         prompts_per_episode: int | None = setting(
             None,
@@ -216,7 +224,13 @@ def _read(path: Path) -> list[dict]:
 
 
 class OnlineDPO:
-    """One `train online-dpo` run: the episodes, then the output."""
+    """One `train online-dpo` run: the episodes, then the output. `train bond` replaces how an episode trains
+    (`make_trainer`, `after_training`, `METHOD`, `LOSS`, `LOGGED`)."""
+
+    METHOD = ONLINE_DPO  # whose TRL defaults an episode's trainer gets
+    LOSS = "DPO"
+    LOGGED = DPO_METRICS  # what TRL logs that the episode's metrics keep
+    COMMAND = "train online-dpo"
 
     def __init__(self, cfg: OnlineDPORunConfig, *, echo=print, after_episode=None):
         self.cfg, self.s, self.echo = cfg, cfg.settings, echo
@@ -247,28 +261,44 @@ class OnlineDPO:
         cfg = _ranked_config_class()(**shared)
         return run_reject_sample(cfg, verifier=_Borrowed(verifier))
 
-    def train(self, episode: int, policy: Path, pairs: list[dict], work: Path, tokenizer):
-        """DPO on the episode's pairs; returns the trainer, its result and throughput, and the KL to the SFT model
-        of the policy that sampled them."""
-        from transformers import AutoModelForCausalLM
+    def make_trainer(self, episode: int, policy: Path, pairs: list[dict], tokenizer, trl_args, sft):
+        """TRL's DPOTrainer on the episode's pairs, starting from `policy`."""
         from trl import DPOTrainer
 
         from train.data import preference_dataset
-        from train.rewards import progress_callback
 
-        cfg = self.cfg
-        trl_args = build_trl_args(cfg, ONLINE_DPO, work / "checkpoints")
-        # the reference of --reference sft; the KL of the sampling policy is measured to it in both modes
-        sft = AutoModelForCausalLM.from_pretrained(cfg.model)
-        trainer = DPOTrainer(
+        return DPOTrainer(
             model=str(policy),
             ref_model=sft if self.s.reference == "sft" else None,
             args=trl_args,
             train_dataset=preference_dataset(pairs),
             processing_class=tokenizer,
-            peft_config=build_peft_config(cfg, ONLINE_DPO),
+            peft_config=build_peft_config(self.cfg, self.METHOD),
         )
-        trainer.add_callback(progress_callback(trainer, f"episode {episode}/{self.s.episodes} dpo"))
+
+    def after_training(self, trainer, episode: int, work: Path) -> dict:
+        """What an episode keeps besides the policy (BOND: its anchor); returns metrics."""
+        return {}
+
+    def after_commit(self, episode: int) -> None:
+        """Once the episode is committed: remove what only earlier episodes needed."""
+
+    def train(self, episode: int, policy: Path, pairs: list[dict], work: Path, tokenizer):
+        """Train on the episode's pairs; returns the trainer, its result and throughput, and the KL to the SFT model
+        of the policy that sampled them."""
+        from transformers import AutoModelForCausalLM
+
+        from train.online_merging import attach_to
+        from train.rewards import progress_callback
+
+        cfg = self.cfg
+        trl_args = build_trl_args(cfg, self.METHOD, work / "checkpoints")
+        # the reference of --reference sft; the KL of the sampling policy is measured to it in both modes
+        sft = AutoModelForCausalLM.from_pretrained(cfg.model)
+        trainer = self.make_trainer(episode, policy, pairs, tokenizer, trl_args, sft)
+        label = f"episode {episode}/{self.s.episodes} {self.LOSS.lower()}"
+        trainer.add_callback(progress_callback(trainer, label))
+        trainer.online_merging = attach_to(trainer, self.s, cfg.model)
         device = next(trainer.model.parameters()).device
         kl = kl_estimate(
             trainer.model, sft.to(device), tokenizer, self.samples_for_kl(work, self.s.system_prompt)
@@ -293,8 +323,8 @@ class OnlineDPO:
         self, episode: int, prompts: list[dict], policy: Path, tokenizer, verifier
     ) -> tuple[Path, dict | None]:
         """One episode, committed into `episode-NNN`; returns the policy after it and its metrics. In a distributed
-        run the main process samples and commits while the others wait; every process trains (their metrics:
-        None)."""
+        run the main process samples, keeps what the method keeps besides the policy (`after_training`: BOND's
+        anchor) and commits while the others wait; every process trains and saves (their metrics: None)."""
         final = self.state.path / EPISODE.format(episode)
         work = final.with_name(final.name + ".partial")
         metrics = launch.on_main(lambda: self.sample_episode(episode, prompts, policy, work, verifier))
@@ -302,12 +332,14 @@ class OnlineDPO:
         trained = self.train(episode, policy, pairs, work, tokenizer) if pairs else None
         if trained is not None:
             prepared = Prepared(self.cfg, tokenizer, pairs, [], trained[1], None, work / "model")
-            save_causal_lm(trained[0], prepared)
+            save_causal_lm(trained[0], prepared)  # every process: a sharded model is gathered to save it
         new_policy = final / "model" if pairs else policy
-        metrics = launch.on_main(
-            lambda: self.commit_episode(metrics, trained, policy, new_policy, work, final)
-        )
-        return new_policy, metrics
+
+        def keep_and_commit() -> dict:
+            own = self.after_training(trained[0], episode, work) if trained is not None else {}
+            return self.commit_episode(metrics, trained, own, policy, new_policy, work, final)
+
+        return new_policy, launch.on_main(keep_and_commit)
 
     def sample_episode(self, episode: int, prompts: list[dict], policy: Path, work: Path, verifier) -> dict:
         """Sample, score and pair into `work`; the episode's metrics so far."""
@@ -347,9 +379,12 @@ class OnlineDPO:
             },
         }
 
-    def commit_episode(self, metrics: dict, trained, policy: Path, new_policy: Path, work: Path, final: Path):
-        """The training metrics and log, then `work` renamed to `final`; the policy before it is removed."""
-        from train.dpo import DPO_METRICS, last_logged
+    def commit_episode(
+        self, metrics: dict, trained, own: dict, policy: Path, new_policy: Path, work: Path, final: Path
+    ) -> dict:
+        """The training metrics (with `own`, what `after_training` returned) and log, then `work` renamed to
+        `final`; the policy before it is removed, and `after_commit` removes what only earlier episodes needed."""
+        from train.dpo import last_logged
 
         e, total = metrics["episode"], self.s.episodes
         if trained is not None:
@@ -360,11 +395,14 @@ class OnlineDPO:
             metrics["training"] = {
                 "train_loss": result.metrics.get("train_loss"),
                 "global_step": trainer.state.global_step,
-                **last_logged(history, DPO_METRICS),
+                **last_logged(history, self.LOGGED),
+                **own,
                 **throughput,
             }
+            if trainer.online_merging is not None:
+                metrics["training"]["online_merging"] = trainer.online_merging.info()
             self.echo(
-                f"episode {e}/{total}: KL(policy || SFT) {_fmt(kl)} nats; DPO loss "
+                f"episode {e}/{total}: KL(policy || SFT) {_fmt(kl)} nats; {self.LOSS} loss "
                 f"{_fmt(result.metrics.get('train_loss'))}, {throughput['tokens_per_s']} tokens/s"
             )
         else:
@@ -376,11 +414,13 @@ class OnlineDPO:
         os.replace(work, final)
         if policy != new_policy and policy.parent.parent == self.state.path:
             shutil.rmtree(policy, ignore_errors=True)  # only the newest policy is ever needed again
+        self.after_commit(e)
         return metrics
 
     # --- the run -----------------------------------------------------------------------------------------------
 
     def run(self) -> Path | None:
+        from train import online_merging
         from train.data import read_rows, split_rows
         from train.rewards import build_reward, check_rewardable
 
@@ -396,10 +436,11 @@ class OnlineDPO:
             self.state = run.state
             tokenizer, report = check_data(cfg, "prompt", rows, invalid, run.path, echo=self.echo)
             check_rewardable(s, rows)
+            online_merging.check(cfg)
             if relaunch is not None:
                 return relaunch.run(run, echo=self.echo)
             train_rows, eval_rows = split_rows(rows, cfg.data.eval_fraction)
-            trl_args = build_trl_args(cfg, ONLINE_DPO, run.state.path / "checkpoints")
+            trl_args = build_trl_args(cfg, self.METHOD, run.state.path / "checkpoints")
             done = [orjson.loads((d / "episode.json").read_bytes()) for d in run.state.episodes()]
             policy = Path(done[-1]["policy_after"]) if done else Path(cfg.model)
             if done:
@@ -422,7 +463,7 @@ class OnlineDPO:
             self.write_outputs(run, policy, done, prepared)
             manifest = describe_run(
                 cfg,
-                command="train online-dpo",
+                command=self.COMMAND,
                 trl_args=trl_args,
                 tokenizer=tokenizer,
                 rows=rows,

@@ -28,6 +28,7 @@ from train.common import TrainError
 
 STATE_FILE = "state.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+_MEMBER = re.compile(r"^member-(\d+)$")
 
 
 class StateDir:
@@ -43,13 +44,14 @@ class StateDir:
         return self.path / "checkpoints"
 
     def last_checkpoint(self) -> Path | None:
-        """The newest complete checkpoint (transformers writes `trainer_state.json` last)."""
+        """The newest complete checkpoint: transformers writes `trainer_state.json` last, and a kill while it
+        is being written leaves it empty or cut short, so it must also parse."""
         if not self.checkpoints.is_dir():
             return None
         done = [
             (int(m.group(1)), p)
             for p in self.checkpoints.iterdir()
-            if (m := _CHECKPOINT.match(p.name)) and (p / "trainer_state.json").is_file()
+            if (m := _CHECKPOINT.match(p.name)) and _complete(p / "trainer_state.json")
         ]
         return max(done)[1] if done else None
 
@@ -61,11 +63,32 @@ class StateDir:
             p for p in self.path.iterdir() if re.fullmatch(r"episode-\d{3,}", p.name) and p.is_dir()
         )
 
+    def members(self) -> list[Path]:
+        """Finished ensemble members (`member-N`, committed run directories of `train reward --ensemble`)."""
+        if not self.path.is_dir():
+            return []
+        done = [(int(m.group(1)), p) for p in self.path.iterdir() if (m := _MEMBER.match(p.name))]
+        return [p for _, p in sorted(done) if (p / "manifest.json").is_file()]
+
     def progress(self) -> str | None:
         """What a resumed run would continue from, in words; None when there is nothing worth keeping."""
         episodes = self.episodes()
         if episodes:
             return f"{len(episodes)} finished episode(s), the last in {episodes[-1]}"
+        members = self.members()
+        inner = (
+            [
+                p
+                for sub in sorted(self.path.glob(".member-*.state"))
+                if (p := StateDir(sub.parent / sub.name[1:-6]).progress())
+            ]
+            if self.path.is_dir()
+            else []
+        )
+        if members or inner:
+            return ", ".join(
+                [f"{len(members)} finished ensemble member(s)", *(f"a member's {p}" for p in inner)]
+            )
         ckpt = self.last_checkpoint()
         return f"checkpoint {ckpt}" if ckpt is not None else None
 
@@ -165,3 +188,10 @@ class TrainingRun:
         out = self.run.commit()
         self.state.clear()
         return out
+
+
+def _complete(state_file: Path) -> bool:
+    try:
+        return isinstance(orjson.loads(state_file.read_bytes()), dict)
+    except (OSError, ValueError):
+        return False

@@ -21,7 +21,7 @@ import orjson
 
 from train import launch
 from train.common import Method, Prepared, generate_samples, prompts_for, run_training, save_causal_lm
-from train.config import OnlineRunConfig
+from train.config import ConfigError, OnlineRunConfig
 from train.rewards import (
     NOT_FOR_TRAINING,
     RewardFunction,
@@ -51,13 +51,35 @@ STEP_METRICS = (
 __all__ = ["ALGOS", "CLI_EXCLUDED", "RLRun", "prompt_dataset", "run_rl", "settings_class", "vllm_trl_args"]
 
 
+ANCHORS = ("sft", "ema")
+# TRL's reference-model options that `--anchor ema` sets (TR-DPO's reference update, which is WARP's EMA anchor).
+EMA_KEYS = ("sync_ref_model", "ref_model_mixup_alpha", "ref_model_sync_steps")
+ANCHOR_FILE = "anchor.safetensors"
+
+
 @cache
 def settings_class():
-    """`rl`'s own settings: the reward, and where completions are generated (everything else is TRL's config)."""
+    """`rl`'s own settings: the reward, the KL anchor, the online merging optimizer and where completions are
+    generated (everything else is TRL's config)."""
     from synth.config import setting, settings
+    from train import online_merging
 
     @settings
-    class RLSettings(reward_settings_class()):
+    class RLSettings(reward_settings_class(), online_merging.settings_class()):
+        anchor: str = setting(
+            "sft",
+            "What TRL's KL penalty (beta > 0) pulls towards: sft, the starting model; ema (WARP's first stage), an "
+            "exponential moving average of the policy, updated after every step with --ema-rate (TRL's "
+            "sync_ref_model with ref_model_mixup_alpha = rate, ref_model_sync_steps = 1).",
+            choices=ANCHORS,
+        )
+        ema_rate: float = setting(
+            0.01,
+            "--anchor ema: anchor <- (1 - rate) * anchor + rate * policy, after every step (WARP's mu).",
+            min=0,
+            max=1,
+            min_open=True,
+        )
         vllm_mode: str | None = setting(
             None,
             "Generate with vLLM (TRL's use_vllm): server (a `trl vllm-serve` on GPUs of its own; "
@@ -73,6 +95,78 @@ def vllm_trl_args(cfg) -> dict:
     """`--vllm-mode` as GRPOConfig / RLOOConfig fields (the run's config may still override them)."""
     mode = getattr(cfg.settings, "vllm_mode", None)
     return {"use_vllm": True, "vllm_mode": mode} if mode else {}
+
+
+def anchor_trl_args(cfg) -> dict:
+    """TRL's settings for the anchor: with `--anchor ema`, the reference model follows the policy as an EMA."""
+    s = cfg.settings
+    if getattr(s, "anchor", "sft") != "ema":
+        return {}
+    given = [k for k in EMA_KEYS if k in cfg.trl]
+    if given:
+        raise ConfigError(
+            f"--anchor ema sets {', '.join(given)} itself (from --ema-rate): leave them out of the config"
+        )
+    return {"sync_ref_model": True, "ref_model_mixup_alpha": s.ema_rate, "ref_model_sync_steps": 1}
+
+
+def anchor_callback(trainer):
+    """Saves the EMA anchor into every checkpoint, so `--resume` continues from the anchor it had (TRL's checkpoints
+    hold the policy only; a resumed run would otherwise restart the anchor from the starting model)."""
+    from transformers import TrainerCallback
+
+    class SaveAnchor(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            from safetensors.torch import save_file
+
+            if not args.should_save:  # the process that writes the checkpoint writes the anchor too
+                return
+
+            ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            tensors = {
+                n: p.detach().cpu().contiguous() for n, p in _unwrap(trainer.ref_model).named_parameters()
+            }
+            save_file(tensors, str(ckpt / ANCHOR_FILE))
+
+    return SaveAnchor()
+
+
+def load_anchor(trainer, checkpoint: Path) -> None:
+    from safetensors.torch import load_file
+
+    from train.common import TrainError
+
+    f = checkpoint / ANCHOR_FILE
+    if not f.is_file():
+        raise TrainError(
+            f"{checkpoint}: no EMA anchor saved with this checkpoint ({ANCHOR_FILE}); pass --force to start over"
+        )
+    saved = load_file(str(f))
+    for n, p in _unwrap(trainer.ref_model).named_parameters():
+        p.data.copy_(saved[n].to(p.device, p.dtype))
+
+
+def anchor_distances(trainer, init: str) -> dict:
+    """L2 distances between the anchor, the final policy and the starting model (what the anchor did)."""
+    import torch
+
+    from train.merge import TensorReader, inspect_checkpoint
+
+    ck = inspect_checkpoint(init)
+    policy = dict(_unwrap(trainer.model).named_parameters())
+    sq = {"anchor_to_policy": 0.0, "anchor_to_init": 0.0, "policy_to_init": 0.0}
+    with TensorReader() as reader, torch.no_grad():
+        for n, a in _unwrap(trainer.ref_model).named_parameters():
+            x0 = reader.get(ck, n).float()
+            a, p = a.detach().float().cpu(), policy[n].detach().float().cpu()
+            sq["anchor_to_policy"] += float((a - p).pow(2).sum())
+            sq["anchor_to_init"] += float((a - x0).pow(2).sum())
+            sq["policy_to_init"] += float((p - x0).pow(2).sum())
+    return {f"l2_{k}": round(v**0.5, 8) for k, v in sq.items()}
+
+
+def _unwrap(model):
+    return getattr(model, "module", model)
 
 
 def prompt_dataset(rows: list[dict]):
@@ -111,14 +205,23 @@ class RLRun:
 
     def __init__(self, cfg: OnlineRunConfig):
         self.cfg = cfg
-        self.verifier = self.log = self.reward = None
+        self.verifier = self.log = self.reward = self.merging = self.trainer = None
 
     def preflight(self, cfg, rows: list[dict]) -> None:
+        from train import online_merging
+
         check_rewardable(cfg.settings, rows)
+        online_merging.check(cfg)
 
     def build_trainer(self, p: Prepared):
         import trl
 
+        from train.online_merging import attach_to
+
+        if p.cfg.settings.anchor == "ema" and not p.trl_args.beta:
+            raise ConfigError(
+                "--anchor ema is the reference of the KL penalty, which beta=0 turns off: set beta, e.g. --set beta=0.05"
+            )
         base = {"grpo": trl.GRPOTrainer, "rloo": trl.RLOOTrainer}[p.cfg.method]
         timed = type(f"Timed{base.__name__}", (GenerationTimer, base), {})
         self.verifier = build_reward(p.cfg.settings)  # every process scores its own completions
@@ -136,6 +239,12 @@ class RLRun:
         )
         self.reward.trainer = trainer
         trainer.add_callback(progress_callback(trainer, f"rl {p.cfg.method}"))
+        if p.cfg.settings.anchor == "ema":
+            trainer.add_callback(anchor_callback(trainer))
+            if p.resume_from is not None:
+                load_anchor(trainer, p.resume_from)
+        self.merging = attach_to(trainer, p.cfg.settings, p.cfg.model)
+        self.trainer = trainer
         return trainer
 
     def final_metrics(self, trainer, p: Prepared) -> dict:
@@ -170,7 +279,17 @@ class RLRun:
         )
         rest = runtime - gen_s - self.reward.seconds
         tokens = int(trainer.state.num_input_tokens_seen or 0)
+        s = p.cfg.settings
+        anchor = {"kind": s.anchor}
+        if s.anchor == "ema":
+            anchor.update(
+                ema_rate=s.ema_rate,
+                trl={k: getattr(p.trl_args, k) for k in EMA_KEYS},
+                **anchor_distances(trainer, p.cfg.model),
+            )
         return {
+            "anchor": anchor,
+            "online_merging": self.merging.info() if self.merging else None,
             "reward": {"spec": p.cfg.settings.reward, "verifier": self.verifier.info()},
             "settings": orjson.loads(orjson.dumps(p.cfg.settings.__dict__, default=str)),
             "rewards": {
@@ -203,7 +322,7 @@ class RLRun:
             save_model=save_causal_lm,
             sanity=lambda model, p: generate_samples(model, p, prompts_for(p.eval_rows + p.train_rows)),
             command=f"train rl --algo {self.cfg.method}",
-            trl_defaults=vllm_trl_args,
+            trl_defaults=lambda cfg: {**anchor_trl_args(cfg), **vllm_trl_args(cfg)},
             preflight=self.preflight,
             finish=self.finish,
         )

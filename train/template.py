@@ -446,13 +446,21 @@ def preflight(
 
     bos_id = tokenizer.bos_token_id
     encodes_bos = bos_id is not None and tokenizer("a")["input_ids"][:1] == [bos_id]
+    # A "BOS" that the template writes literally at every turn (SmolLM2's bos_token is ChatML's <|im_start|>)
+    # is a turn marker: only a doubled one at the start is a problem then.
+    bos_marks_turns = bool(tokenizer.bos_token) and tokenizer.bos_token in (tokenizer.chat_template or "")
     bos_bad, prefix_bad, eot_bad, render_bad, pad_bad, probe_bad = [], [], [], [], [], []
     final_eos = []
     for label, msgs, completion, tools in _probes(tokenizer, kind, list(samples)):
 
         def _check_bos(seqs, label=label):
             for seq in seqs:
-                n_bos = seq.count(bos_id) if bos_id is not None else 0
+                if bos_id is None:
+                    n_bos = 0
+                elif bos_marks_turns:
+                    n_bos = next((k for k, t in enumerate(seq) if t != bos_id), len(seq))  # the leading run
+                else:
+                    n_bos = seq.count(bos_id)
                 if n_bos > 1 or (n_bos == 0 and encodes_bos):
                     bos_bad.append(f"{label}: {n_bos} BOS tokens, starts {_fmt(tokenizer, seq[:3])}")
 

@@ -9,7 +9,10 @@ How a run goes:
 1. The driver reads the input lines with the local reader (every format, stdin, run directories) and puts
    them into the object store in blocks of ``--batch-size`` lines, each line numbered in input order
    (`_seq`). Everything after that runs on the cluster: decoding, validation and every step. Rows never
-   leave their block; only keys and signatures are shuffled.
+   leave their block; only keys and signatures are shuffled. Ids are checked first, as the local reader
+   checks them: (line, id, content) hashes are grouped by id across the cluster, each group is decided in
+   line order, and the first stage makes the lines whose id an earlier line has with other content
+   invalid rows (one more map and shuffle of 24 bytes a row).
 2. Steps that decide each row on its own (quality, selfid, language, pii, toxicity, ...) map over the
    blocks: each block becomes a Polars frame (from Arrow, without copying) and goes through the local
    runner's `apply_steps`. Consecutive such steps run in one task, with one copy of each step per worker
@@ -29,8 +32,8 @@ How a run goes:
      through a fresh `NearDedupFilter`. Rows alone in all their buckets are kept and shipped nowhere.
 
    The rule is the local one, exactly: a row is dropped when it is a near duplicate of an *earlier kept*
-   row, and the detail names that row and the Jaccard estimated from the same 16-bit signature
-   fingerprints. Chains stay chains: A~B, B~C, A!~C keeps A and C and drops B. It is identical because
+   row, and the detail names that row and the exact Jaccard of their shingle sets (carried with the
+   signatures to the partition). Chains stay chains: A~B, B~C, A!~C keeps A and C and drops B. It is identical because
    a row's candidates are the rows sharing a band with it, always in its own component, and components
    do not interact, so they are decided in parallel. "Keep one row per component", the usual
    distributed shortcut, would drop C, which duplicates nothing that is kept: a silent loss, and a
@@ -83,7 +86,16 @@ from curate.pipeline import (
     apply_steps,
     to_frame,
 )
-from curate.schema import InvalidRow, Reader, public
+from curate.schema import (
+    InvalidRow,
+    Reader,
+    RowError,
+    decode,
+    duplicate_id_error,
+    id_key,
+    normalize,
+    public,
+)
 
 # What a record in a block is (`_out`): a row still in play, or one line of an output file.
 ROW, KEPT, REJECTED, EDIT, INVALID, STATS = range(6)
@@ -241,6 +253,7 @@ class StageSpec:
     batch_size: int
     reader: Reader | None = None  # the first stage decodes raw lines
     sources: list = dataclasses.field(default_factory=list)
+    duplicates: np.ndarray | None = None  # the first stage: sorted line numbers of rows with a duplicate id
     prepare: list = dataclasses.field(default_factory=list)  # stateful steps right after this stage
     final: bool = False  # the last stage: surviving rows become kept records
 
@@ -363,13 +376,23 @@ class BlockRunner:
         rows, seqs = [], []
         for seq, src, line, data, obj in block.select(list(RAW_SCHEMA)).iter_rows():
             rec = RawLine(spec.sources[src], line, pickle.loads(data) if obj else data)
-            good, bad = spec.reader.decode_batch([rec])  # raises with --on-error fail
+            good, bad = spec.reader.decode_batch([rec], check_ids=False)  # raises with --on-error fail
+            if good and _contains(spec.duplicates, seq):
+                bad = [spec.reader.set_aside(rec, duplicate_id_error(good[0]["id"]))]
+                good = []
             if good:
                 rows.append(good[0])
                 seqs.append(seq)
             for b in bad:
                 out.add(INVALID, seq, -1, 0, orjson.dumps(b.as_record()))
         return rows, seqs
+
+
+def _contains(sorted_values: np.ndarray | None, value: int) -> bool:
+    if sorted_values is None or not len(sorted_values):
+        return False
+    i = np.searchsorted(sorted_values, value)
+    return bool(i < len(sorted_values) and sorted_values[i] == value)
 
 
 def _stats_dict(st: StepStats) -> dict:
@@ -383,7 +406,12 @@ def _stats_dict(st: StepStats) -> dict:
 
 
 def _edit_owners(step: Step, before: pl.DataFrame, after: pl.DataFrame) -> list[tuple[int, int]]:
-    """(field index, line number) of each edit record `apply_steps` made, in its order: fields, rows, turns."""
+    """(field index, line number) of each edit record `apply_steps` made, in its order: fields, rows, turns.
+
+    A filter-editor's edits are those of the rows it kept: `before` is compared on those rows only.
+    """
+    if before.height != after.height:
+        before = before.filter(before["_i"].is_in(after["_i"].implode()))
     owners = []
     for f, fld in enumerate(step.fields):
         if fld not in before.columns:
@@ -421,17 +449,62 @@ class _Records:
         return pl.DataFrame(self.cols, schema=RECORD_SCHEMA)
 
 
+# --- on the workers: the duplicate-id check ---------------------------------------------------------------
+class _IdKeys:
+    """Each valid row's line number and `id_key`, partitioned by id, for the duplicate-id check."""
+
+    def __init__(self, reader: Reader, sources: list, partitions: int):
+        self.reader, self.sources, self.partitions = reader, sources, partitions
+
+    def __call__(self, table):
+        import pickle
+
+        import pyarrow as pa
+
+        seqs, ids, contents = [], [], []
+        for seq, src, line, data, obj in pl.from_arrow(table).select(list(RAW_SCHEMA)).iter_rows():
+            rec = RawLine(self.sources[src], line, pickle.loads(data) if obj else data)
+            try:
+                row = normalize(
+                    decode(rec, max_row_bytes=self.reader.max_row_bytes),
+                    input_format=self.reader.input_format,
+                )
+            except RowError:  # an invalid line, which the first stage reports
+                continue
+            i, c = id_key(row)
+            seqs.append(seq)
+            ids.append(i)
+            contents.append(c)
+        ids = np.array(ids, np.uint64)
+        return pa.table(
+            {
+                "_seq": pa.array(seqs, pa.uint64()),
+                "_id": pa.array(ids),
+                "_content": pa.array(np.array(contents, np.uint64)),
+                "_part": pa.array(ids % np.uint64(self.partitions)),
+            }
+        )
+
+
+def _duplicate_seqs(table):
+    """Line numbers of the rows whose id an earlier row has with other content (the local reader's rule)."""
+    keys = pl.from_arrow(table).sort("_seq")
+    dups = keys.filter(pl.col("_content") != pl.col("_content").first().over("_id"))
+    return dups.select(pl.col("_seq").cast(pl.UInt64)).to_arrow(compat_level=pl.CompatLevel.oldest())
+
+
 # --- on the workers: the distributed forms of the stateful steps -----------------------------------------
 class _Columns:
     """The line number, id and a stateful step's prepared column of the rows that reach the step (live
     rows, less those an earlier stateful step of the same stage dropped), with a partition number."""
 
-    def __init__(self, column: str, dtype, partitions: int, dropped: np.ndarray):
+    def __init__(self, column: str, dtype, partitions: int, dropped: np.ndarray, extra: dict | None = None):
         self.column, self.dtype, self.partitions, self.dropped = column, dtype, partitions, dropped
+        self.extra = extra or {}  # more prepared columns the step's verdict reads
 
     def __call__(self, table):
         block = pl.from_arrow(table)
-        schema = {"_seq": pl.UInt64, "id": pl.String, self.column: self.dtype}
+        schema = {"_seq": pl.UInt64, "id": pl.String, self.column: self.dtype, **self.extra}
         if self.column not in block.columns:
             live = pl.DataFrame(schema=schema)
         else:
@@ -615,7 +688,9 @@ class RayPipeline:
                 "shuffle_partitions": partitions,
             }
             try:
-                ds = self._build(ray, ray.data.from_arrow_refs(refs), reader, sources, partitions)
+                raw = ray.data.from_arrow_refs(refs)
+                duplicates = self._duplicate_ids(raw, reader, sources, partitions)
+                ds = self._build(ray, raw, reader, sources, partitions, duplicates)
                 self._write(ds, reader, sink)
             except Exception as e:
                 user = _user_error(e)
@@ -669,9 +744,26 @@ class RayPipeline:
             )
         return ds.map_batches(BlockRunner(spec), **common)
 
-    def _build(self, ray, ds, reader: Reader, sources: list, partitions: int):
+    def _duplicate_ids(self, raw, reader: Reader, sources: list, partitions: int) -> np.ndarray:
+        """Sorted line numbers of the rows with a duplicate id: (line, id, content) keys grouped by id across
+        the cluster, each group decided in input order. The first stage turns these rows into invalid ones
+        before any step sees them, as the local reader does."""
+        keys = raw.map_batches(
+            _IdKeys(dataclasses.replace(reader, invalid=[], count=0, fingerprints=[]), sources, partitions),
+            batch_format="pyarrow",
+            batch_size=None,
+        )
+        found = _collect(
+            keys.groupby("_part", num_partitions=partitions).map_groups(
+                _duplicate_seqs, batch_format="pyarrow"
+            ),
+            schema={"_seq": pl.UInt64},
+        )
+        return np.sort(found["_seq"].to_numpy())
+
+    def _build(self, ray, ds, reader: Reader, sources: list, partitions: int, duplicates: np.ndarray):
         segments = self._plan()
-        worker_reader = dataclasses.replace(reader, invalid=[], count=0)
+        worker_reader = dataclasses.replace(reader, invalid=[], count=0, fingerprints=[])
         pending: list = []
         for k, seg in enumerate(segments):
             spec = StageSpec(
@@ -680,6 +772,7 @@ class RayPipeline:
                 batch_size=self.batch_size,
                 reader=worker_reader if k == 0 else None,
                 sources=sources if k == 0 else [],
+                duplicates=duplicates if k == 0 else None,
                 prepare=[step for _, step in seg.prepare],
                 final=seg.final,
             )
@@ -712,7 +805,13 @@ class RayPipeline:
             self._dedup_info[i] = {}
             return rejects
         sigs = ds.map_batches(
-            _Columns("_minhash", pl.Array(pl.UInt32, step.num_perm), partitions, dropped),
+            _Columns(
+                "_minhash",
+                pl.Array(pl.UInt32, step.num_perm),
+                partitions,
+                dropped,
+                extra={"_shingles": pl.Binary},
+            ),
             batch_format="pyarrow",
             batch_size=None,
         ).materialize()
@@ -854,7 +953,10 @@ def _is_number(v) -> bool:
 
 def _gpus(step: Step) -> float:
     """One GPU for a model step whose device is CUDA (or `auto` on a cluster that has GPUs)."""
-    if step.name not in MODEL_STEPS or getattr(step, "backend", None) == "profanity":
+    if step.name not in MODEL_STEPS or set(str(getattr(step, "backend", "")).split("+")) <= {
+        "profanity",
+        "rules",
+    }:
         return 0.0
     device = str(getattr(step, "device", "cpu"))
     if device.startswith("cuda"):

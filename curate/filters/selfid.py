@@ -1,15 +1,23 @@
 """`selfid`: drop conversations whose assistant claims to be another model or from another organization.
 
-Names and phrasings are data (`rules/self_identification.yaml`). The target model's own identity is
-allowed: ``SelfIdentificationFilter(identity="Gemma", developer="Google")`` leaves "I am Gemma, made by
-Google" alone but still drops "I am ChatGPT". Only assistant turns are read, so users asking about other
-models are never claims; the patterns are anchored in the first person, so an assistant explaining that
-"ChatGPT was developed by OpenAI" is not a claim either.
+Names, phrasings and question forms are data (`rules/self_identification.yaml`). The target model's own
+identity is allowed: ``SelfIdentificationFilter(identity="Gemma", developer="Google")`` leaves "I am
+Gemma, made by Google" alone but still drops "I am ChatGPT".
+
+How a turn is read: only assistant turns speak for the model, so users asking about other models are never
+claims. Quoted text, code and lines a script character speaks are masked (`curate.text.unquoted`); the
+rest is split into sentences, and a sentence that names another model or organization is searched for
+claim patterns anchored on the speaker: "I am ...", "as a model trained by ...", "my creators at ...",
+"... created me", "I, GPT-4, ...", "you're talking to ...", in any position of the turn. A match holding a
+negation ("I'm not ChatGPT") is no claim. When the user's previous turn asks who the assistant is, the
+first sentence of the answer speaks for the assistant ("Who made you?" "OpenAI did!"). With `identity`
+or `developer` set, self-introductions naming a model or organization that the lists do not know count
+too ("I'm Zephyr, an AI assistant").
 
 >>> from curate.pipeline import to_frame
 >>> row = {"id": "1", "_kind": "conversation", "messages": [
-...     {"role": "user", "content": "Who are you?"},
-...     {"role": "assistant", "content": "As an AI language model developed by OpenAI, I cannot browse."}]}
+...     {"role": "user", "content": "Can you browse?"},
+...     {"role": "assistant", "content": "Sure! As an AI language model developed by OpenAI, I cannot browse."}]}
 >>> SelfIdentificationFilter().verdict(to_frame([row])).row(0)
 ('claims_other_developer', 'OpenAI: "As an AI language model developed by OpenAI"')
 """
@@ -22,18 +30,51 @@ from dataclasses import dataclass, field
 import polars as pl
 
 from curate.pipeline import Filter, content_text, verdicts
+from curate.text import unquoted
 from rules import load_rules
 
+_PART = re.compile(r"\{([a-z_]+)\}")
+_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|;\s*")
+_VERSION = r"(?:[ -]?v?\d+(?:\.\d+)*[bBkKmM]?)?"
+_BEFORE, _AFTER = r"(?<![A-Za-z0-9_])", r"(?![A-Za-z0-9_])"
 
-def _alternation(names: list[str]) -> str:
-    # Longest first, so "GPT-4 Turbo" wins over "GPT-4"; spaces match any whitespace.
-    escaped = [re.escape(n).replace(r"\ ", r"\s+") for n in sorted(set(names), key=len, reverse=True)]
-    return "(?:" + "|".join(escaped) + ")"
+
+def _aliases(group: dict) -> list[str]:
+    return [group["name"], *group.get("aliases", []), *group.get("exact_case", [])]
 
 
 def _allowed(group: dict, allowed: list[str]) -> bool:
-    names = {a.casefold() for a in [group["name"], *group.get("aliases", [])]}
+    names = {a.casefold() for a in _aliases(group)}
     return any(a.casefold() in names for a in allowed if a)
+
+
+def _names_regex(groups: list[dict], *, versions: bool) -> str:
+    """One alternation of every alias and pattern of `groups`, longest first, as whole words."""
+    suffix = _VERSION if versions else ""
+    exact = {a for g in groups for a in g.get("exact_case", [])}
+    aliases = sorted({a for g in groups for a in [*g.get("aliases", []), *exact]}, key=len, reverse=True)
+    alts = [
+        ("(?-i:" + re.escape(a) + ")" if a in exact else re.escape(a).replace(r"\ ", r"\s+")) + suffix
+        for a in aliases
+    ]
+    alts += [p for g in groups for p in g.get("patterns", [])]
+    return f"{_BEFORE}(?:{'|'.join(alts) or '(?!)'}){_AFTER}"
+
+
+def _prefilter(groups: list[dict]) -> str:
+    """A Rust-regex superset of the names, for Polars to pick the rows worth reading."""
+    alts = [re.escape(a) for g in groups for a in _aliases(g)] + [
+        p for g in groups for p in g.get("patterns", [])
+    ]
+    return "(?i)(?:" + "|".join(alts) + ")"
+
+
+def _expand(template: str, parts: dict[str, str]) -> str:
+    for _ in range(10):  # parts refer to parts
+        template = _PART.sub(lambda m: parts.get(m.group(1), m.group(0)), template)
+        if not _PART.search(template):
+            return template
+    raise ValueError(f"selfid rules: unresolved part in {template[:80]!r}")
 
 
 @dataclass
@@ -56,38 +97,126 @@ class SelfIdentificationFilter(Filter):
         allowed = [self.identity, self.developer]
         self._models = [g for g in data["models"] if not _allowed(g, allowed)]
         self._orgs = [g for g in data["organizations"] if not _allowed(g, allowed)]
-        model_alt = _alternation([a for g in self._models for a in [g["name"], *g.get("aliases", [])]])
-        org_alt = _alternation([a for g in self._orgs for a in [g["name"], *g.get("aliases", [])]])
-        self._claims = [c.replace("{model}", model_alt).replace("{org}", org_alt) for c in data["claims"]]
-        self._pattern = "(?i)(?:" + "|".join(self._claims) + ")"
-        self._py_models = [
-            (g["name"], re.compile(r"(?i)\b" + _alternation([g["name"], *g.get("aliases", [])]) + r"\b"))
-            for g in self._models
+        # Names are found once per sentence and replaced by placeholders ("qqm3qq": model, "qqo1qq":
+        # organization, "qqb2qq": both, e.g. DeepSeek); the claim patterns see {model} and {org} as those.
+        self._names = re.compile(_names_regex(self._models + self._orgs, versions=True), re.I)
+        self._kinds = [
+            (g["name"], kind, re.compile(_names_regex([g], versions=True), re.I))
+            for kind, groups in (("model", self._models), ("org", self._orgs))
+            for g in groups
         ]
-        self._py_orgs = [
-            (g["name"], re.compile(r"(?i)\b" + _alternation([g["name"], *g.get("aliases", [])]) + r"\b"))
-            for g in self._orgs
+        parts = {**data["parts"], "model": r"qq[mb]\d+qq", "org": r"qq[ob]\d+qq", "name": r"qq[mob]\d+qq"}
+        compile_ = lambda t: re.compile(_expand(t, parts), re.I)  # noqa: E731
+        self._claims = [compile_(t) for t in data["claims"]]
+        self._negation = compile_(data["negations"])
+        self._questions = [compile_(t) for t in data["identity_questions"]]
+        self._disqualifiers = compile_(data["answer_disqualifiers"])
+        self._affirmative = compile_(data["affirmatives"])
+        self._answer_max_words = int(data.get("answer_max_words", 16))
+        unknown = data.get("unknown_claims", {})
+        self._unknown = [
+            (kind, compile_(t))
+            for kind, on in (("model", self.identity), ("developer", self.developer))
+            if on
+            for t in unknown.get(kind, [])
         ]
+        self._not_names = {w.casefold() for w in data.get("not_names", [])}
+        self._rows_worth_reading = _prefilter(self._models + self._orgs)
+        if self._unknown:  # self-introductions with names the lists don't know
+            self._rows_worth_reading += (
+                r"|(?i:\bi\s*(?:am|'m|’m|was|have been|'ve been)\b|my name is|\bas an?\s)"
+            )
 
     def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:
-        matched = frame.select(content_text("messages", roles=["assistant"]).str.extract(self._pattern, 0))[
-            :, 0
-        ]
-        reasons, details = [], []
-        for phrase in matched:
-            if phrase is None:
-                reasons.append(None)
-                details.append(None)
-                continue
-            phrase = " ".join(phrase.split())
-            who = next((name for name, rx in self._py_orgs if rx.search(phrase)), None)
-            if who is not None and not any(rx.search(phrase) for _, rx in self._py_models):
-                reasons.append("claims_other_developer")
-            else:
-                who = next((name for name, rx in self._py_models if rx.search(phrase)), who)
-                reasons.append("claims_other_model")
-            details.append(f'{who}: "{phrase}"')
+        worth = frame.select(
+            content_text("messages", roles=["user", "assistant"]).str.contains(self._rows_worth_reading)
+        ).to_series()
+        reasons: list[str | None] = [None] * frame.height
+        details: list[str | None] = [None] * frame.height
+        for i in worth.arg_true().to_list():
+            claim = self.claim(frame["messages"][i].to_list())
+            if claim is not None:
+                reasons[i], details[i] = claim
         return verdicts(reasons, details)
+
+    def claim(self, messages: list[dict]) -> tuple[str, str] | None:
+        """(reason, detail) for the first claim in the assistant turns of a conversation, or None."""
+        question = ""
+        for m in messages:
+            if m["role"] == "assistant" and m["content"]:
+                found = self._turn_claim(m["content"], question)
+                if found is not None:
+                    return found
+            question = (m["content"] or "") if m["role"] == "user" else ""
+        return None
+
+    def _tokenized(self, text: str) -> tuple[str, list[tuple[str, str, str]]]:
+        """The text with every name replaced by a placeholder, and per placeholder (text, kind, group)."""
+        found: list[tuple[str, str, str]] = []
+
+        def placeholder(m: re.Match) -> str:
+            name = m.group(0)
+            kinds = {(kind, group) for group, kind, rx in self._kinds if rx.fullmatch(name)}
+            kind_set = {k for k, _ in kinds}
+            tag = "b" if kind_set == {"model", "org"} else "o" if kind_set == {"org"} else "m"
+            group = next((g for k, g in sorted(kinds) if k == "model"), None) or next(g for _, g in kinds)
+            found.append((name, tag, group))
+            return f"qq{tag}{len(found) - 1}qq"
+
+        return self._names.sub(placeholder, text), found
+
+    def _turn_claim(self, text: str, question: str) -> tuple[str, str] | None:
+        sentences = [s for s in _SENTENCE_END.split(unquoted(text)) if s.strip()]
+        for s in sentences:
+            tokens, names = self._tokenized(s)
+            if names:
+                for rx in self._claims:
+                    for m in rx.finditer(tokens):
+                        if not self._negation.search(m.group(0)):
+                            return self._described(m.group(0), names)
+            for kind, rx in self._unknown:
+                for m in rx.finditer(tokens):
+                    name = " ".join(m.group("unknown").split())
+                    if not self._is_allowed_name(name) and not self._negation.search(m.group(0)):
+                        reason = "claims_other_model" if kind == "model" else "claims_other_developer"
+                        return reason, f'{name}: "{_phrase(_untokenized(m.group(0), names))}"'
+        if sentences and question:
+            asked, asked_names = self._tokenized(question)
+            if any(q.search(asked) for q in self._questions):
+                return self._answer_claim(sentences[0], asked, asked_names)
+        return None
+
+    def _answer_claim(self, first: str, question: str, asked: list) -> tuple[str, str] | None:
+        """The first sentence of an answer to "who are you?": naming a model or organization claims it;
+        "yes" to "are you X?" claims X."""
+        tokens, names = self._tokenized(first)
+        if len(first.split()) > self._answer_max_words or self._disqualifiers.search(tokens):
+            return None
+        if names:
+            return self._described(tokens, names)
+        if asked and self._affirmative.search(first):
+            return self._described(question, asked, phrase=f"{_untokenized(question, asked)} {first}")
+        return None
+
+    def _is_allowed_name(self, name: str) -> bool:
+        folded = name.casefold()
+        words = folded.split()
+        allowed = {a.casefold() for a in (self.identity, self.developer) if a}
+        return (
+            folded in self._not_names
+            or (bool(words) and words[0] in self._not_names)
+            or any(a in folded or folded in a for a in allowed)
+        )
+
+    @staticmethod
+    def _described(tokens: str, names: list, *, phrase: str | None = None) -> tuple[str, str]:
+        """(reason, detail), naming the first model the claim mentions, else its first organization."""
+        phrase = _phrase(phrase or _untokenized(tokens, names))
+        mentioned = [names[int(k)] for k in re.findall(r"qq[mob](\d+)qq", tokens, flags=re.I)]
+        model = next((group for _, tag, group in mentioned if tag in "mb"), None)
+        if model is not None:
+            return "claims_other_model", f'{model}: "{phrase}"'
+        return "claims_other_developer", f'{mentioned[0][2]}: "{phrase}"'
 
     def summary(self) -> dict:
         return {
@@ -95,4 +224,13 @@ class SelfIdentificationFilter(Filter):
             "allowed_developer": self.developer,
             "models_checked": len(self._models),
             "organizations_checked": len(self._orgs),
+            "unknown_names_checked": bool(self._unknown),
         }
+
+
+def _untokenized(text: str, names: list) -> str:
+    return re.sub(r"qq[mob](\d+)qq", lambda m: names[int(m.group(1))][0], text, flags=re.I)
+
+
+def _phrase(text: str) -> str:
+    return " ".join(text.split()).strip(" ,.;:!?—–-(")

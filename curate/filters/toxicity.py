@@ -1,8 +1,13 @@
 """`toxicity`: drop rows whose scored turns (assistant turns by default) a classifier finds toxic.
 
-Backends, chosen by ``backend``:
+Backends, chosen by ``backend`` (several joined by ``+`` score together; the default is
+``profanity+rules``):
 
-- ``profanity`` (default): alt-profanity-check, which ships its model; one label, ``profanity``.
+- ``profanity``: alt-profanity-check, which ships its model; one label, ``profanity``. It sees swear words,
+  and misses insults, contempt, threats and identity attacks worded without them.
+- ``rules``: patterns in `rules/toxicity.yaml` for exactly those (labels ``insulting``, ``contempt``,
+  ``threatening``, ``incitement``, ``self_harm``, ``hateful``, ``sexual_harassment``), read sentence by
+  sentence with quotes and code masked, so explaining why a quoted slur is offensive is not using it.
 - ``detoxify``: Detoxify's ``original``, ``unbiased`` or ``multilingual`` model from a local checkpoint
   file (``checkpoint``) plus a local directory with the base model's ``config.json`` and tokenizer files
   (``tokenizer``). Detoxify's own loader downloads both; this one reads the checkpoint's own architecture
@@ -22,19 +27,25 @@ scored: it is meant to be the worse one (safety pairs reject exactly the toxic a
 ...     {"role": "assistant", "content": "Shut up, you worthless idiot."}]}]
 >>> ToxicityFilter().verdict(to_frame(rows)).row(0)
 ('toxic', 'profanity 1.000 >= 0.95 in messages[1]')
+>>> rows[0]["messages"][1]["content"] = "Honestly, you are too dense to understand the answer."
+>>> ToxicityFilter().verdict(to_frame(rows)).row(0)
+('toxic', 'insulting rule "you are too dense" in messages[1]')
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
 from curate.pipeline import Filter, StepError, verdicts
+from curate.text import unquoted
 from rules import load_rules
 
-BACKENDS = ("profanity", "detoxify", "hf")
+BACKENDS = ("profanity", "rules", "detoxify", "hf")
+CPU_BACKENDS = frozenset({"profanity", "rules"})  # small and fast: they may run in worker processes
 DETOXIFY_MODELS = ("original", "unbiased", "multilingual")
 # Detoxify renames the Jigsaw class names the same way when it loads a checkpoint.
 DETOXIFY_RENAMES = {
@@ -69,18 +80,112 @@ def _by_length(texts: list[str], batch_size: int):
 class ProfanityBackend:
     labels = ["profanity"]
 
-    def __init__(self):
+    def __init__(self, unsaid: str | None = None):
         from profanity_check import predict_prob
 
         self._predict = predict_prob
+        self._unsaid = re.compile(unsaid, re.I) if unsaid else None
 
     def scores(self, texts: list[str]) -> dict[str, list[float]]:
+        # a quoted slur explained is not a slur used, nor is "you're not an idiot" an insult
+        texts = [unquoted(t) for t in texts]
+        if self._unsaid is not None:
+            texts = [self._unsaid.sub(" ", t) for t in texts]
         return {"profanity": [float(p) for p in self._predict(texts)]} if texts else {"profanity": []}
 
     def describe(self) -> dict:
         from importlib.metadata import version
 
         return {"backend": "profanity", "package": f"alt-profanity-check {version('alt-profanity-check')}"}
+
+
+_PART = re.compile(r"\{([a-z_]+)\}")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def _expander(parts: dict):
+    """`{name}` in a pattern becomes the part of that name (parts may use parts)."""
+
+    def expand(t: str) -> str:
+        for _ in range(5):
+            t = _PART.sub(lambda m: parts.get(m.group(1), m.group(0)), t)
+        return t
+
+    return expand
+
+
+class RulesBackend:
+    """Patterns per label (`patterns:` in the rules file); a label scores 1.0 when one matches a sentence
+    of the text (quotes and code masked), and `evidence` keeps the words that matched."""
+
+    def __init__(self, patterns: dict):
+        parts = patterns.get("parts", {})
+
+        expand = _expander(parts)
+        skip = {"parts", "negations", "negated_labels", "unsaid", "needs"}
+        self.labels = [label for label in patterns if label not in skip]
+        self._patterns = {
+            label: [re.compile(expand(p), re.I) for p in patterns[label]] for label in self.labels
+        }
+        self._negation = re.compile(patterns.get("negations", "(?!)"), re.I)
+        self._negated = set(patterns.get("negated_labels", []))
+        self._needs = {label: re.compile(expand(p), re.I) for label, p in patterns.get("needs", {}).items()}
+        self.evidence: dict[tuple[str, int], str] = {}
+
+    def _match(self, text: str) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for sentence in _SENTENCES.split(unquoted(text)):
+            for label, patterns in self._patterns.items():
+                if label in found or (label in self._needs and not self._needs[label].search(sentence)):
+                    continue
+                for rx in patterns:
+                    m = next(
+                        (
+                            m
+                            for m in rx.finditer(sentence)
+                            if label not in self._negated or not self._negation.search(m.group(0))
+                        ),
+                        None,
+                    )
+                    if m is not None:
+                        found[label] = " ".join(m.group(0).split()).strip(" ,;:—–.!?")
+                        break
+        return found
+
+    def scores(self, texts: list[str]) -> dict[str, list[float]]:
+        out = {label: [0.0] * len(texts) for label in self.labels}
+        self.evidence = {}
+        for i, text in enumerate(texts):
+            for label, words in self._match(text).items():
+                out[label][i] = 1.0
+                self.evidence[(label, i)] = words
+        return out
+
+    def describe(self) -> dict:
+        return {"backend": "rules", "patterns": sum(len(p) for p in self._patterns.values())}
+
+
+class CombinedBackend:
+    """Several backends scoring the same texts; labels are the union (the first backend's wins a clash)."""
+
+    def __init__(self, backends: list):
+        self.backends = backends
+        self.labels = list(dict.fromkeys(label for b in backends for label in b.labels))
+
+    def scores(self, texts: list[str]) -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {}
+        for b in self.backends:
+            for label, values in b.scores(texts).items():
+                out.setdefault(label, values)
+        return out
+
+    def evidence(self, label: str, i: int) -> str | None:
+        return next((b.evidence.get((label, i)) for b in self.backends if hasattr(b, "evidence")), None)
+
+    def describe(self) -> dict:
+        parts = [b.describe() for b in self.backends]
+        return {**{k: v for d in parts for k, v in d.items() if k != "backend"}, "backend": "+".join(
+            d["backend"] for d in parts)}  # fmt: skip
 
 
 def _how_to_get_detoxify(model: str) -> str:
@@ -229,7 +334,10 @@ class ToxicityFilter(Filter):
     name = "toxicity"
     help = "Rows whose assistant turns a toxicity classifier scores at or above its thresholds."
 
-    backend: str = field(default="profanity", metadata={"help": "profanity (built in), detoxify or hf"})
+    backend: str = field(
+        default="profanity+rules",
+        metadata={"help": "profanity, rules (both built in), detoxify or hf; join several with +"},
+    )
     model: str | None = field(
         default=None,
         metadata={"help": "detoxify: original, unbiased or multilingual; hf: a local model directory"},
@@ -257,12 +365,33 @@ class ToxicityFilter(Filter):
         bad = [r for r in self.roles if r not in ROLES]
         if bad or not self.roles:
             raise ValueError(f"roles must be among {', '.join(ROLES)}, got {self.roles!r}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        self._backends = [b.strip() for b in str(self.backend).split("+") if b.strip()]
+        bad = [b for b in self._backends if b not in BACKENDS]
+        if bad or not self._backends:
+            raise ValueError(
+                f"backend must be one of {', '.join(BACKENDS)} (or several joined by +), not {self.backend!r}"
+            )
+        if "detoxify" in self._backends and "hf" in self._backends:
+            raise ValueError("backend: choose one model backend, detoxify or hf")
         if self.batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         rules = load_rules(self.rules)
-        if self.backend == "detoxify":
+        base = {}
+        for name in self._backends:
+            base.update(self._check_backend(name, rules))
+        self._thresholds = {str(k): float(v) for k, v in {**base, **(self.thresholds or {})}.items()}
+        self._patterns = rules.get("patterns", {})
+        self._backend = None
+        # A torch model runs in the main process: one copy in memory, one CUDA context, whole batches per
+        # call. alt-profanity-check and the rules are small and fast, so their rows may go to the runner's
+        # worker processes.
+        self.stateless = set(self._backends) <= CPU_BACKENDS
+
+    def _check_backend(self, name: str, rules: dict) -> dict:
+        """Validate one backend's settings; return its thresholds from the rules file."""
+        if name == "rules" and not rules.get("patterns"):
+            raise ValueError(f"backend rules: the rules file {self.rules!r} has no `patterns:` section")
+        if name == "detoxify":
             self.model = self.model or "original"
             if self.model not in DETOXIFY_MODELS:
                 raise ValueError(
@@ -279,41 +408,40 @@ class ToxicityFilter(Filter):
             if not self.tokenizer or not (Path(self.tokenizer) / "config.json").is_file():
                 what = f"{self.tokenizer!r} has no config.json" if self.tokenizer else "needs `tokenizer`"
                 raise ValueError(f"detoxify {what}. {how}")
-            base = rules.get("detoxify", {}).get(self.model, {})
-        elif self.backend == "hf":
+            return rules.get("detoxify", {}).get(self.model, {})
+        if name == "hf":
             if not self.model or not (Path(self.model) / "config.json").is_file():
                 raise ValueError(
                     f"hf needs `model`: a local text-classification model directory with config.json "
                     f"(got {self.model!r}); save one with `model.save_pretrained(DIR)` and "
                     f"`tokenizer.save_pretrained(DIR)`, nothing is downloaded at run time"
                 )
-            base = rules.get("hf", {})
-        else:
-            base = rules.get("profanity", {})
-        self._thresholds = {str(k): float(v) for k, v in {**base, **(self.thresholds or {})}.items()}
-        self._backend = None
-        # A torch model runs in the main process: one copy in memory, one CUDA context, whole batches per
-        # call. alt-profanity-check is small and fast, so its rows may go to the runner's worker processes.
-        self.stateless = self.backend == "profanity"
+            return rules.get("hf", {})
+        return rules.get(name, {})
 
     def __getstate__(self) -> dict:  # worker processes load their own model
         return {**self.__dict__, "_backend": None}
 
+    def _one(self, name: str):
+        if name == "profanity":
+            unsaid = self._patterns.get("unsaid")
+            return ProfanityBackend(_expander(self._patterns.get("parts", {}))(unsaid) if unsaid else None)
+        if name == "rules":
+            return RulesBackend(self._patterns)
+        if name == "detoxify":
+            return DetoxifyBackend(
+                self.model,
+                self.checkpoint,
+                self.tokenizer,
+                device=self.device,
+                batch_size=self.batch_size,
+                trusted=self.trusted_checkpoint,
+            )
+        return HFBackend(self.model, device=self.device, batch_size=self.batch_size)
+
     def _load(self):
         if self._backend is None:
-            if self.backend == "profanity":
-                self._backend = ProfanityBackend()
-            elif self.backend == "detoxify":
-                self._backend = DetoxifyBackend(
-                    self.model,
-                    self.checkpoint,
-                    self.tokenizer,
-                    device=self.device,
-                    batch_size=self.batch_size,
-                    trusted=self.trusted_checkpoint,
-                )
-            else:
-                self._backend = HFBackend(self.model, device=self.device, batch_size=self.batch_size)
+            self._backend = CombinedBackend([self._one(name) for name in self._backends])
             checked = [label for label in self._backend.labels if label in self._thresholds]
             if not checked:
                 raise StepError(
@@ -343,18 +471,23 @@ class ToxicityFilter(Filter):
                 if score >= threshold:
                     margin = score - threshold
                     if row not in worst or margin > worst[row][0]:
-                        worst[row] = (margin, label, score, threshold, f"messages[{j}]")
+                        worst[row] = (margin, label, score, threshold, f"messages[{j}]", k)
         reasons, details = [None] * frame.height, [None] * frame.height
-        for row, (_, label, score, threshold, where) in worst.items():
+        for row, (_, label, score, threshold, where, k) in worst.items():
             reasons[row] = "toxic"
-            details[row] = f"{label} {score:.3f} >= {threshold:g} in {where}"
+            words = backend.evidence(label, k)
+            details[row] = (
+                f'{label} rule "{words}" in {where}'
+                if words is not None
+                else f"{label} {score:.3f} >= {threshold:g} in {where}"
+            )
         return verdicts(reasons, details)
 
     def summary(self) -> dict:
         out = {"backend": self.backend, "roles": list(self.roles), "thresholds": self._thresholds}
-        if self.backend == "detoxify":
+        if "detoxify" in self._backends:
             out.update(model=self.model, checkpoint=Path(self.checkpoint).name)
-        elif self.backend == "hf":
+        elif "hf" in self._backends:
             out["model"] = self.model
         if self._backend is not None:
             out.update(self._backend.describe())

@@ -4,7 +4,9 @@ Backends are registered here by import path, so torch, transformers and vLLM loa
 
 - ``hf``: transformers in this process, CPU or GPU (`synth.backends.hf`);
 - ``openai``: any OpenAI-compatible chat-completions server (`synth.backends.openai`);
-- ``vllm``: in-process ``vllm.LLM`` on a GPU (`synth.backends.vllm`).
+- ``vllm``: in-process ``vllm.LLM``, on a GPU or with vLLM's CPU build (`synth.backends.vllm`);
+- ``scripted``: canned answers from a rules file, not a model (`synth.backends.scripted`): for the tiny recipes
+  and demos, where no model here could do the task.
 
 >>> from synth.backends import ChatRequest, get_backend
 >>> from posttrain.tinymodels import build_tiny_model
@@ -17,7 +19,7 @@ Backends are registered here by import path, so torch, transformers and vLLM loa
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -25,6 +27,7 @@ REGISTRY: dict[str, str] = {
     "hf": "synth.backends.hf:HFBackend",
     "openai": "synth.backends.openai:OpenAIBackend",
     "vllm": "synth.backends.vllm:VLLMBackend",
+    "scripted": "synth.backends.scripted:CannedAnswers",
 }
 FINISH_REASONS = ("stop", "length")
 
@@ -102,13 +105,24 @@ class ChatResult:
         return self.error is None
 
 
+OnResult = Callable[[int, ChatResult], None]
+
+
 @runtime_checkable
 class Backend(Protocol):
     name: str
     model: str
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
-        """One result per request, in order; never raises for a problem with a single request."""
+    def generate(
+        self, requests: Sequence[ChatRequest], *, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
+        """One result per request, in order; never raises for a problem with a single request.
+
+        `on_result(i, result)`, when given, is called as soon as request i's result is final (in any order),
+        so that the caller can store it before the rest are done: a killed run then keeps every answer it
+        had. A backend may report less than that (vLLM's in-process call returns all at once); the caller
+        takes whatever was not reported from the returned list.
+        """
         ...
 
     def info(self) -> dict:
@@ -119,7 +133,7 @@ class Backend(Protocol):
 
 
 def get_backend(name: str, **options) -> Backend:
-    """Build the backend `name` ("hf", "openai" or "vllm") with its options (`model=` always)."""
+    """Build the backend `name` (a key of `REGISTRY`) with its options (`model=` always)."""
     if name not in REGISTRY:
         raise BackendError(f"unknown backend {name!r} (choose from {', '.join(REGISTRY)})")
     module, _, cls = REGISTRY[name].partition(":")

@@ -26,7 +26,7 @@ import itertools
 from collections.abc import Sequence
 from pathlib import Path
 
-from synth.backends import BackendError, ChatRequest, ChatResult, Completion
+from synth.backends import BackendError, ChatRequest, ChatResult, Completion, OnResult
 
 _PROBE = "\u2063posttrain-probe\u2063"  # text no real conversation contains
 
@@ -41,6 +41,26 @@ def _resolve_model(model: str) -> tuple[str, dict]:
     if model.startswith((".", "/", "~")) and not p.exists():
         raise BackendError(f"{model}: no such model directory")
     return str(p) if p.exists() else model, {}
+
+
+def end_of_turn_id(tokenizer) -> int | None:
+    """The first special token the chat template writes after an assistant message's content."""
+    convo = [{"role": "user", "content": "a"}, {"role": "assistant", "content": _PROBE}]
+    try:
+        text = tokenizer.apply_chat_template(convo, tokenize=False)
+    except Exception:  # a template with unusual role rules: fall back to the eos ids alone
+        return None
+    if _PROBE not in text:
+        return None
+    after = tokenizer(text.split(_PROBE, 1)[1], add_special_tokens=False).input_ids
+    special = set(tokenizer.all_special_ids)
+    special |= {i for i, t in tokenizer.added_tokens_decoder.items() if t.special}
+    for i in after:
+        if i in special:
+            return i
+        if tokenizer.decode([i]).strip():
+            return None  # plain text comes first: the template ends turns without a special token
+    return None
 
 
 def _auto_device_dtype(device: str, dtype: str):
@@ -105,7 +125,7 @@ class HFBackend:
         if not self.tokenizer.chat_template:
             raise BackendError(f"model {model!r} has no chat template; synth needs an instruct/chat model")
         self._bos_to_add = self._missing_bos()
-        self.end_of_turn_id = self._end_of_turn_id()
+        self.end_of_turn_id = end_of_turn_id(self.tokenizer)
         self.stop_ids = self._stop_ids()
         self.pad_id = self.tokenizer.pad_token_id
         if self.pad_id is None:  # only used for padding, which the attention mask hides
@@ -143,25 +163,6 @@ class HFBackend:
             ids = [self._bos_to_add, *ids]
         return ids
 
-    def _end_of_turn_id(self) -> int | None:
-        """The first special token the template writes after an assistant message's content."""
-        tok = self.tokenizer
-        convo = [{"role": "user", "content": "a"}, {"role": "assistant", "content": _PROBE}]
-        try:
-            text = self._render(convo, add_generation_prompt=False)
-        except Exception:  # a template with unusual role rules: fall back to the eos ids alone
-            return None
-        if _PROBE not in text:
-            return None
-        after = tok(text.split(_PROBE, 1)[1], add_special_tokens=False).input_ids
-        special = set(tok.all_special_ids) | {i for i, t in tok.added_tokens_decoder.items() if t.special}
-        for i in after:
-            if i in special:
-                return i
-            if tok.decode([i]).strip():
-                return None  # plain text comes first: the template ends turns without a special token
-        return None
-
     def _stop_ids(self) -> list[int]:
         eos = self.lm.generation_config.eos_token_id
         ids = list(eos) if isinstance(eos, list | tuple) else ([eos] if eos is not None else [])
@@ -176,7 +177,9 @@ class HFBackend:
 
     # -- generation ------------------------------------------------------------------------------------
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+    def generate(
+        self, requests: Sequence[ChatRequest], *, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
         results: list[ChatResult | None] = [None] * len(requests)
         encoded: dict[int, list[int]] = {}
         limit = getattr(self.lm.config, "max_position_embeddings", None)
@@ -209,6 +212,8 @@ class HFBackend:
                     chunk, self._generate_safely(requests[chunk[0]], [encoded[i] for i in chunk]), strict=True
                 ):
                     results[i] = res
+                    if on_result is not None:  # this forward pass's answers, before the next one starts
+                        on_result(i, res)
         return results  # type: ignore[return-value]
 
     def _generate_safely(self, req: ChatRequest, prompts: list[list[int]]) -> list[ChatResult]:

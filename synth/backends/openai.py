@@ -24,7 +24,7 @@ import random
 import threading
 from collections.abc import Sequence
 
-from synth.backends import BackendError, ChatRequest, ChatResult, Completion
+from synth.backends import BackendError, ChatRequest, ChatResult, Completion, OnResult
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 FATAL_STATUS = {
@@ -156,7 +156,8 @@ class OpenAIBackend:
     async def _one(self, client, gate: asyncio.Semaphore, req: ChatRequest) -> ChatResult:
         completions: list[Completion] = []
         try:
-            if self.sends_n or req.n == 1:
+            # Greedy samples are asked for one by one: some servers (vLLM) refuse n > 1 at temperature 0.
+            if (self.sends_n and req.temperature > 0) or req.n == 1:
                 async with gate:
                     completions = await self._post_with_retries(client, self._payload(req, req.n, req.seed))
                 if len(completions) > req.n:
@@ -178,13 +179,22 @@ class OpenAIBackend:
             return ChatResult(error=str(e))
         return ChatResult(completions=completions)
 
-    async def _agenerate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+    async def _agenerate(
+        self, requests: Sequence[ChatRequest], on_result: OnResult | None
+    ) -> list[ChatResult]:
         import httpx
 
         gate = asyncio.Semaphore(self.concurrency)
         limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+
+        async def reported(i: int, client) -> ChatResult:
+            res = await self._one(client, gate, requests[i])
+            if on_result is not None:
+                on_result(i, res)
+            return res
+
         async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits) as client:
-            tasks = [asyncio.ensure_future(self._one(client, gate, r)) for r in requests]
+            tasks = [asyncio.ensure_future(reported(i, client)) for i in range(len(requests))]
             try:
                 return list(await asyncio.gather(*tasks))
             except _Fatal:
@@ -192,9 +202,11 @@ class OpenAIBackend:
                     t.cancel()
                 raise
 
-    def generate(self, requests: Sequence[ChatRequest]) -> list[ChatResult]:
+    def generate(
+        self, requests: Sequence[ChatRequest], *, on_result: OnResult | None = None
+    ) -> list[ChatResult]:
         try:
-            return _run(self._agenerate(requests))
+            return _run(self._agenerate(requests, on_result))
         except _Fatal as e:
             raise BackendError(str(e)) from None
 

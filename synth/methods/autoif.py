@@ -76,7 +76,7 @@ class AutoIFConfig(
     pairs_per_prompt: int = setting(1, "Chosen vs rejected pairs per query and instruction.", min=0)
     near_duplicate_threshold: float = setting(
         0.8,
-        "Two kept responses with at least this estimated Jaccard (word 5-grams) are one.",
+        "Two kept responses with at least this Jaccard (word 5-grams) are one.",
         min=0,
         max=1,
         min_open=True,
@@ -260,7 +260,9 @@ class AutoIF(Method):
         super().__init__(cfg, ctx)
         self.seeds = load_seeds(cfg.seeds)
         self.prompts = load_rules(cfg.prompts)
-        self.verifier = AutoIFVerifier(AutoIFSettings(), VerifierContext(cfg, sandbox=ctx.sandbox))
+        self.verifier = AutoIFVerifier(
+            AutoIFSettings(), VerifierContext(cfg, sandbox=ctx.sandbox if ctx else None)
+        )
         self.kept: list[Instruction] = []
         self.records: list[dict] = []
         self.t: Counter = Counter()

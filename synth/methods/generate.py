@@ -341,3 +341,10 @@ class Generate(Method):
             f"samples {c['samples']} = generated {c['generated']} + rejected {c['rejected_samples']}"
             + (f"   (rejected.jsonl: {reasons})" if reasons else ""),
         ]
+
+
+def run_generate(cfg: GenerateConfig, backend=None) -> dict:
+    """Answer every prompt of `cfg.inputs` into the run directory `cfg.output`; return the manifest."""
+    from synth.runner import run_method
+
+    return run_method(Generate, cfg, backend=backend)

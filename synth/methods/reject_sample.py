@@ -90,7 +90,7 @@ class RejectConfig(
     )
     near_duplicate_threshold: float = setting(
         0.8,
-        "Two kept responses of a prompt with at least this estimated Jaccard (word 5-grams) are one path.",
+        "Two kept responses of a prompt with at least this Jaccard (word 5-grams) are one path.",
         min=0,
         max=1,
         min_open=True,

@@ -1,5 +1,4 @@
-"""`run_evolve`: instruction evolution (Evol-Instruct in depth and in breadth, Tree-Instruct), the library
-behind `synth evolve`.
+"""`synth evolve`: instruction evolution (Evol-Instruct in depth and in breadth, Tree-Instruct).
 
 Each round rewrites every surviving prompt (`n_per_prompt` times) with an operation drawn from
 `rules/evolve.yaml`, by weight and deterministically (a hash of the seed, the parent id and the sample
@@ -39,127 +38,97 @@ answer (same backend, or `answer_model`), so the output is SFT-ready.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
-import xxhash
 import yaml
 
-from curate.io import InputError, JsonlWriter, RunDir, iter_lines
-from curate.ledger import RunLedger
-from curate.schema import DEFAULT_MAX_ROW_BYTES, Reader, public, rejected_row
-from rules import load_rules
-from synth.backends import Backend, ChatRequest, Completion, get_backend
-from synth.cache import default_cache_path
-from synth.generate import NotAPrompt, batched, model_identity, progress_bar, prompt_of
-from synth.llm import CachedLLM
+from curate.io import InputError, JsonlWriter, iter_lines
+from curate.schema import public
+from rules import fill, load_rules
+from synth.backends import ChatRequest, Completion
+from synth.config import (
+    BACKEND_CHOICES,
+    BackendSettings,
+    InputSettings,
+    RunSettings,
+    SamplingSettings,
+    setting,
+    settings,
+)
+from synth.methods.generate import Prompt, as_prompt
+from synth.prompts import derived_id, stable_fraction
+from synth.runner import Method, run_method
 
-STEP = "evolve"
-OUTPUT = "evolved.jsonl"
-BACKENDS = ("hf", "openai", "vllm")
 # Columns evolve writes itself; a parent's values for them are replaced, never passed through.
 OWN_COLUMNS = ("id", "messages", "parent_id", "root_id", "evolution", "model", "backend", "answer_model")
 
 
-@dataclass
-class EvolveConfig:
-    inputs: list
-    output: str
-    model: str
-    backend: str = "hf"
-    rounds: int = 1
-    n_per_prompt: int = 1  # evolutions of each surviving prompt per round
-    operations: list[str] = field(default_factory=list)  # names from the rules; empty = all of them
-    rules: str = "evolve.yaml"  # a shipped rules file or a path to one's own
-    tree_nodes: int | None = None  # Tree-Instruct's N; None = the rules' tree_nodes
-    max_chars: int | None = None  # longest evolved instruction; None = the rules' max_chars
-    judge: bool = True  # ask the LLM whether an evolution adds information (no_information_gain)
-    answer: bool = False  # answer every evolved instruction, eliminate refusals, write SFT rows
-    answer_backend: str | None = None  # None = `backend`
-    answer_model: str | None = None  # None = answers come from `model` itself
-    temperature: float = 0.7
-    top_p: float = 0.95
-    max_tokens: int = 1024
-    seed: int | None = None  # sampling seed, and the seed of the operation draw (0 when None)
-    stop: list[str] = field(default_factory=list)
-    batch_size: int = 64  # prompts whose evolutions are requested at once
-    cache: str | None = None  # cache file; None = default_cache_path()
-    use_cache: bool = True
-    engine: str = "local"  # local | ray: the backend on Ray actors (synth.ray_llm.RayBackend)
-    ray_address: str | None = None
-    ray_actors: int | None = None
-    input_format: str = "auto"
-    on_error: str = "fail"
-    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES
-    overwrite: bool = False
-    progress: bool | None = None  # None: a progress bar when stderr is a terminal
-    backend_options: dict = field(default_factory=dict)
-    answer_backend_options: dict = field(default_factory=dict)
+@settings
+class EvolveConfig(SamplingSettings, BackendSettings, RunSettings, InputSettings):
+    rounds: int = setting(
+        1, "Rounds of evolution; each round evolves the survivors of the one before.", min=1
+    )
+    n_per_prompt: int = setting(
+        1, "Evolutions of each surviving prompt per round, each with its own drawn operation.", min=1
+    )
+    operations: list[str] = setting(
+        [],
+        "Draw only from this operation (repeatable) [default: every operation in the rules, by weight]: "
+        "add_constraints, deepen, concretize, increase_reasoning, complicate_input, in_breadth, add_nodes.",
+        flag="--operation",
+    )
+    tree_nodes: int | None = setting(
+        None,
+        "Tree-Instruct (add_nodes): nodes added to the instruction's tree [default: the rules' tree_nodes, 3].",
+        min=1,
+    )
+    max_chars: int | None = setting(
+        None,
+        "Longest evolved instruction; longer ones are rejected as too_long [default: the rules' max_chars].",
+        min=1,
+    )
+    rules: str = setting(
+        "evolve.yaml",
+        "Operations, templates and elimination settings: a shipped rules file or your own YAML.",
+    )
+    judge: bool = setting(
+        True,
+        "Do not ask the LLM whether each evolution adds information (no no_information_gain check).",
+        negate="--no-judge",
+    )
+    answer: bool = setting(
+        False,
+        "Answer every evolved instruction (SFT-ready rows); short 'sorry' refusals and empty answers are "
+        "rejected.",
+    )
+    answer_backend: str | None = setting(
+        None, "Backend for the answers [default: --backend]; needs --answer-model.", choices=BACKEND_CHOICES
+    )
+    answer_model: str | None = setting(None, "Model for the answers [default: --model]; needs --answer.")
+    batch_size: int = setting(
+        64, "Prompts per backend call; each finished batch is committed to the cache.", min=1
+    )
+    seed: int | None = setting(
+        None,
+        "Sampling seed (hf, vllm, and servers that honour it), and the seed of the operation draw [default: 0 "
+        "for the draw].",
+    )
 
     def validate(self) -> None:
-        if self.backend not in BACKENDS:
-            raise InputError(f"unknown backend {self.backend!r} (choose from {', '.join(BACKENDS)})")
-        if not self.model:
-            raise InputError("--model is required")
-        if self.answer_backend is not None and self.answer_backend not in BACKENDS:
-            raise InputError(
-                f"unknown --answer-backend {self.answer_backend!r} (choose from {', '.join(BACKENDS)})"
-            )
         if self.answer_backend is not None and not self.answer_model:
             raise InputError("--answer-backend needs --answer-model")
         if self.answer_model and not self.answer:
             raise InputError("--answer-model needs --answer")
-        for name, value in (
-            ("--rounds", self.rounds),
-            ("--n-per-prompt", self.n_per_prompt),
-            ("--batch-size", self.batch_size),
-            ("--tree-nodes", self.tree_nodes),
-            ("--max-chars", self.max_chars),
-        ):
-            if value is not None and value < 1:
-                raise InputError(f"{name} must be at least 1, got {value}")
-        if self.on_error not in ("fail", "skip"):
-            raise InputError(f"--on-error must be fail or skip, not {self.on_error!r}")
-        try:
-            self.request([{"role": "user", "content": "x"}])
-        except ValueError as e:
-            raise InputError(
-                str(e).replace("max_tokens", "--max-tokens").replace("top_p", "--top-p")
-            ) from None
-
-    def request(self, messages, n: int = 1) -> ChatRequest:
-        return ChatRequest(
-            messages=messages,
-            n=n,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_tokens=self.max_tokens,
-            seed=self.seed,
-            stop=tuple(self.stop),
-        )
-
-    def cache_path(self) -> Path | None:
-        if not self.use_cache:
-            return None
-        return Path(self.cache).expanduser() if self.cache else default_cache_path()
+        EvolveRules.load(self.rules, only=self.operations)  # a broken rules file fails before a model loads
 
 
 # --- operations and rules -------------------------------------------------------------------------------
-
-_PLACEHOLDER = re.compile(r"\{(instruction|method|n|first|second)\}")
-
-
-def fill(template: str, **values: str) -> str:
-    """Substitute {name} placeholders in one pass, so braces inside the values are never read as
-    placeholders; unknown braces (JSON in a template) stay as they are."""
-    return _PLACEHOLDER.sub(
-        lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template
-    )
 
 
 @dataclass(frozen=True)
@@ -171,7 +140,7 @@ class Operation:
     output_marker: str | None = None
 
     def prompt(self, instruction: str, *, tree_nodes: int) -> str:
-        return fill(self.template, instruction=instruction, method=self.method, n=str(tree_nodes))
+        return fill(self.template, instruction=instruction, method=self.method, n=tree_nodes)
 
     def extract(self, text: str) -> str:
         """The new instruction in the model's answer: after the last output marker, when there is one."""
@@ -276,7 +245,7 @@ def pick_operation(operations: tuple[Operation, ...], *, seed: int, parent_id: s
     """The operation for the `index`-th evolution of `parent_id`: drawn by weight from a hash, so the same
     seed gives the same draw whatever the batch size, the order of rows or a resumed run."""
     total = sum(op.weight for op in operations)
-    u = xxhash.xxh3_64_intdigest(orjson.dumps([seed, parent_id, index])) / 2**64 * total
+    u = stable_fraction(seed, parent_id, index) * total
     for op in operations:
         if op.weight > 0 and u < op.weight:
             return op
@@ -286,7 +255,7 @@ def pick_operation(operations: tuple[Operation, ...], *, seed: int, parent_id: s
 
 def evolved_id(parent_id: str, index: int) -> str:
     """Stable id of the `index`-th evolution of a row: the same in every run."""
-    return xxhash.xxh3_128_hexdigest(orjson.dumps({"evolve": index, "parent_id": parent_id}))
+    return derived_id(parent_id, evolve=index)
 
 
 _NOT_EQUAL = re.compile(r"\bnot\W+equal\b|\bunequal\b", re.I)
@@ -514,6 +483,20 @@ class RoundStats:
     parent_chars: int = 0
     chars: int = 0
 
+    def tried(self, cands: list[Candidate]) -> None:
+        """One parent's evolutions this round."""
+        self.parents += 1
+        self.candidates += len(cands)
+        self.candidates_by_operation.update(c.operation.name for c in cands)
+
+    def survived(self, c: Candidate) -> None:
+        self.survivors += 1
+        self.survivors_by_operation[c.operation.name] += 1
+        self.parent_words += _words(c.parent_text)
+        self.words += _words(c.text)
+        self.parent_chars += len(c.parent_text)
+        self.chars += len(c.text)
+
     def as_dict(self) -> dict:
         def mean(total):
             return round(total / self.survivors, 1) if self.survivors else None
@@ -541,103 +524,152 @@ def _words(text: str) -> int:
     return len(text.split())
 
 
-class Evolver:
-    """One run: draws operations, asks the LLMs, applies the elimination rules, writes the rows."""
+class Evolve(Method):
+    """Evolve instructions into harder and rarer ones (Evol-Instruct in depth and breadth, Tree-Instruct).
 
-    def __init__(
-        self, cfg: EvolveConfig, rules: EvolveRules, llm: CachedLLM, answer_llm: CachedLLM, ledger: RunLedger
-    ):
-        self.cfg = cfg
-        self.rules = rules
-        self.llm = llm
-        self.answer_llm = answer_llm
-        self.ledger = ledger
-        self.eliminations = build_eliminations(cfg, rules)
+    Each round rewrites every surviving prompt with an operation drawn by weight from the rules (seeded by
+    --seed: the same seed draws the same operations). An evolution is eliminated, with its reason in
+    OUTPUT/rejected.jsonl, when it is empty, too long, unchanged, copies template words ("#Rewritten
+    Prompt#"), is judged equal to its parent (no information gain) or, with --answer, gets a short "sorry"
+    refusal or an answer of only stop words. OUTPUT/evolved.jsonl holds the survivors of every round with
+    parent_id, root_id and evolution {operation, round} (`curate why ID OUTPUT` follows the chain);
+    OUTPUT/manifest.json counts survivors per operation and round and the length growth per round.
+
+    \b
+    Examples:
+      synth evolve sample_data/prompts.jsonl -o evolved --rounds 2 --backend openai \\
+          --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct --answer
+      synth evolve prompts.jsonl -o evolved --model ./SmolLM2-135M-Instruct.Q4_1.gguf \\
+          --operation add_nodes --tree-nodes 5 --seed 1
+    """
+
+    name = "evolve"
+    Config = EvolveConfig
+    main_output = "evolved.jsonl"
+    skip_counts = ("not_a_prompt",)
+
+    def __init__(self, cfg: EvolveConfig, ctx, *, answer_backend=None):
+        super().__init__(cfg, ctx)
+        self.rules = EvolveRules.load(cfg.rules, only=cfg.operations)
+        self.eliminations = build_eliminations(cfg, self.rules)
         self.rounds: dict[int, RoundStats] = {}
-        self.not_a_prompt = 0
-        self.parents = 0  # rows evolved so far, in every round
-        self.prompts = 0  # rows evolved in the first round: the input rows that are prompts
-        self.tree_nodes = cfg.tree_nodes or rules.tree_nodes
+        self.tree_nodes = cfg.tree_nodes or self.rules.tree_nodes
         self.seed = cfg.seed or 0
         self.extra = {
             "model": cfg.model,
             **({"answer_model": cfg.answer_model or cfg.model} if cfg.answer else {}),
         }
+        self.spool: JsonlWriter | None = None  # the survivors of this round, which the next round evolves
+        self.answer_llm = None
+        if ctx is not None and cfg.answer:
+            kind = cfg.answer_backend or cfg.backend
+            self.answer_llm = ctx.llm_for(kind, cfg.answer_model or cfg.model, ready=answer_backend)
+
+    def run(self, runner) -> None:
+        """Round 1 streams the input; each later round streams the survivors of the one before, spooled to a
+        hidden file in the run directory (removed before the run is committed)."""
+        bar, parents, spooled = runner.bar, runner.run.reader, None
+        bar.set_description("evolve round 1", refresh=False)
+        for r in range(1, self.cfg.rounds + 1):
+            last = r == self.cfg.rounds
+            with nullcontext() if last else JsonlWriter(runner.run.dir / f".round-{r}.jsonl") as spool:
+                self.spool = spool
+                runner.stream(parents, count_input=r == 1)
+            self.spool = None
+            if spooled is not None:
+                spooled.unlink()
+            if last:
+                break
+            spooled = Path(spool.target)
+            if spool.count == 0:
+                spooled.unlink()
+                break
+            parents = _spooled(spooled)
+            bar.reset(total=spool.count)
+            bar.set_description(f"evolve round {r + 1}", refresh=False)
 
     def stats(self, depth: int) -> RoundStats:
         if depth not in self.rounds:
             self.rounds[depth] = RoundStats(depth)
         return self.rounds[depth]
 
+    def prepare(self, row: dict) -> Prompt:
+        return as_prompt(row)
+
+    def plan_requests(self, item: Prompt) -> list:
+        return [self.evolution_request(group) for group in self.groups(self.candidates(item))]
+
     def passthrough(self, parent: dict) -> dict:
         drop = self.rules.answer_columns
         return {k: v for k, v in public(parent).items() if k not in OWN_COLUMNS and k not in drop}
 
-    def candidates(self, parents: list[dict]) -> list[Candidate]:
-        out = []
-        for parent in parents:
-            try:
-                messages, _old_answer = prompt_of(parent)
-            except NotAPrompt as e:
-                self.not_a_prompt += 1
-                self.ledger.rejected([_reject(public(parent), "not_a_prompt", str(e))])
-                continue
-            evo = parent.get("evolution")
-            depth = evo["round"] + 1 if isinstance(evo, dict) and isinstance(evo.get("round"), int) else 1
-            st = self.stats(depth)
-            st.parents += 1
-            self.parents += 1
-            for k in range(self.cfg.n_per_prompt):
-                op = pick_operation(self.rules.operations, seed=self.seed, parent_id=parent["id"], index=k)
-                out.append(Candidate(parent, messages[:-1], messages[-1]["content"], op, depth, k))
-                st.candidates += 1
-                st.candidates_by_operation[op.name] += 1
+    def candidates(self, p: Prompt) -> list[Candidate]:
+        """The evolutions of one parent row this round: `n_per_prompt`, each with its drawn operation."""
+        evo = p.row.get("evolution")
+        depth = evo["round"] + 1 if isinstance(evo, dict) and isinstance(evo.get("round"), int) else 1
+        ops = self.rules.operations
+        return [
+            Candidate(
+                p.row,
+                p.messages[:-1],
+                p.messages[-1]["content"],
+                pick_operation(ops, seed=self.seed, parent_id=p.row["id"], index=k),
+                depth,
+                k,
+            )
+            for k in range(self.cfg.n_per_prompt)
+        ]
+
+    def run_batch(self, prompts: list[Prompt]):
+        """Evolve a batch of parent rows: survivors to the output (and the next round's spool), every
+        eliminated evolution to the ledger with its reason."""
+        out, cands = self.outputs(), []
+        for p in prompts:
+            mine = self.candidates(p)
+            self.stats(mine[0].round).tried(mine)
+            cands.extend(mine)
+        live = self.evolve(cands, out)
+        live = self.apply("instruction", live, out)
+        if self.cfg.judge:
+            live = self.apply("judge", self.ask_judge(live, out), out)
+        if self.cfg.answer:
+            live = self.apply("answer", self.ask_answers(live, out), out)
+        for c in live:
+            self.stats(c.round).survived(c)
+            out.kept.append(c.row(self.passthrough(c.parent), **self.extra))
+        if self.spool is not None:
+            self.spool.write_many(out.kept)
         return out
 
-    def run_batch(self, parents: list[dict]) -> list[dict]:
-        """Evolve a batch of parent rows; returns the survivors' rows (already written to the output)."""
-        live = self.evolve(self.candidates(parents))
-        live = self.apply("instruction", live)
-        if self.cfg.judge:
-            live = self.apply("judge", self.ask_judge(live))
-        if self.cfg.answer:
-            live = self.apply("answer", self.ask_answers(live))
-        kept = []
-        for c in live:
-            st = self.stats(c.round)
-            st.survivors += 1
-            st.survivors_by_operation[c.operation.name] += 1
-            st.parent_words += _words(c.parent_text)
-            st.words += _words(c.text)
-            st.parent_chars += len(c.parent_text)
-            st.chars += len(c.text)
-            kept.append(c.row(self.passthrough(c.parent), **self.extra))
-        self.ledger.kept(kept)
-        return kept
-
-    def evolve(self, cands: list[Candidate]) -> list[Candidate]:
-        # Evolutions of one parent by the same operation share a request with n samples: asking twice for
-        # the same messages would return the same cached sample twice.
+    @staticmethod
+    def groups(cands: list[Candidate]) -> list[list[Candidate]]:
+        """Evolutions of one parent by the same operation share a request with n samples: asking twice for
+        the same messages would return the same cached sample twice."""
         groups: dict[tuple[int, str], list[Candidate]] = {}
         for c in cands:
             groups.setdefault((id(c.parent), c.operation.name), []).append(c)
-        requests = []
-        for group in groups.values():
-            c = group[0]
-            prompt = c.operation.prompt(c.parent_text, tree_nodes=self.tree_nodes)
-            requests.append(self.cfg.request([{"role": "user", "content": prompt}], n=len(group)))
+        return list(groups.values())
+
+    def evolution_request(self, group: list[Candidate]) -> ChatRequest:
+        c = group[0]
+        prompt = c.operation.prompt(c.parent_text, tree_nodes=self.tree_nodes)
+        return self.cfg.request([{"role": "user", "content": prompt}], n=len(group))
+
+    def evolve(self, cands: list[Candidate], out) -> list[Candidate]:
+        groups = self.groups(cands)
+        answers = self.llm.complete_each([self.evolution_request(g) for g in groups])
         live = []
-        for group, (samples, error) in zip(groups.values(), self.llm.complete_each(requests), strict=True):
+        for group, (samples, error) in zip(groups, answers, strict=True):
             for c, comp in zip(group, samples, strict=True):
                 if comp is None:
-                    self.reject(c, "evolution_failed", error or "no completion")
+                    self.reject(c, "evolution_failed", error or "no completion", out)
                     continue
                 c.text = c.operation.extract(comp.text)
                 c.finish_reason = comp.finish_reason
                 live.append(c)
         return live
 
-    def ask_judge(self, cands: list[Candidate]) -> list[Candidate]:
+    def ask_judge(self, cands: list[Candidate], out) -> list[Candidate]:
         requests = [
             ChatRequest(
                 [
@@ -653,97 +685,71 @@ class Evolver:
             for c in cands
         ]
         live = []
-        for c, (samples, error) in zip(cands, self.llm.complete_each(requests), strict=True):
-            if samples[0] is None:
-                self.reject(c, "judge_failed", error or "no completion")
+        for c, ([comp], error) in zip(cands, self.llm.complete_each(requests), strict=True):
+            if comp is None:
+                self.reject(c, "judge_failed", error or "no completion", out)
                 continue
-            c.judgement = samples[0].text
+            c.judgement = comp.text
             live.append(c)
         return live
 
-    def ask_answers(self, cands: list[Candidate]) -> list[Candidate]:
-        requests = [self.cfg.request(c.messages()) for c in cands]
+    def ask_answers(self, cands: list[Candidate], out) -> list[Candidate]:
+        requests = [self.cfg.request(c.messages(), n=1) for c in cands]
         live = []
-        for c, (samples, error) in zip(cands, self.answer_llm.complete_each(requests), strict=True):
-            if samples[0] is None:
-                self.reject(c, "answer_failed", error or "no completion")
+        for c, ([comp], error) in zip(cands, self.answer_llm.complete_each(requests), strict=True):
+            if comp is None:
+                self.reject(c, "answer_failed", error or "no completion", out)
                 continue
-            c.answer = samples[0]
+            c.answer = comp
             live.append(c)
         return live
 
-    def apply(self, stage: str, cands: list[Candidate]) -> list[Candidate]:
+    def apply(self, stage: str, cands: list[Candidate], out) -> list[Candidate]:
         rules = [r for r in self.eliminations if r.stage == stage]
         live = []
         for c in cands:
             for rule in rules:
                 detail = rule.check(c)
                 if detail is not None:
-                    self.reject(c, rule.name, detail)
+                    self.reject(c, rule.name, detail, out)
                     break
             else:
                 live.append(c)
         return live
 
-    def reject(self, c: Candidate, reason: str, detail: str) -> None:
+    def reject(self, c: Candidate, reason: str, detail: str, out) -> None:
         self.stats(c.round).rejected[reason] += 1
         extra = {**self.extra, **({"judgement": c.judgement} if c.judgement is not None else {})}
-        self.ledger.rejected([_reject(c.row(self.passthrough(c.parent), **extra), reason, detail)])
+        out.reject(c.row(self.passthrough(c.parent), **extra), reason, detail)
 
+    # --- the manifest ---------------------------------------------------------------------------------------
 
-_reject = functools.partial(rejected_row, step=STEP)
+    def round_dicts(self) -> list[dict]:
+        return [self.rounds[d].as_dict() for d in sorted(self.rounds)]
 
-
-def _spooled(path: Path) -> Iterator[dict]:
-    for rec in iter_lines([path]):
-        yield orjson.loads(rec.data)
-
-
-def run_evolve(
-    cfg: EvolveConfig, backend: Backend | None = None, answer_backend: Backend | None = None
-) -> dict:
-    """Evolve the prompts in `cfg.inputs` for `cfg.rounds` rounds into the run directory `cfg.output`; return
-    the manifest. Backends may be given ready-made; otherwise they are built from the config."""
-    from synth.run import SynthRun
-
-    cfg.validate()
-    rules = EvolveRules.load(cfg.rules, only=cfg.operations)
-    with SynthRun(cfg, "synth evolve", main=OUTPUT, backend=backend) as run:
-        llm = answer_llm = run.llm
-        if cfg.answer and cfg.answer_model:
-            answer_kind = cfg.answer_backend or cfg.backend
-            if answer_backend is None:
-                answer_backend = get_backend(
-                    answer_kind, model=cfg.answer_model, **cfg.answer_backend_options
-                )
-                run.on_close(answer_backend)
-            answer_llm = CachedLLM(answer_backend, run.cache, model_identity(answer_kind, cfg.answer_model))
-        evolver = Evolver(cfg, rules, llm, answer_llm, run.ledger)
-        _run_rounds(cfg, evolver, run.reader, run.run)
-        rounds = [evolver.rounds[d].as_dict() for d in sorted(evolver.rounds)]
-        candidates = sum(r["candidates"] for r in rounds)
-        evolved = sum(r["survivors"] for r in rounds)
-        rejected = sum(sum(r["rejected"].values()) for r in rounds)
-        ledger = run.ledger
-        counts = {
-            "input": run.reader.count,
-            "invalid": len(run.reader.invalid),
-            "not_a_prompt": evolver.not_a_prompt,
-            "prompts": evolver.prompts,
-            "candidates": candidates,
-            "evolved": evolved,
-            "rejected_candidates": rejected,
-            "failed_requests": llm.stats.failed_requests
-            + (answer_llm.stats.failed_requests if answer_llm is not llm else 0),
+    def counts(self) -> dict:
+        rounds = self.round_dicts()
+        llms = [self.llm] + ([self.answer_llm] if self.answer_llm not in (None, self.llm) else [])
+        return {
+            "prompts": self.ctx.handled,
+            "candidates": sum(r["candidates"] for r in rounds),
+            "evolved": sum(r["survivors"] for r in rounds),
+            "rejected_candidates": sum(sum(r["rejected"].values()) for r in rounds),
+            "failed_requests": sum(llm.stats.failed_requests for llm in llms),
         }
-        counts["balanced"] = (
-            counts["input"] == counts["invalid"] + counts["not_a_prompt"] + counts["prompts"]
-            and candidates == evolved + rejected
-            and ledger.counts["kept"] == evolved
-            and ledger.counts["rejected"] == rejected + counts["not_a_prompt"]
+
+    def balanced(self, c: dict) -> bool:
+        ledger = self.ctx.run.ledger.counts
+        return (
+            c["candidates"] == c["evolved"] + c["rejected_candidates"]
+            and ledger["kept"] == c["evolved"]
+            and ledger["rejected"] == c["rejected_candidates"] + c["not_a_prompt"]
         )
+
+    def sections(self) -> dict:
+        rounds = self.round_dicts()
         by_op: dict[str, dict] = {}
-        for op in rules.operations:
+        for op in self.rules.operations:
             tried = sum(r["candidates_by_operation"].get(op.name, 0) for r in rounds)
             kept = sum(r["survivors_by_operation"].get(op.name, 0) for r in rounds)
             by_op[op.name] = {
@@ -752,71 +758,65 @@ def run_evolve(
                 "survivors": kept,
                 "survival_rate": round(kept / tried, 3) if tried else None,
             }
-        answer_sections = (
-            {
-                "answer_backend": {
-                    "name": answer_llm.backend.name,
-                    "model": cfg.answer_model,
-                    "model_identity": answer_llm.model_id,
-                    **answer_llm.backend.info(),
-                },
-                "answer_llm": answer_llm.stats.as_dict(),
-            }
-            if answer_llm is not llm
-            else {}
-        )
-        return run.finish(
-            counts=counts,
-            reasons=dict(sum((Counter(r["rejected"]) for r in rounds), Counter()).most_common()),
-            rounds=rounds,
-            operations=by_op,
-            rules={
-                "path": rules.path,
-                "tree_nodes": evolver.tree_nodes,
+        out = {
+            "rounds": rounds,
+            "operations": by_op,
+            "rules": {
+                "path": self.rules.path,
+                "tree_nodes": self.tree_nodes,
                 "eliminations": [
-                    {"name": e.name, "stage": e.stage, **e.settings()} for e in evolver.eliminations
+                    {"name": e.name, "stage": e.stage, **e.settings()} for e in self.eliminations
                 ],
             },
-            **answer_sections,
-            seconds=round(run.seconds, 3),
-            outputs={"evolved": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
+        }
+        a = self.answer_llm
+        if a is not None and a is not self.llm:
+            out["answer_backend"] = {
+                "name": a.backend.name,
+                "model": self.cfg.answer_model,
+                "model_identity": a.model_id,
+                **a.backend.info(),
+            }
+            out["answer_llm"] = a.stats.as_dict()
+        return out
+
+    @classmethod
+    def summary(cls, m: dict) -> list[str]:
+        c = m["counts"]
+        lines = [
+            f"rows {c['input']} = prompts {c['prompts']} + not prompts {c['not_a_prompt']} + invalid {c['invalid']}"
+        ]
+        for r in m["rounds"]:
+            rejected = ", ".join(f"{k} {v}" for k, v in r["rejected"].items())
+            length = r["length"]
+            grew = (
+                f"; words {length['parent_words']} -> {length['words']} (x{length['growth']})"
+                if length["growth"] is not None
+                else ""
+            )
+            lines.append(
+                f"round {r['round']}: {r['parents']} prompts, {r['candidates']} evolutions, "
+                f"{r['survivors']} survived" + (f" (rejected: {rejected})" if rejected else "") + grew
+            )
+        ops = ", ".join(
+            f"{name} {o['survivors']}/{o['candidates']}"
+            for name, o in m["operations"].items()
+            if o["candidates"]
         )
+        lines.append(f"survived per operation: {ops}")
+        lines.append(f"lineage: curate why ID {m['run_dir']}")
+        return lines
 
 
-def _run_rounds(cfg: EvolveConfig, evolver: Evolver, reader: Reader, run: RunDir) -> None:
-    """Round 1 streams the input; each later round streams the survivors of the one before, spooled to a
-    hidden file in the run directory (removed before the run is committed)."""
-    with progress_bar(cfg, desc="evolve round 1") as bar:
-        parents: Iterable[dict] = reader
-        previous: Path | None = None
-        survivors = 0
-        for r in range(1, cfg.rounds + 1):
-            if r > 1:
-                bar.reset(total=survivors)
-                bar.set_description(f"evolve round {r}", refresh=False)
-            spool = JsonlWriter(run / f".round-{r}.jsonl") if r < cfg.rounds else None
-            survivors = 0
-            try:
-                for batch in batched(parents, cfg.batch_size):
-                    kept = evolver.run_batch(batch)
-                    survivors += len(kept)
-                    if spool is not None:
-                        spool.write_many(kept)
-                    bar.update((reader.count - bar.n) if r == 1 else len(batch))
-                    bar.set_postfix_str(f"{survivors} survived", refresh=False)
-            except BaseException:
-                if spool is not None:
-                    spool.abort()
-                raise
-            if r == 1:
-                evolver.prompts = evolver.parents
-            if previous is not None:
-                previous.unlink()
-            if spool is None:
-                break
-            spool.close()
-            previous = Path(spool.target)
-            if survivors == 0:
-                previous.unlink()
-                break
-            parents = _spooled(previous)
+def _spooled(path: Path) -> Iterator[dict]:
+    for rec in iter_lines([path]):
+        yield orjson.loads(rec.data)
+
+
+def run_evolve(cfg: EvolveConfig, backend=None, answer_backend=None) -> dict:
+    """Evolve the prompts in `cfg.inputs` for `cfg.rounds` rounds into the run directory `cfg.output`; return
+    the manifest. Backends may be given ready-made; otherwise they are built from the config."""
+    return run_method(Evolve, cfg, backend=backend, answer_backend=answer_backend)
+
+
+__all__ = ["Evolve", "EvolveConfig", "EvolveRules", "parse_judgement", "pick_operation", "run_evolve"]

@@ -1,4 +1,4 @@
-"""`run_tag`: InsTag open-set intention tagging (Lu et al., 2024), the library behind `synth tag`.
+"""`synth tag`: InsTag open-set intention tagging (Lu et al., 2024).
 
 An LLM reads the user turn(s) of each row and answers a JSON list of `{tag, explanation}` (prompts in
 `rules/instag.yaml`). Answers are parsed defensively (code fences, trailing commas, single quotes, prose
@@ -21,38 +21,43 @@ with the reason (`unparseable_tags`, `tagging_failed`, `no_user_turn`), never a 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from curate.io import InputError
-from curate.ledger import RunLedger
-from curate.schema import public, rejected_row
-from curate.tags import tag_distribution
-from synth.backends import Backend
-from synth.generate import GenerateConfig, batched, progress_bar
-from synth.llm import CachedLLM
+from curate.schema import public
+from rules import fill
+from synth.config import (
+    BackendSettings,
+    InputSettings,
+    RunSettings,
+    SamplingSettings,
+    default,
+    setting,
+    settings,
+)
 from synth.parse import ParseError, parse_json
-
-STEP = "tag"
-OUTPUT = "tagged.jsonl"
+from synth.runner import Method, Skip, run_method
 
 
-@dataclass
-class TagConfig(GenerateConfig):
-    """`GenerateConfig`'s backend, sampling, cache and input settings; tagging takes one greedy answer
-    per row (`n`, `system_prompt` and `keep_truncated` are not used)."""
-
-    temperature: float = 0.0
-    max_tokens: int = 512
-    rules: str = "instag.yaml"  # prompt templates: a file shipped in rules/ or a path
-    retries: int | None = None  # correction prompts after an unreadable answer; None: the rules file's
+@settings
+class TagConfig(SamplingSettings, BackendSettings, RunSettings, InputSettings):
+    rules: str = setting(
+        "instag.yaml", "Prompt templates: a copy of rules/instag.yaml (system, prompt, correction, retries)."
+    )
+    retries: int | None = setting(
+        None, "Correction prompts after an unreadable answer [default: the rules file's, 2].", min=0
+    )
+    batch_size: int = setting(
+        64, "Rows per backend call; each finished batch is committed to the cache.", min=1
+    )
+    # Tagging wants one deterministic answer per row and short output.
+    temperature: float = default(0.0)
+    max_tokens: int = default(512)
 
     def validate(self) -> None:
-        super().validate()
-        if self.n != 1:
-            raise InputError("synth tag takes one answer per row (n=1)")
-        if self.retries is not None and self.retries < 0:
-            raise InputError(f"--retries must be 0 or more, got {self.retries}")
+        TagPrompts.load(self.rules)  # a broken rules file is an error before any model is loaded
 
 
 @dataclass(frozen=True)
@@ -93,17 +98,17 @@ class TagPrompts:
             instruction = user_turns[0]
         else:
             instruction = "\n\n".join(
-                f"{self.turn_header.replace('{n}', str(k))}\n{t}" for k, t in enumerate(user_turns, start=1)
+                f"{fill(self.turn_header, n=k)}\n{t}" for k, t in enumerate(user_turns, start=1)
             )
         msgs = [{"role": "system", "content": self.system}] if self.system else []
-        return [*msgs, {"role": "user", "content": self.prompt.replace("{instruction}", instruction)}]
+        return [*msgs, {"role": "user", "content": fill(self.prompt, instruction=instruction)}]
 
     def correct(self, messages: list[dict], answer: str, error: str) -> list[dict]:
         """The conversation so far, the unreadable answer, and a request to answer again."""
         return [
             *messages,
             {"role": "assistant", "content": answer},
-            {"role": "user", "content": self.correction.replace("{error}", error)},
+            {"role": "user", "content": fill(self.correction, error=error)},
         ]
 
 
@@ -111,16 +116,12 @@ _TAG_FIELD = re.compile(r"""["']tag["']\s*:\s*(["'])([^"'\n]{1,200})\1""")
 _EXPLANATION_FIELD = re.compile(r"""["']explanation["']\s*:\s*(["'])(.*?)(?<!\\)\1""", re.S)
 
 
-class NoUserTurn(ValueError):
-    pass
-
-
 def user_turns(row: dict) -> list[str]:
     """The user turns InsTag tags: of `messages`, or of a preference row's `prompt`."""
     msgs = row.get("messages") if row.get("_kind") != "preference" else row.get("prompt")
     turns = [m["content"] for m in msgs or () if m["role"] == "user" and m["content"].strip()]
     if not turns:
-        raise NoUserTurn("no user turn to tag")
+        raise Skip("no_user_turn", "no user turn to tag")
     return turns
 
 
@@ -164,52 +165,56 @@ def parse_tags(text: str) -> list[dict]:
     return out
 
 
-class _Tagger:
-    """One run: prompts, correction rounds, and the rows that come out."""
+class Tag(Method):
+    """Tag the intentions of each row's user turn(s) with an LLM (InsTag): `tags` and `tag_explanations`.
 
-    def __init__(self, cfg: TagConfig, prompts: TagPrompts, llm: CachedLLM, ledger: RunLedger):
-        self.cfg, self.prompts, self.llm, self.ledger = cfg, prompts, llm, ledger
-        self.retries = prompts.retries if cfg.retries is None else cfg.retries
-        self.counts = {
-            "no_user_turn": 0,
-            "rows": 0,
-            "tagged": 0,
-            "rejected": 0,
-            "retried_rows": 0,
-            "fixed_by_retry": 0,
-            "correction_requests": 0,
-        }
-        self.reasons: dict[str, int] = {}
+    INPUT is JSONL (.gz/.zst), Parquet, `-` or a run directory, in any format `curate` reads. The model
+    answers a JSON list of {tag, explanation}; broken JSON (code fences, trailing commas, single quotes,
+    cut-off output) is repaired, and an unreadable answer gets a correction prompt (--retries). Rows that
+    still fail go to OUTPUT/rejected.jsonl with the reason. Writes OUTPUT/tagged.jsonl, OUTPUT/rejected.jsonl,
+    OUTPUT/invalid.jsonl and OUTPUT/manifest.json. Next: `curate tags normalize`, `curate select`.
+
+    \b
+    Examples:
+      synth tag sample_data/conversations.jsonl -o tagged --backend hf --model ./SmolLM2-135M-Instruct.Q4_1.gguf
+      synth tag prompts.jsonl -o tagged --backend openai --base-url http://127.0.0.1:8000/v1 \\
+          --model Qwen/Qwen2.5-7B-Instruct --concurrency 64
+    """
+
+    name = "tag"
+    Config = TagConfig
+    main_output = "tagged.jsonl"
+    skip_counts = ("no_user_turn",)
+
+    def __init__(self, cfg: TagConfig, ctx):
+        super().__init__(cfg, ctx)
+        self.prompts = TagPrompts.load(cfg.rules)
+        self.retries = self.prompts.retries if cfg.retries is None else cfg.retries
+        self.t = Counter(rows=0, tagged=0, retried_rows=0, fixed_by_retry=0, correction_requests=0)
         self.tag_lists: list[list[str]] = []
 
-    def _reject(self, row: dict, reason: str, detail: str, **extra) -> dict:
-        self.reasons[reason] = self.reasons.get(reason, 0) + 1
-        return rejected_row(public(row), reason, detail, step=STEP, **extra)
+    def prepare(self, row: dict) -> tuple[dict, list[dict]]:
+        return row, self.prompts.messages(user_turns(row))
 
-    def run_batch(self, rows: list[dict]) -> None:
-        c = self.counts
-        pending: list[tuple[int, list[dict]]] = []
-        outcome: dict[int, dict] = {}
-        for k, row in enumerate(rows):
-            try:
-                pending.append((k, self.prompts.messages(user_turns(row))))
-            except NoUserTurn as e:
-                c["no_user_turn"] += 1
-                outcome[k] = self._reject(row, "no_user_turn", str(e))
-        c["rows"] += len(pending)
+    def plan_requests(self, item) -> list:
+        return [self.cfg.request(item[1], n=1)]
+
+    def run_batch(self, items: list[tuple[dict, list[dict]]]):
+        t, out = self.t, self.outputs()
+        t["rows"] += len(items)
+        outcome: dict[int, dict | tuple] = {}  # row index -> tagged row, or (reason, detail, extra)
+        pending = list(enumerate(msgs for _, msgs in items))
         for attempt in range(self.retries + 1):
             if not pending:
                 break
             if attempt:
-                c["correction_requests"] += len(pending)
-                if attempt == 1:
-                    c["retried_rows"] += len(pending)
+                t["correction_requests"] += len(pending)
+                t["retried_rows"] += len(pending) if attempt == 1 else 0
             answers = self.llm.complete_each([self.cfg.request(msgs, n=1) for _, msgs in pending])
             retry = []
-            for (k, msgs), (samples, error) in zip(pending, answers, strict=True):
-                comp = samples[0]
+            for (k, msgs), ([comp], error) in zip(pending, answers, strict=True):
                 if comp is None:  # the backend failed (it has its own retries): not the model's fault
-                    outcome[k] = self._reject(rows[k], "tagging_failed", error or "no completion")
+                    outcome[k] = ("tagging_failed", error or "no completion", {})
                     continue
                 try:
                     tags = parse_tags(comp.text)
@@ -217,57 +222,75 @@ class _Tagger:
                     if attempt < self.retries:
                         retry.append((k, self.prompts.correct(msgs, comp.text, str(e))))
                     else:
-                        outcome[k] = self._reject(
-                            rows[k],
-                            "unparseable_tags",
-                            f"{e} (after {attempt + 1} answers)",
-                            tag_output=comp.text,
-                        )
+                        detail = f"{e} (after {attempt + 1} answers)"
+                        outcome[k] = ("unparseable_tags", detail, {"tag_output": comp.text})
                     continue
-                c["fixed_by_retry"] += attempt > 0
-                self.tag_lists.append([t["tag"] for t in tags])
-                outcome[k] = {**public(rows[k]), "tags": [t["tag"] for t in tags], "tag_explanations": tags}
+                t["fixed_by_retry"] += attempt > 0
+                self.tag_lists.append([x["tag"] for x in tags])
+                outcome[k] = {
+                    **public(items[k][0]),
+                    "tags": [x["tag"] for x in tags],
+                    "tag_explanations": tags,
+                }
             pending = retry
-        kept = [outcome[k] for k in sorted(outcome) if "reject_step" not in outcome[k]]
-        rejected = [outcome[k] for k in sorted(outcome) if "reject_step" in outcome[k]]
-        c["tagged"] += len(kept)
-        c["rejected"] += len(rejected)
-        self.ledger.kept(kept)
-        self.ledger.rejected(rejected)
+        for k in sorted(outcome):
+            if isinstance(outcome[k], dict):
+                out.kept.append(outcome[k])
+            else:
+                reason, detail, extra = outcome[k]
+                out.reject(items[k][0], reason, detail, **extra)
+        t["tagged"] += len(out.kept)
+        return out
+
+    def counts(self) -> dict:
+        return {**self.t, "rejected": self.ctx.run.ledger.counts["rejected"]}
+
+    def balanced(self, c: dict) -> bool:
+        return c["rows"] + c["no_user_turn"] == c["tagged"] + c["rejected"]
+
+    def sections(self) -> dict:
+        from curate.tags import tag_distribution
+
+        p = self.prompts
+        return {
+            "retries": self.retries,
+            "prompts": {
+                "rules": self.cfg.rules,
+                "system": p.system,
+                "prompt": p.prompt,
+                "correction": p.correction,
+            },
+            "tags": tag_distribution(self.tag_lists),
+        }
+
+    @classmethod
+    def summary(cls, m: dict) -> list[str]:
+        c, t = m["counts"], m["tags"]
+        reasons = ", ".join(f"{k} {v}" for k, v in m["reasons"].items())
+        lines = [
+            f"rows {c['input']} = tagged {c['tagged']} + rejected {c['rejected']} + invalid {c['invalid']}"
+            + (f"   (rejected.jsonl: {reasons})" if reasons else "")
+        ]
+        if c["retried_rows"]:
+            lines.append(
+                f"correction prompts: {c['correction_requests']} for {c['retried_rows']} rows, "
+                f"{c['fixed_by_retry']} fixed"
+            )
+        lines.append(
+            f"tags: {t['distinct_tags']} distinct, {t['mean_tags_per_row']} per row; top: "
+            + ", ".join(f"{tag} {n}" for tag, n in t["top_tags"][:8])
+        )
+        lines.append(f"next: curate tags normalize {m['run_dir']} -o DIR")
+        return lines
 
 
-def run_tag(cfg: TagConfig, backend: Backend | None = None) -> dict:
+def run_tag(cfg: TagConfig, backend=None) -> dict:
     """Tag every row of `cfg.inputs` into the run directory `cfg.output`; return the manifest.
 
     `backend` may be given ready-made (a loaded model, or a `ScriptedBackend` in tests); otherwise it is
-    built from `cfg.backend`, `cfg.model` and `cfg.backend_options`.
+    built from the config's backend settings.
     """
-    from synth.run import SynthRun
-
-    cfg.validate()
-    prompts = TagPrompts.load(cfg.rules)
-    with SynthRun(cfg, "synth tag", main=OUTPUT, backend=backend) as run:
-        tagger = _Tagger(cfg, prompts, run.llm, run.ledger)
-        with progress_bar(cfg, desc=STEP) as bar:
-            for batch in batched(run.reader, cfg.batch_size):
-                tagger.run_batch(batch)
-                bar.update(run.reader.count - bar.n)
-        counts = {"input": run.reader.count, "invalid": len(run.reader.invalid), **tagger.counts}
-        counts["balanced"] = counts["input"] == counts["invalid"] + counts["tagged"] + counts["rejected"]
-        return run.finish(
-            counts=counts,
-            reasons=dict(sorted(tagger.reasons.items(), key=lambda kv: -kv[1])),
-            retries=tagger.retries,
-            prompts={
-                "rules": cfg.rules,
-                "system": prompts.system,
-                "prompt": prompts.prompt,
-                "correction": prompts.correction,
-            },
-            tags=tag_distribution(tagger.tag_lists),
-            seconds=round(run.seconds, 3),
-            outputs={"tagged": OUTPUT, "rejected": "rejected.jsonl", "invalid": "invalid.jsonl"},
-        )
+    return run_method(Tag, cfg, backend=backend)
 
 
-__all__ = ["TagConfig", "TagPrompts", "run_tag", "parse_tags", "user_turns"]
+__all__ = ["Tag", "TagConfig", "TagPrompts", "parse_tags", "run_tag", "user_turns"]

@@ -1,5 +1,4 @@
-"""`run_constitution`: demonstrations and preference pairs from an explicit list of principles, the library
-behind `synth constitution`.
+"""`synth constitution`: demonstrations and preference pairs from an explicit list of principles.
 
 Qwen2 writes a constitution (principles to follow and to avoid) and has the LLM answer in line with it or
 against it; Constitutional AI (Bai et al., 2022) critiques a response against a principle and revises it;
@@ -48,20 +47,23 @@ import orjson
 import xxhash
 import yaml
 
-from curate.io import InputError, JsonlWriter
-from curate.ledger import RunLedger
-from curate.schema import public, rejected_row
-from rules import load_rules, rules_path
-from synth.backends import Backend, ChatRequest, Completion
-from synth.generate import (
-    GenerateConfig,
-    NotAPrompt,
-    batched,
-    progress_bar,
-    prompt_of,
+from curate.io import InputError
+from curate.schema import public
+from rules import fill, load_rules, rules_path
+from synth.backends import ChatRequest, Completion
+from synth.config import (
+    AnswerSettings,
+    BackendSettings,
+    InputSettings,
+    RunSettings,
+    SamplingSettings,
+    setting,
+    settings,
 )
-from synth.llm import CachedLLM
+from synth.methods.generate import as_prompt
 from synth.parse import ParseError, parse_json
+from synth.prompts import derived_id
+from synth.runner import Method, run_method
 
 STEP = "constitution"
 MODES = ("pairs", "revise")
@@ -92,13 +94,13 @@ class Principle:
         return [p for p in PLACEHOLDERS if "{" + p + "}" in text]
 
     def filled(self, values: dict[str, str]) -> Principle:
-        def fill(text: str) -> str:
-            for name, value in values.items():
-                text = text.replace("{" + name + "}", value)
-            return text
-
         return Principle(
-            self.id, self.kind, fill(self.description), fill(self.example), self.area, self.subset
+            self.id,
+            self.kind,
+            fill(self.description, **values),
+            fill(self.example, **values),
+            self.area,
+            self.subset,
         )
 
 
@@ -220,18 +222,21 @@ class Prompts:
 
     def principle(self, p: Principle | dict) -> str:
         p = asdict(p) if isinstance(p, Principle) else p
-        return self.text["principle"].format(
-            kind=p["kind"], description=p["description"].strip(), example=p["example"].strip()
+        return fill(
+            self.text["principle"],
+            kind=p["kind"],
+            description=p["description"].strip(),
+            example=p["example"].strip(),
         )
 
     def follow_system(self, c: Constitution, p: Principle, subset: str | None) -> str:
         lines = [f"- {'Do' if q.kind == 'follow' else 'Never'}: {q.description}" for q in c.principles]
-        text = self.text["follow_system"].format(principles="\n".join(lines), principle=self.principle(p))
+        text = fill(self.text["follow_system"], principles="\n".join(lines), principle=self.principle(p))
         return f"{text}\n\n{self.text['subset_guidance'][subset]}" if subset else text
 
     def violate_system(self, p: Principle) -> str:
-        return self.text["violate_system"].format(
-            violation=self.text["violation"][p.kind], principle=self.principle(p)
+        return fill(
+            self.text["violate_system"], violation=self.text["violation"][p.kind], principle=self.principle(p)
         )
 
     def critique_messages(self, p: Principle, conversation: list[dict], response: str) -> list[dict]:
@@ -249,7 +254,8 @@ class Prompts:
 
     def _critique_user(self, p, conversation: list[dict], response: str) -> str:
         kind = p.kind if isinstance(p, Principle) else p["kind"]
-        return self.text["critique_user"].format(
+        return fill(
+            self.text["critique_user"],
             principle=self.principle(p),
             conversation=render_conversation(conversation),
             response=response.strip(),
@@ -275,7 +281,8 @@ class Prompts:
         return msgs
 
     def _revision_user(self, p, conversation: list[dict], response: str, critique: str) -> str:
-        return self.text["revision_user"].format(
+        return fill(
+            self.text["revision_user"],
             principle=self.principle(p),
             conversation=render_conversation(conversation),
             response=response.strip(),
@@ -283,7 +290,8 @@ class Prompts:
         )
 
     def judge_messages(self, p: Principle, conversation: list[dict], a: str, b: str) -> list[dict]:
-        user = self.text["judge_user"].format(
+        user = fill(
+            self.text["judge_user"],
             principle=self.principle(p),
             conversation=render_conversation(conversation),
             response_a=a.strip(),
@@ -292,7 +300,7 @@ class Prompts:
         return [{"role": "system", "content": self.text["judge_system"]}, {"role": "user", "content": user}]
 
     def attribution_user(self, prompt: str, source: str) -> str:
-        return self.text["attribution_user"].format(prompt=prompt, source=source.strip())
+        return fill(self.text["attribution_user"], prompt=prompt, source=source.strip())
 
 
 def _user(text: str) -> list[dict]:
@@ -400,36 +408,58 @@ def judge_keeps(verdicts: list[Verdict], *, threshold: float = 0.5) -> bool:
 # --- the run ----------------------------------------------------------------------------------------
 
 
-@dataclass
-class ConstitutionConfig(GenerateConfig):
-    """`synth constitution`: the sampling, cache and input fields are `GenerateConfig`'s (n is always 1)."""
-
-    mode: str = "pairs"  # pairs | revise
-    constitution: str | None = None  # a principles file; None = rules/constitution.yaml
-    identity: str | None = None  # the target model's name, for the self-identification principles
-    developer: str | None = None  # the target model's maker
-    subset: str | None = None  # refusal | hedging | attribution
-    source_field: str = "source_text"  # attribution: the column holding the text to cite
-    judge: bool = False  # confirm each pair with an A/B judge in both orders
-    judge_temperature: float = 0.0
-    judge_max_tokens: int = 256
-    judge_threshold: float = 0.5  # used only with log-probabilities, which no backend returns yet
-    principle_seed: int = 0  # which principle each prompt draws
-    parse_retries: int = 1  # fresh samples asked for after an empty or malformed answer
-    prompts_file: str = FEWSHOT  # templates and few-shot examples
+@settings
+class ConstitutionConfig(AnswerSettings, SamplingSettings, BackendSettings, RunSettings, InputSettings):
+    mode: str = setting(
+        "pairs",
+        "pairs: a response that follows the constitution (chosen) and one that shows a sampled avoid-principle "
+        "(rejected). revise: response, critique against a sampled principle, revision (revision = chosen, "
+        "original = rejected).",
+        choices=MODES,
+    )
+    constitution: str | None = setting(
+        None,
+        "Your own principles file (YAML, same shape as rules/constitution.yaml) [default: the shipped one].",
+        path={"dir_okay": False},
+    )
+    identity: str | None = setting(None, "The target model's name, for the self-identification principles.")
+    developer: str | None = setting(None, "The target model's developer (e.g. Example Labs).")
+    subset: str | None = setting(
+        None,
+        "The prompts are of one kind: should be refused / have no certain answer / come with a source text to "
+        "cite (in --source-field). Principles are drawn from those tagged with the subset.",
+        choices=SUBSETS,
+    )
+    source_field: str = setting(
+        "source_text",
+        "--subset attribution: the input column with the text to cite (added to the user turn).",
+    )
+    judge: bool = setting(
+        False,
+        "Confirm each pair with an A/B judge (same model) in both orders; keep it only if chosen wins both.",
+    )
+    principle_seed: int = setting(0, "Which principle each prompt draws (a hash of seed and row id).")
+    parse_retries: int = setting(
+        1,
+        "Fresh samples to ask for after an empty or malformed answer (critique, verdict, response).",
+        min=0,
+    )
+    n: int = setting(1, "One pair per prompt: must be 1.", cli=False)
+    judge_temperature: float = setting(0.0, "The judge's sampling temperature.", cli=False, min=0)
+    judge_max_tokens: int = setting(256, "Longest judge answer (at most --max-tokens).", cli=False, min=1)
+    judge_threshold: float = setting(
+        0.5,
+        "Mean probability of chosen a pair needs, with log-probabilities (no backend returns them yet).",
+        cli=False,
+        min=0,
+        max=1,
+    )
+    prompts_file: str = setting(FEWSHOT, "Templates and few-shot examples (rules/).", cli=False)
 
     def validate(self) -> None:
-        super().validate()
-        if self.mode not in MODES:
-            raise InputError(f"--mode is {self.mode!r}; expected pairs or revise")
-        if self.subset is not None and self.subset not in SUBSETS:
-            raise InputError(f"--subset is {self.subset!r}; expected one of {', '.join(SUBSETS)}")
         if self.n != 1:
             raise InputError("synth constitution makes one pair per prompt (n must be 1)")
-        if self.parse_retries < 0:
-            raise InputError(f"--parse-retries must be 0 or more, got {self.parse_retries}")
-        if not 0 <= self.judge_threshold <= 1:
-            raise InputError(f"judge_threshold must be in [0, 1], got {self.judge_threshold}")
+        principle_pool(self)  # a broken constitution fails before a model is loaded
 
     def judge_request(self, messages) -> ChatRequest:
         return ChatRequest(
@@ -440,6 +470,22 @@ class ConstitutionConfig(GenerateConfig):
             seed=self.seed,
             stop=tuple(self.stop),
         )
+
+
+def principle_pool(cfg: ConstitutionConfig) -> tuple[Constitution, list[Principle]]:
+    """The run's constitution and the principles its prompts draw from (none to draw: an `InputError`)."""
+    constitution = load_constitution(cfg.constitution, identity=cfg.identity, developer=cfg.developer)
+    pool = constitution.pool(mode=cfg.mode, subset=cfg.subset)
+    if not pool:
+        wanted = "avoid-principle" if cfg.mode == "pairs" else "principle"
+        scope = f" tagged 'subset: {cfg.subset}'" if cfg.subset else ""
+        left = (
+            f" ({len(constitution.left_out)} left out: {constitution.left_out[0]['reason']})"
+            if constitution.left_out
+            else ""
+        )
+        raise InputError(f"{constitution.path}: no {wanted}{scope} to draw for --mode {cfg.mode}{left}")
+    return constitution, pool
 
 
 @dataclass
@@ -475,42 +521,70 @@ class _Job:
     malformed: str  # ledger reason when every attempt is empty or malformed
 
 
-def derived_id(parent_id: str, kind: str) -> str:
-    """Stable id of an output row: the same prompt gives the same id in every run."""
-    return xxhash.xxh3_128_hexdigest(
-        orjson.dumps({"parent_id": parent_id, "step": STEP, "kind": kind}, option=orjson.OPT_SORT_KEYS)
-    )
+class Constitutional(Method):
+    """Demonstrations and preference pairs from a constitution of principles (Qwen2, Constitutional AI),
+    and refusal, hedging and attribution data (Gemma 2/3).
 
+    Each prompt draws one principle (rules/constitution.yaml, or --constitution FILE). Writes
+    OUTPUT/sft.jsonl (prompt + chosen response), OUTPUT/preference.jsonl (explicit prompt, chosen,
+    rejected; ready for `train dpo`), both with principle_id, mode, subset and judge verdicts;
+    OUTPUT/rejected.jsonl (prompts that gave no pair, with the reason: failed or malformed answers, no
+    violation found, judge disagreement) and OUTPUT/manifest.json.
 
-class _Synthesizer:
-    def __init__(
-        self,
-        cfg: ConstitutionConfig,
-        constitution: Constitution,
-        prompts: Prompts,
-        llm: CachedLLM,
-        ledger: RunLedger,
-        preference: JsonlWriter,
-        backend_name: str,
-    ):
-        self.cfg = cfg
-        self.c = constitution
-        self.prompts = prompts
-        self.pool = constitution.pool(mode=cfg.mode, subset=cfg.subset)
-        self.llm = llm
-        self.ledger = ledger
-        self.preference = preference
-        self.backend_name = backend_name
-        self.not_a_prompt = 0
-        self.prompts_seen = 0
-        self.kept = 0
-        self.reasons: Counter = Counter()
+    \b
+    Examples:
+      synth constitution prompts.jsonl -o cai --mode pairs --model ./model --identity Ada --developer "Example Labs"
+      synth constitution prompts.jsonl -o cai --mode revise --judge --backend openai \\
+          --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct
+      synth constitution sourced.jsonl -o cite --subset attribution --source-field context --model ./model
+    """
+
+    name = STEP
+    Config = ConstitutionConfig
+    main_output = "sft.jsonl"
+    other_outputs = ("preference.jsonl",)
+    skip_counts = ("not_a_prompt",)
+
+    def __init__(self, cfg: ConstitutionConfig, ctx):
+        super().__init__(cfg, ctx)
+        self.c, self.pool = principle_pool(cfg)
+        self.prompts = Prompts.load(cfg.prompts_file)
+        self.t = Counter(kept=0, rejected=0)
         self.drawn: Counter = Counter()
-        self.judged = Counter()
+        self.judged: Counter = Counter()
+
+    def prepare(self, row: dict) -> _Item:
+        prompt = as_prompt(row, self.cfg.system_prompt)
+        principle = draw_principle(self.pool, prompt.id, self.cfg.principle_seed)
+        self.drawn[principle.id] += 1
+        given = prompt.previous if self.cfg.mode == "revise" and (prompt.previous or "").strip() else None
+        it = _Item(row, prompt.messages, principle, original=given)
+        if self.cfg.subset == "attribution":
+            source = row.get(self.cfg.source_field)
+            if not isinstance(source, str) or not source.strip():
+                it.fail(
+                    "no_source_text",
+                    f"an attribution prompt needs its source text in '{self.cfg.source_field}'",
+                )
+            else:
+                last = it.prompt[-1]
+                it.prompt = [
+                    *it.prompt[:-1],
+                    {**last, "content": self.prompts.attribution_user(last["content"], source)},
+                ]
+        return it
+
+    def plan_requests(self, it: _Item) -> list:
+        if not it.ok:
+            return []
+        if self.cfg.mode == "pairs":
+            jobs = [self._chosen_job(it), self._rejected_job(it)]
+        else:
+            jobs = [self._original_job(it) if it.original is None else self._critique_job(it)]
+        return [j.request for j in jobs]
 
     # One batch: every stage asks the model once for all its items (plus retries).
-    def run_batch(self, rows: list[dict]) -> None:
-        items = [it for it in (self._item(row) for row in rows) if it is not None]
+    def run_batch(self, items: list[_Item]):
         todo = [it for it in items if it.ok]
         if self.cfg.mode == "pairs":
             self._ask([self._chosen_job(it) for it in todo] + [self._rejected_job(it) for it in todo])
@@ -529,42 +603,10 @@ class _Synthesizer:
             for it in todo:
                 if it.ok:
                     self._decide(it)
+        out = self.outputs()
         for it in items:
-            self._write(it)
-
-    def _item(self, row: dict) -> _Item | None:
-        if row.get("_kind") == "preference":
-            reason = "a preference row (prompt/chosen/rejected); give prompts or conversations"
-            return self._not_a_prompt(row, reason)
-        try:
-            messages, previous = prompt_of(row, self.cfg.system_prompt)
-        except NotAPrompt as e:
-            return self._not_a_prompt(row, str(e))
-        self.prompts_seen += 1
-        principle = draw_principle(self.pool, row["id"], self.cfg.principle_seed)
-        self.drawn[principle.id] += 1
-        given = previous if self.cfg.mode == "revise" and previous and previous.strip() else None
-        it = _Item(row, messages, principle, original=given)
-        if self.cfg.subset == "attribution":
-            source = row.get(self.cfg.source_field)
-            if not isinstance(source, str) or not source.strip():
-                it.fail(
-                    "no_source_text",
-                    f"an attribution prompt needs its source text in '{self.cfg.source_field}'",
-                )
-            else:
-                last = {
-                    **messages[-1],
-                    "content": self.prompts.attribution_user(messages[-1]["content"], source),
-                }
-                it.prompt = [*messages[:-1], last]
-        return it
-
-    def _not_a_prompt(self, row: dict, reason: str) -> None:
-        self.not_a_prompt += 1
-        self.reasons["not_a_prompt"] += 1
-        self.ledger.rejected([rejected_row(public(row), "not_a_prompt", reason, step=STEP)])
-        return None
+            self._write(it, out)
+        return out
 
     # --- the questions ---
     def _text_job(self, it: _Item, messages: list[dict], store, reason: str = "empty_response") -> _Job:
@@ -674,126 +716,105 @@ class _Synthesizer:
             **({"critique": it.critique} if it.critique is not None else {}),
         }
 
-    def _write(self, it: _Item) -> None:
+    def _write(self, it: _Item, out) -> None:
         base = public(it.row)
         parent = base.pop("id")
         base.pop("messages", None)
         labels = self._labels(it)
         if not it.ok:
-            reason, detail = it.failure
-            self.reasons[reason] += 1
-            self.ledger.rejected(
-                [
-                    rejected_row(
-                        {"id": parent, "messages": it.prompt, **base, **labels},
-                        reason,
-                        detail,
-                        step=STEP,
-                        candidates={"chosen": it.chosen, "rejected": it.rejected, "original": it.original},
-                    )
-                ]
-            )
+            self.t["rejected"] += 1
+            candidates = {"chosen": it.chosen, "rejected": it.rejected, "original": it.original}
+            row = {"id": parent, "messages": it.prompt, **base, **labels}
+            out.reject(row, *it.failure, candidates=candidates)
             return
-        model = {"model": self.cfg.model, "backend": self.backend_name}
-        self.kept += 1
-        self.ledger.kept(
-            [
-                {
-                    "id": derived_id(parent, "sft"),
-                    "parent_id": parent,
-                    "messages": [*it.prompt, {"role": "assistant", "content": it.chosen}],
-                    **base,
-                    **labels,
-                    **model,
-                }
-            ]
-        )
-        self.preference.write(
+        self.t["kept"] += 1
+        model = {"model": self.cfg.model, "backend": self.llm.backend.name}
+        out.kept.append(
             {
-                "id": derived_id(parent, "preference"),
+                "id": derived_id(parent, step=STEP, kind="sft"),
                 "parent_id": parent,
-                "prompt": it.prompt,
-                "chosen": [{"role": "assistant", "content": it.chosen}],
-                "rejected": [{"role": "assistant", "content": it.rejected}],
+                "messages": [*it.prompt, {"role": "assistant", "content": it.chosen}],
                 **base,
                 **labels,
                 **model,
             }
         )
-
-
-def run_constitution(cfg: ConstitutionConfig, backend: Backend | None = None) -> dict:
-    """Write `sft.jsonl`, `preference.jsonl`, the ledger and the manifest to `cfg.output`; return the manifest."""
-    cfg.validate()
-    constitution = load_constitution(cfg.constitution, identity=cfg.identity, developer=cfg.developer)
-    pool = constitution.pool(mode=cfg.mode, subset=cfg.subset)
-    if not pool:
-        wanted = "avoid-principle" if cfg.mode == "pairs" else "principle"
-        scope = f" tagged 'subset: {cfg.subset}'" if cfg.subset else ""
-        left = (
-            f" ({len(constitution.left_out)} left out: {constitution.left_out[0]['reason']})"
-            if constitution.left_out
-            else ""
-        )
-        raise InputError(f"{constitution.path}: no {wanted}{scope} to draw for --mode {cfg.mode}{left}")
-    prompts = Prompts.load(cfg.prompts_file)
-    from synth.run import SynthRun
-
-    with SynthRun(cfg, "synth constitution", main="sft.jsonl", backend=backend) as run:
-        preference = run.writer("preference.jsonl")
-        synth = _Synthesizer(cfg, constitution, prompts, run.llm, run.ledger, preference, run.backend.name)
-        with progress_bar(cfg, desc=STEP) as bar:
-            for batch in batched(run.reader, cfg.batch_size):
-                synth.run_batch(batch)
-                bar.update(run.reader.count - bar.n)
-                bar.set_postfix_str(f"kept {synth.kept}", refresh=False)
-        counts = {
-            "input": run.reader.count,
-            "invalid": len(run.reader.invalid),
-            "not_a_prompt": synth.not_a_prompt,
-            "prompts": synth.prompts_seen,
-            "kept": synth.kept,
-            "rejected": sum(synth.reasons.values()) - synth.not_a_prompt,
+        pair = {
+            "id": derived_id(parent, step=STEP, kind="preference"),
+            "parent_id": parent,
+            "prompt": it.prompt,
+            "chosen": [{"role": "assistant", "content": it.chosen}],
+            "rejected": [{"role": "assistant", "content": it.rejected}],
+            **base,
+            **labels,
+            **model,
         }
-        counts["balanced"] = (
-            counts["input"] == counts["invalid"] + counts["not_a_prompt"] + counts["prompts"]
-            and counts["prompts"] == counts["kept"] + counts["rejected"]
-            and run.ledger.counts["kept"] == preference.count == counts["kept"]
+        out.write("preference.jsonl", [pair])
+
+    # --- the manifest ---
+    def counts(self) -> dict:
+        return {"prompts": self.ctx.handled, **self.t}
+
+    def balanced(self, c: dict) -> bool:
+        kept = self.ctx.run.ledger.counts["kept"]
+        return (
+            c["prompts"] == c["kept"] + c["rejected"]
+            and kept == self.ctx.written["preference.jsonl"] == c["kept"]
         )
-        return run.finish(
-            counts=counts,
-            reasons=dict(synth.reasons.most_common()),
-            constitution={
-                "path": constitution.path,
-                "xxh3_128": constitution.xxh3_128,
-                "principles": [p.id for p in constitution.principles],
-                "left_out": constitution.left_out,
-                "pool": [p.id for p in pool],
-            },
-            principles_drawn=dict(sorted(synth.drawn.items())),
-            judge={
-                "enabled": cfg.judge,
+
+    def sections(self) -> dict:
+        c, cfg = self.c, self.cfg
+        judge = {"enabled": False}
+        if cfg.judge:
+            judge = {
+                "enabled": True,
                 "rule": "keep when chosen wins in both orders (no backend returns log-probabilities, so "
                 "judge_threshold is unused)",
-                "kept": synth.judged["kept"],
-                "disagreements": synth.judged["disagreements"],
-                "prefers_rejected": synth.judged["prefers_rejected"],
+                **{k: self.judged[k] for k in ("kept", "disagreements", "prefers_rejected")},
             }
-            if cfg.judge
-            else {"enabled": False},
-            seconds=round(run.seconds, 3),
-            outputs={
-                "sft": "sft.jsonl",
-                "preference": "preference.jsonl",
-                "rejected": "rejected.jsonl",
-                "invalid": "invalid.jsonl",
+        return {
+            "constitution": {
+                "path": c.path,
+                "xxh3_128": c.xxh3_128,
+                "principles": [p.id for p in c.principles],
+                "left_out": c.left_out,
+                "pool": [p.id for p in self.pool],
             },
-        )
+            "principles_drawn": dict(sorted(self.drawn.items())),
+            "judge": judge,
+        }
+
+    @classmethod
+    def summary(cls, m: dict) -> list[str]:
+        c = m["counts"]
+        reasons = ", ".join(f"{k} {v}" for k, v in m["reasons"].items() if k != "not_a_prompt")
+        lines = [
+            f"rows {c['input']} = prompts {c['prompts']} + not prompts {c['not_a_prompt']} + invalid {c['invalid']}",
+            f"prompts {c['prompts']} = pairs {c['kept']} + rejected {c['rejected']}"
+            + (f"   ({reasons})" if reasons else ""),
+        ]
+        if m["judge"]["enabled"]:
+            j = m["judge"]
+            lines.append(
+                f"judge: kept {j['kept']}, disagreements {j['disagreements']}, prefers rejected {j['prefers_rejected']}"
+            )
+        left = m["constitution"]["left_out"]
+        if left:
+            lines.append("principles left out: " + ", ".join(f"{x['id']} ({x['reason']})" for x in left))
+        return lines
+
+
+def run_constitution(cfg: ConstitutionConfig, backend=None) -> dict:
+    """Write `sft.jsonl`, `preference.jsonl`, the ledger and the manifest to `cfg.output`; return the manifest.
+    `backend` may be given ready-made (a loaded model, a `ScriptedBackend` in tests)."""
+    return run_method(Constitutional, cfg, backend=backend)
 
 
 __all__ = [
+    "Constitution",
     "ConstitutionConfig",
     "ConstitutionError",
+    "Constitutional",
     "Principle",
     "Prompts",
     "judge_keeps",

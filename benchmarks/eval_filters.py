@@ -1,0 +1,117 @@
+"""Recall and false positives of the `selfid` and `toxicity` filters on hand-written evaluation sets.
+
+The sets in `benchmarks/eval/` were written independently of `rules/` (before the rules were read) from
+an imagination of real assistant text; each row is a user turn, an assistant turn, a `label` (`claim` /
+`toxic` for positives, `negative` for hard negatives), a `kind` (the phrasing or trap it stands for)
+and a `split`: `dev` rows were looked at while improving the rules, `test` rows were not (assigned by a
+hash of the id, before any rule changed). `selfid.jsonl` rows also carry the target `identity` and
+`developer` the filter runs with.
+
+    python benchmarks/eval_filters.py selfid                # recall on claims, false positives on negatives
+    python benchmarks/eval_filters.py toxicity --misses     # ... and list what was missed or wrongly flagged
+    python benchmarks/eval_filters.py toxicity --set toxicity.backend=profanity   # one backend alone
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import Counter, defaultdict
+from pathlib import Path
+
+EVAL = Path(__file__).resolve().parent / "eval"
+POSITIVE = {"selfid": "claim", "toxicity": "toxic"}
+
+
+def load(name: str) -> list[dict]:
+    return [json.loads(line) for line in (EVAL / f"{name}.jsonl").read_text().splitlines() if line.strip()]
+
+
+def decide(name: str, rows: list[dict], options: dict) -> dict[str, tuple[str | None, str | None]]:
+    """id -> (reason, detail) from the real step, built as `curate filter` builds it."""
+    from curate.pipeline import to_frame
+    from curate.steps import build_step
+
+    groups = defaultdict(list)
+    for r in rows:
+        groups[(r.get("identity"), r.get("developer"))].append(r)
+    out = {}
+    for (identity, developer), group in groups.items():
+        opts = dict(options)
+        if name == "selfid":
+            opts.update(identity=identity, developer=developer)
+        step = build_step(name, opts)
+        frame = to_frame([{"id": r["id"], "_kind": "conversation", "messages": r["messages"]} for r in group])
+        v = step.verdict(frame)
+        for r, reason, detail in zip(group, v["reason"], v["detail"], strict=True):
+            out[r["id"]] = (reason, detail)
+    return out
+
+
+def score(name: str, rows: list[dict], decided: dict) -> dict:
+    pos = POSITIVE[name]
+    res = {}
+    for split in ("dev", "test", "all"):
+        part = [r for r in rows if split == "all" or r["split"] == split]
+        p = [r for r in part if r["label"] == pos]
+        n = [r for r in part if r["label"] != pos]
+        tp = sum(decided[r["id"]][0] is not None for r in p)
+        fp = sum(decided[r["id"]][0] is not None for r in n)
+        res[split] = {
+            "positives": len(p),
+            "recall": tp / max(1, len(p)),
+            "negatives": len(n),
+            "false_positive_rate": fp / max(1, len(n)),
+        }
+    misses = Counter(r["kind"] for r in rows if r["label"] == pos and decided[r["id"]][0] is None)
+    flags = Counter(r["kind"] for r in rows if r["label"] != pos and decided[r["id"]][0] is not None)
+    res["missed_by_kind"] = dict(misses.most_common())
+    res["flagged_negatives_by_kind"] = dict(flags.most_common())
+    return res
+
+
+def parse_set(values: list[str], name: str) -> dict:
+    import yaml
+
+    opts = {}
+    for v in values:
+        key, _, val = v.partition("=")
+        step, _, option = key.partition(".")
+        if step != name or not option:
+            raise SystemExit(f"--set {v}: expected {name}.OPTION=VALUE")
+        opts[option] = yaml.safe_load(val)
+    return opts
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("filter", choices=sorted(POSITIVE))
+    ap.add_argument("--set", action="append", default=[], help="step option, e.g. toxicity.backend=profanity")
+    ap.add_argument("--split", choices=["dev", "test", "all"], default="all", help="rows listed by --misses")
+    ap.add_argument("--misses", action="store_true", help="list missed positives and flagged negatives")
+    args = ap.parse_args(argv)
+    rows = load(args.filter)
+    decided = decide(args.filter, rows, parse_set(args.set, args.filter))
+    res = score(args.filter, rows, decided)
+    for split in ("dev", "test", "all"):
+        s = res[split]
+        print(
+            f"{args.filter} {split:>4}: recall {s['recall']:.3f} on {s['positives']} {POSITIVE[args.filter]}s, "
+            f"false positives {s['false_positive_rate']:.3f} on {s['negatives']} hard negatives"
+        )
+    print("missed by kind:", res["missed_by_kind"])
+    print("flagged negatives by kind:", res["flagged_negatives_by_kind"])
+    if args.misses:
+        pos = POSITIVE[args.filter]
+        for r in rows:
+            if args.split != "all" and r["split"] != args.split:
+                continue
+            reason, detail = decided[r["id"]]
+            if (r["label"] == pos) == (reason is None):
+                what = "MISSED " if reason is None else "FLAGGED"
+                print(f"{what} {r['id']} [{r['kind']}] {r['messages'][-1]['content']!r} {detail or ''}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
