@@ -382,8 +382,10 @@ def test_rl_two_processes_write_every_processes_rollouts(tmp_path, cli):
 
 
 @pytest.mark.slow
-def test_online_dpo_two_processes(tmp_path, cli):
-    """The main process samples and scores, both train DPO on the pairs, the main process commits the episode."""
+@pytest.mark.parametrize("command, extra", [("online-dpo", ""), ("bond", ""), ("online-dpo", "merging")])
+def test_online_dpo_two_processes(tmp_path, cli, command, extra):
+    """The main process samples and scores, both train on the pairs, the main process keeps what the method keeps
+    (BOND's anchor) and commits the episode (with the online merging optimizer's figures)."""
     rows = [
         {"id": f"q{i}", "messages": [{"role": "user", "content": f"Say something about {w}."}]}
         for i, w in enumerate(["cats", "rain", "tea", "maps"])
@@ -391,9 +393,14 @@ def test_online_dpo_two_processes(tmp_path, cli):
     data = write_rows(tmp_path / "prompts.jsonl", rows)
     out = tmp_path / "odpo"
     reward = tiny_model("qwen2", num_labels=1, seed=1)
+    more = {
+        "": [],
+        "merging": ["--online-merging", "ties", "--online-merging-base", tiny_model("qwen2", seed=1)],
+    }[extra]
     _train_cli(
         cli,
-        "online-dpo",
+        command,
+        *more,
         "--data",
         data,
         "--model",
@@ -425,6 +432,44 @@ def test_online_dpo_two_processes(tmp_path, cli):
     rollouts = [json.loads(x) for x in (out / "rollouts.jsonl").read_text().splitlines()]
     assert len(rollouts) == 2 * 4 * 3  # sampled once, by the main process: episodes x prompts x n
     assert sorted(p.name for p in tmp_path.iterdir()) == ["odpo", "prompts.jsonl"]
+    if command == "bond":
+        assert (out / "anchor" / "config.json").is_file()
+        assert all(e["training"]["l2_anchor_to_policy"] > 0 for e in trained)
+    if extra == "merging":
+        assert all(e["training"]["online_merging"]["merged_steps"] > 0 for e in trained)
+
+
+@pytest.mark.slow
+def test_distill_two_processes(tmp_path, cli):
+    """Regression: the worker processes' `train distill` read a manifest from the None their run returns."""
+    rows = [
+        {"id": f"d{i}-{k}", "messages": [{"role": "user", "content": f"Say something about {w} ({k})."}]}
+        for k in range(3)
+        for i, w in enumerate(["cats", "rain", "tea", "maps"])
+    ]
+    data = write_rows(tmp_path / "prompts.jsonl", rows)
+    out = tmp_path / "distilled"
+    r = _train_cli(
+        cli,
+        "distill",
+        "--model",
+        tiny_model("qwen2"),
+        "--teacher",
+        tiny_model("qwen2", seed=1),
+        "--data",
+        data,
+        "-o",
+        out,
+        "--max-completion-length",
+        4,
+        *_sets("max_steps=2", "per_device_train_batch_size=1", "data.eval_fraction=0.5"),
+        "--num-processes",
+        2,
+    )
+    m = _manifest(out)
+    assert m["distributed"]["world_size"] == 2 and m["command"] == "train distill"
+    assert m["data"]["eval_rows"] > 0 and "KL(student || teacher)" in r.output  # measured before and after
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["distilled", "prompts.jsonl"]
 
 
 @pytest.mark.slow
