@@ -158,3 +158,6 @@ def test_online_merging_needs_a_base_and_full_weights(tmp_path, cli):
         "--lora",
     )
     assert r.exit_code == 1 and "drop --lora" in r.output
+    base = ["--online-merging-base", tiny_model("qwen2", seed=1)]
+    r = cli(train_cli, *common, "-o", tmp_path / "c", *base, "--num-processes", "2", "--strategy", "fsdp")
+    assert r.exit_code == 1 and "not with --strategy fsdp" in r.output and not (tmp_path / "c").exists()

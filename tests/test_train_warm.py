@@ -104,6 +104,28 @@ def test_ensemble_lr_needs_an_ensemble(tmp_path, cli):
     assert r.exit_code == 2 and "add --ensemble M" in r.output
 
 
+def test_ensemble_refuses_num_processes(tmp_path, cli):
+    # each member would be a distributed run of its own, whose workers refuse the member's output directory
+    data = write_rows(tmp_path / "prefs.jsonl", ROWS)
+    r = cli(
+        train_cli,
+        "reward",
+        "--model",
+        tiny_model("qwen2"),
+        "--data",
+        data,
+        "-o",
+        tmp_path / "o",
+        "--ensemble",
+        "2",
+        "--num-processes",
+        "2",
+    )
+    assert r.exit_code == 2 and "drop --num-processes" in r.output
+    assert len([line for line in r.output.splitlines() if line.startswith("Error")]) == 1
+    assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.slow
 def test_warm_resumes_after_its_last_finished_member(tmp_path):
     import dataclasses

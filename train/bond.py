@@ -170,7 +170,7 @@ class Bond(OnlineDPO):
             os.replace(last, run.path / ANCHOR)
 
 
-def run_bond(cfg: BondRunConfig, *, echo=print, after_episode=None) -> Path:
+def run_bond(cfg: BondRunConfig, *, echo=print, after_episode=None) -> Path | None:
     return Bond(cfg, echo=echo, after_episode=after_episode).run()
 
 

@@ -22,8 +22,29 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 user_errors = one_line_errors((InputError, ConfigError, TrainError, TemplateError))
 
 
+ARGV = "train.argv"
+
+
+class TrainGroup(click.Group):
+    """Keeps the command line it was given (`ctx.meta[ARGV]`): `--num-processes` relaunches it in every worker."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        argv = list(args)
+        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        ctx.meta[ARGV] = argv
+        return ctx
+
+
+def _launch_params() -> list:
+    from synth.config import option_params
+    from train.launch import LaunchSettings
+
+    return option_params(LaunchSettings)
+
+
 def training_options(fn):
-    """Options `sft`, `dpo` and `reward` share."""
+    """Options every training command shares, the launch options (`--num-processes`...) last."""
+    fn.__dict__.setdefault("__click_params__", []).extend(reversed(_launch_params()))
     for deco in reversed(
         [
             click.option(
@@ -78,7 +99,9 @@ def training_options(fn):
     return fn
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(
+    cls=TrainGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
 @click.version_option(package_name="posttrain")
 def main():
     """Train on curated data with TRL: check the data and chat template, then SFT, DPO or a reward model; online
@@ -92,6 +115,7 @@ def main():
       train online-dpo --data prompts.jsonl --model sft-run -o odpo --reward reward-model --reward-model rm-run
       train rl --algo grpo --data math.jsonl --model sft-run -o rl-run --reward math
       train merge dpo-run-a dpo-run-b -o soup
+      train sft --data run1 --model ./my-model -o sft-run --num-processes 8 --strategy fsdp
     """
     exit_on_sigterm()
     configure_threads()  # before torch loads: no more compute threads than free CPUs
@@ -172,8 +196,13 @@ def _config(
     add_eos=False,
     **fields,
 ):
+    from synth.config import from_options
     from train.config import load_run_config
+    from train.launch import LaunchSettings
 
+    names = set(LaunchSettings.__dataclass_fields__) - {"command"}
+    given = {k: fields.pop(k) for k in list(fields) if k in names}
+    launch = from_options(LaunchSettings, given, command=click.get_current_context().meta.get(ARGV, []))
     flags = [f"data.input_format={input_format}"] if input_format else []
     if add_eos:
         flags.append("add_eos=true")
@@ -188,6 +217,7 @@ def _config(
         skip_check=skip_check,
         force=force,
         resume=resume,
+        launch=launch,
         **fields,
     )
 
@@ -205,6 +235,8 @@ def _train(method: str, **kw):
     else:
         from train.reward import run_reward as run
     out = run(cfg, echo=_echo_err)
+    if out is None:  # a worker process: the launcher (or the main process) reports
+        return
     manifest = json.loads((out / "manifest.json").read_text())
     click.echo(f"wrote {out}")
     _print_metrics(manifest["metrics"])
@@ -328,6 +360,11 @@ def reward_cmd(ensemble, ensemble_lr, **kw):
     if ensemble < 2:
         _train("reward", **kw)
         return
+    if (kw.get("num_processes") or 1) > 1 or kw.get("accelerate_config"):
+        raise click.UsageError(
+            "--ensemble trains its members one after another in one process: drop --num-processes and "
+            "--accelerate-config (or train the members apart with them and average them with `train merge`)"
+        )
     from train.warm import run_warm
 
     out = run_warm(_config("reward", **kw, ensemble=ensemble, ensemble_lr=lrs), echo=_echo_err)
@@ -360,6 +397,8 @@ def online_dpo_cmd(**kw):
       train online-dpo --model sft-run --data math.jsonl -o odpo-math --reward math --reference episode
     """
     m = _run_online("online-dpo", "train.online_dpo", "run_online_dpo", kw)
+    if m is None:
+        return
     for e in m["episodes"]:
         click.echo(
             f"  episode {e['episode']}: reward mean {_num(e['reward_mean'])} median {_num(e['reward_median'])}, "
@@ -368,13 +407,15 @@ def online_dpo_cmd(**kw):
     _print_throughput(m)
 
 
-def _run_online(method: str, module: str, runner: str, kw: dict) -> dict:
-    """Settings from the generated options, the run config from the rest; run; the manifest."""
+def _run_online(method: str, module: str, runner: str, kw: dict) -> dict | None:
+    """Settings from the generated options, the run config from the rest; run; the manifest (None in a worker)."""
     import importlib
 
     mod = importlib.import_module(module)
     settings = _settings(mod, kw)
     out = getattr(mod, runner)(_config(method, **kw, settings=settings), echo=_echo_err)
+    if out is None:
+        return None
     click.echo(f"wrote {out}")
     return json.loads((out / "manifest.json").read_text())
 
@@ -409,6 +450,8 @@ def bond_cmd(**kw):
           --n 8 --episodes 3 --kl-coef 0.1 --ema-rate 0.05 --set learning_rate=1e-6
     """
     m = _run_online("bond", "train.bond", "run_bond", kw)
+    if m is None:
+        return
     for e in m["episodes"]:
         t = e["training"] or {}
         click.echo(
@@ -448,6 +491,8 @@ def rl_cmd(algo, **kw):
       train rl --algo rloo --model sft-run --data code.jsonl -o rl-code --reward code --exec-timeout 5
     """
     m = _run_online(algo, "train.rl", "run_rl", kw)
+    if m is None:
+        return
     _print_metrics(m["metrics"])
     steps = m["rewards"]["per_step"]
     if steps:
@@ -491,6 +536,8 @@ def distill_cmd(**kw):
     settings = _settings(distill, kw)
     method = distill.method_for(settings)
     out = distill.run_distill(_config(method, **kw, settings=settings), echo=_echo_err)
+    if out is None:  # a worker process: the launcher reports
+        return
     m = json.loads((out / "manifest.json").read_text())
     click.echo(f"wrote {out} ({m['distillation']['trainer']})")
     d = m["distillation"]["divergence"]

@@ -17,6 +17,7 @@ from typing import Any
 
 from curate.io import InputError, JsonlWriter, write_json
 from curate.provenance import versions
+from train import launch
 from train.config import ConfigError, RunConfig, trl_config_class
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -89,6 +90,7 @@ def build_trl_args(cfg: RunConfig, method: Method, output_dir: Path):
         "report_to": "none",
         "include_num_input_tokens_seen": "non_padding",
         **method.trl_defaults(cfg),
+        **launch.trl_defaults(),
         **device_defaults(cfg.trl),
         **cfg.trl,
         "output_dir": str(output_dir),
@@ -125,7 +127,8 @@ def _plain_json(obj):
 
 def check_data(cfg: RunConfig, kind: str, rows: list[dict], invalid: list, out: Path, *, echo, method=None):
     """`train check` on the rows before training (its report in `out/check.json`); returns the tokenizer and
-    the report (None with --skip-check). Raises `CheckFailed` after printing the report."""
+    the report (None with --skip-check; in a launched worker, the launcher's report as a dict). Raises
+    `CheckFailed` after printing the report."""
     from train.check import load_tokenizer, run_check
 
     tokenizer = load_tokenizer(cfg.model)
@@ -136,22 +139,30 @@ def check_data(cfg: RunConfig, kind: str, rows: list[dict], invalid: list, out: 
                 f"{bad.describe()} ({len(invalid)} unreadable row(s); --skip-check does not skip them)"
             )
         return tokenizer, None
-    report = run_check(
-        cfg.data.path,
-        cfg.model,
-        kind=kind,
-        method=method,
-        max_length=cfg.max_length,
-        tokenizer=tokenizer,
-        rows=rows,
-        invalid=invalid,
-        add_eos=getattr(cfg, "add_eos", False),
-    )
-    write_json(out / "check.json", _plain_json(report.as_dict()))
-    if not report.ok:
-        echo(report.render())
-        raise CheckFailed(report)
-    return tokenizer, report
+    if launch.is_launched():  # the launcher checked once, before starting this process
+        return tokenizer, launch.launcher_check(out)
+
+    def check():
+        report = run_check(
+            cfg.data.path,
+            cfg.model,
+            kind=kind,
+            method=method,
+            max_length=cfg.max_length,
+            tokenizer=tokenizer,
+            rows=rows,
+            invalid=invalid,
+            add_eos=getattr(cfg, "add_eos", False),
+        )
+        write_json(out / "check.json", _plain_json(report.as_dict()))
+        if not report.ok:
+            echo(report.render())
+            raise CheckFailed(report)
+        return report
+
+    return tokenizer, launch.on_main(
+        check
+    )  # in a distributed run the others wait for it (their report: None)
 
 
 def fingerprint(cfg: RunConfig, rows: list[dict]) -> dict:
@@ -186,6 +197,7 @@ def describe_run(
     from train.data import data_hash
     from train.template import end_of_turn_token, has_chat_template, template_format, template_hash
 
+    check = check_summary(report)
     return {
         "command": command,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -202,7 +214,7 @@ def describe_run(
             "train_rows": len(train_rows),
             "eval_rows": len(eval_rows),
             "eval_ids_sample": [r["id"] for r in eval_rows[:20]],
-            "truncated_rows": len(report.lengths.truncated) if report else None,
+            "truncated_rows": check["truncated_rows"] if check else None,
         },
         "data_kind": kind,
         "template": {
@@ -210,12 +222,20 @@ def describe_run(
             "format": template_format(tokenizer) if kind != "text" else "text",
             "end_of_turn": end_of_turn_token(tokenizer) if has_chat_template(tokenizer) else None,
         },
-        "check": "skipped"
-        if report is None
-        else {"ok": report.ok, "errors": report.errors, "warnings": report.warnings},
+        "check": "skipped" if check is None else {k: check[k] for k in ("ok", "errors", "warnings")},
+        "distributed": launch.describe(trl_args),
         "versions": versions(),
         "lora": _plain_json(dataclasses.asdict(cfg.lora)) if cfg.lora else None,
     }
+
+
+def check_summary(report) -> dict | None:
+    """ok, errors, warnings and truncated rows of a `CheckReport`, or of the one a launcher wrote (a dict)."""
+    if report is None:
+        return None
+    d = report if isinstance(report, dict) else report.as_dict()
+    truncated = (d.get("lengths") or {}).get("truncated")
+    return {"ok": d["ok"], "errors": d["errors"], "warnings": d["warnings"], "truncated_rows": truncated}
 
 
 def fit(trainer, *, resume_from: Path | None = None):
@@ -223,33 +243,40 @@ def fit(trainer, *, resume_from: Path | None = None):
     started = time.perf_counter()
     result = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     wall = time.perf_counter() - started
-    tokens = int(trainer.state.num_input_tokens_seen or 0)
+    tokens = int(trainer.state.num_input_tokens_seen or 0)  # summed over the processes
     runtime = float(result.metrics.get("train_runtime") or wall)
+    world = int(trainer.args.world_size)
     return result, {
         "tokens": tokens,
         "train_runtime_s": round(runtime, 3),
         "tokens_per_s": round(tokens / runtime, 1) if runtime > 0 else None,
+        "tokens_per_s_per_process": round(tokens / runtime / world, 1) if runtime > 0 else None,
     }
 
 
 def run_training(
     cfg: RunConfig, method: Method, *, echo: Callable[[str], None] = print, callbacks: list | None = None
-) -> Path:
+) -> Path | None:
     """Check, train and save one run; returns the committed output directory. `callbacks` are extra
     `transformers.TrainerCallback`s (benchmarks use one to time steady-state steps; tests one that stops a run).
     Checkpoints are written to the state directory beside the output (`train.resume`), so a killed run resumes
-    with `cfg.resume`."""
+    with `cfg.resume`. With `cfg.launch` asking for several processes this process checks the data, launches them
+    (`train.launch`) and commits what they wrote; in a distributed run only the main process writes, and the
+    others return None."""
     from train.data import data_kind, read_rows, split_rows
-    from train.resume import TrainingRun
 
+    relaunch = launch.plan(cfg)  # refused here, before anything is read, if it cannot start
+    echo = launch.main_only(echo)
     rows, invalid = read_rows(
         cfg.data.path, input_format=cfg.data.input_format, max_rows=cfg.data.max_rows, kind=method.kind
     )
     kind = data_kind(method.kind, rows)
-    with TrainingRun(cfg, fingerprint=fingerprint(cfg, rows), echo=echo) as run:
+    with launch.open_run(cfg, fingerprint=fingerprint(cfg, rows), echo=echo) as run:
         tokenizer, report = check_data(cfg, kind, rows, invalid, run.path, echo=echo, method=method.name)
         if method.preflight is not None:
             method.preflight(cfg, rows)
+        if relaunch is not None:
+            return relaunch.run(run, echo=echo)
         train_rows, eval_rows = split_rows(rows, cfg.data.eval_fraction)
         trl_args = build_trl_args(cfg, method, run.state.checkpoints)
         resume_from = run.state.last_checkpoint() if run.resumed else None
@@ -279,6 +306,8 @@ def run_training(
         result, throughput = fit(trainer, resume_from=resume_from)
         metrics = method.final_metrics(trainer, prepared)
         saved = method.save_model(trainer, prepared)
+        if not launch.is_main_process():
+            return None
         samples = method.sanity(saved, prepared)
         with JsonlWriter(run / "samples.jsonl") as w:
             w.write_many(samples)
@@ -327,8 +356,10 @@ def end_of_turn_ids(tokenizer) -> list[int]:
 
 def save_causal_lm(trainer, prepared: Prepared):
     """Save the trained causal LM (LoRA merged into the weights, adapter kept beside) with a generation config
-    that stops at the end-of-turn token."""
-    model = trainer.model
+    that stops at the end-of-turn token. In a distributed run the main process saves; the others return None."""
+    model = trained_model(trainer, prepared, "CausalLM")
+    if model is None:
+        return None
     if hasattr(model, "merge_and_unload"):
         model.save_pretrained(prepared.out / "adapter")
         model = model.merge_and_unload()
@@ -344,6 +375,30 @@ def save_causal_lm(trainer, prepared: Prepared):
     model.config.use_cache = True
     model.save_pretrained(prepared.out)
     tok.save_pretrained(prepared.out)
+    return model
+
+
+def trained_model(trainer, prepared: Prepared, head: str):
+    """The trained model, whole, on the main process (None on the others). One process, DDP and ZeRO-2 hold it in
+    memory; under FSDP and ZeRO-3 the Trainer gathers the shards (every process takes part) into a directory the main
+    process loads back, as `AutoModelFor{head}` (or peft's `AutoPeftModelFor{head}` for an adapter)."""
+    if not launch.is_sharded():
+        return trainer.model if launch.is_main_process() else None
+    import shutil
+
+    staging = prepared.out / ".gathered"
+    trainer.save_model(str(staging))
+    if not launch.is_main_process():
+        return None
+    if (staging / "adapter_config.json").is_file():
+        import peft
+
+        model = getattr(peft, f"AutoPeftModelFor{head}").from_pretrained(staging)
+    else:
+        import transformers
+
+        model = getattr(transformers, f"AutoModelFor{head}").from_pretrained(staging)
+    shutil.rmtree(staging)
     return model
 
 

@@ -21,6 +21,8 @@ from typing import Any, ClassVar
 
 import yaml
 
+from train.launch import LaunchSettings
+
 METHODS = ("sft", "dpo", "reward", "online-dpo", "grpo", "rloo", "distill", "gkd", "bond")
 
 
@@ -139,6 +141,13 @@ class RunConfig:
         default=4, metadata={"help": "Prompts from the data to generate from (or score) after training."}
     )
     max_new_tokens: int = field(default=64, metadata={"help": "Token budget of each sanity generation."})
+    launch: LaunchSettings = field(
+        default_factory=LaunchSettings,
+        metadata={
+            "help": "How many processes train and how they share the model (`train.launch`); the default trains "
+            "in this process."
+        },
+    )
 
     @property
     def max_length(self) -> int | None:

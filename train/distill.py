@@ -422,7 +422,7 @@ class DistillRun:
         )
 
 
-def run_distill(cfg: DistillRunConfig, *, echo=print, callbacks=None) -> Path:
+def run_distill(cfg: DistillRunConfig, *, echo=print, callbacks=None) -> Path | None:
     """Check the data and the vocabularies, measure, distil, measure again; returns the output directory."""
     return run_training(cfg, DistillRun(cfg, echo=echo).method(), echo=echo, callbacks=callbacks)
 

@@ -75,5 +75,5 @@ DPO = Method(
 )
 
 
-def run_dpo(cfg: DPORunConfig, *, echo=print, callbacks=None) -> Path:
+def run_dpo(cfg: DPORunConfig, *, echo=print, callbacks=None) -> Path | None:
     return run_training(cfg, DPO, echo=echo, callbacks=callbacks)

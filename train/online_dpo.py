@@ -33,6 +33,7 @@ from pathlib import Path
 import orjson
 
 from curate.io import InputError, JsonlWriter, write_json, write_jsonl
+from train import launch
 from train.common import (
     Method,
     Prepared,
@@ -320,11 +321,29 @@ class OnlineDPO:
 
     def run_episode(
         self, episode: int, prompts: list[dict], policy: Path, tokenizer, verifier
-    ) -> tuple[Path, dict]:
-        """One episode, committed into `episode-NNN`; returns the policy after it and its metrics."""
-        s = self.s
+    ) -> tuple[Path, dict | None]:
+        """One episode, committed into `episode-NNN`; returns the policy after it and its metrics. In a distributed
+        run the main process samples, keeps what the method keeps besides the policy (`after_training`: BOND's
+        anchor) and commits while the others wait; every process trains and saves (their metrics: None)."""
         final = self.state.path / EPISODE.format(episode)
         work = final.with_name(final.name + ".partial")
+        metrics = launch.on_main(lambda: self.sample_episode(episode, prompts, policy, work, verifier))
+        pairs = _read(work / "samples" / "preference.jsonl")
+        trained = self.train(episode, policy, pairs, work, tokenizer) if pairs else None
+        if trained is not None:
+            prepared = Prepared(self.cfg, tokenizer, pairs, [], trained[1], None, work / "model")
+            save_causal_lm(trained[0], prepared)  # every process: a sharded model is gathered to save it
+        new_policy = final / "model" if pairs else policy
+
+        def keep_and_commit() -> dict:
+            own = self.after_training(trained[0], episode, work) if trained is not None else {}
+            return self.commit_episode(metrics, trained, own, policy, new_policy, work, final)
+
+        return new_policy, launch.on_main(keep_and_commit)
+
+    def sample_episode(self, episode: int, prompts: list[dict], policy: Path, work: Path, verifier) -> dict:
+        """Sample, score and pair into `work`; the episode's metrics so far."""
+        s = self.s
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir()
         self.echo(f"episode {episode}/{s.episodes}: sampling {len(prompts)} prompts x {s.n} from {policy}")
@@ -334,7 +353,13 @@ class OnlineDPO:
         skipped = dict(Counter(r["reject_reason"] for r in _read(work / "samples" / "rejected.jsonl")))
         stats = reward_stats([x["score"] for x in samples])
         llm = sampled.get("llm", {})
-        metrics = {
+        self.echo(
+            f"episode {episode}/{s.episodes}: reward mean {_fmt(stats['reward_mean'])} median "
+            f"{_fmt(stats['reward_median'])} over {stats['completions']} samples; {len(pairs)} pairs, "
+            f"{sum(skipped.values())} prompts skipped"
+            + (f" ({', '.join(f'{k} {v}' for k, v in skipped.items())})" if skipped else "")
+        )
+        return {
             "episode": episode,
             "policy": str(policy),
             "policy_identity": sampled["backend"]["model_identity"],
@@ -353,21 +378,19 @@ class OnlineDPO:
                 "tokens_per_s": llm.get("fresh_tokens_per_s"),
             },
         }
-        self.echo(
-            f"episode {episode}/{s.episodes}: reward mean {_fmt(stats['reward_mean'])} median "
-            f"{_fmt(stats['reward_median'])} over {stats['completions']} samples; {len(pairs)} pairs, "
-            f"{sum(skipped.values())} prompts skipped"
-            + (f" ({', '.join(f'{k} {v}' for k, v in skipped.items())})" if skipped else "")
-        )
-        if pairs:
-            trainer, trl_args, result, throughput, kl = self.train(episode, policy, pairs, work, tokenizer)
-            prepared = Prepared(self.cfg, tokenizer, pairs, [], trl_args, None, work / "model")
-            save_causal_lm(trainer, prepared)
-            own = self.after_training(trainer, episode, work)
+
+    def commit_episode(
+        self, metrics: dict, trained, own: dict, policy: Path, new_policy: Path, work: Path, final: Path
+    ) -> dict:
+        """The training metrics (with `own`, what `after_training` returned) and log, then `work` renamed to
+        `final`; the policy before it is removed, and `after_commit` removes what only earlier episodes needed."""
+        from train.dpo import last_logged
+
+        e, total = metrics["episode"], self.s.episodes
+        if trained is not None:
+            trainer, _, result, throughput, kl = trained
             history = trainer.state.log_history
             write_jsonl(work / "log_history.jsonl", orjson.loads(orjson.dumps(history, default=str)))
-            from train.dpo import last_logged
-
             metrics["kl_to_sft"] = kl
             metrics["training"] = {
                 "train_loss": result.metrics.get("train_loss"),
@@ -378,51 +401,51 @@ class OnlineDPO:
             }
             if trainer.online_merging is not None:
                 metrics["training"]["online_merging"] = trainer.online_merging.info()
-            new_policy = final / "model"
             self.echo(
-                f"episode {episode}/{s.episodes}: KL(policy || SFT) {_fmt(kl)} nats; {self.LOSS} loss "
+                f"episode {e}/{total}: KL(policy || SFT) {_fmt(kl)} nats; {self.LOSS} loss "
                 f"{_fmt(result.metrics.get('train_loss'))}, {throughput['tokens_per_s']} tokens/s"
             )
-            del trainer
         else:
             metrics["kl_to_sft"] = None
             metrics["training"] = None
-            new_policy = policy
-            self.echo(f"episode {episode}/{s.episodes}: no pairs to train on; the policy is unchanged")
+            self.echo(f"episode {e}/{total}: no pairs to train on; the policy is unchanged")
         metrics["policy_after"] = str(new_policy)
         write_json(work / "episode.json", metrics)
         os.replace(work, final)
         if policy != new_policy and policy.parent.parent == self.state.path:
             shutil.rmtree(policy, ignore_errors=True)  # only the newest policy is ever needed again
-        self.after_commit(episode)
-        return new_policy, metrics
+        self.after_commit(e)
+        return metrics
 
     # --- the run -----------------------------------------------------------------------------------------------
 
-    def run(self) -> Path:
+    def run(self) -> Path | None:
         from train import online_merging
         from train.data import read_rows, split_rows
-        from train.resume import TrainingRun
         from train.rewards import build_reward, check_rewardable
 
         cfg, s = self.cfg, self.s
         if s.n < 2:
             raise InputError(f"--n {s.n}: a pair needs at least 2 samples per prompt")
+        relaunch = launch.plan(cfg)
+        self.echo = launch.main_only(self.echo)
         rows, invalid = read_rows(
             cfg.data.path, input_format=cfg.data.input_format, max_rows=cfg.data.max_rows, kind="prompt"
         )
-        with TrainingRun(cfg, fingerprint=fingerprint(cfg, rows), echo=self.echo) as run:
+        with launch.open_run(cfg, fingerprint=fingerprint(cfg, rows), echo=self.echo) as run:
             self.state = run.state
             tokenizer, report = check_data(cfg, "prompt", rows, invalid, run.path, echo=self.echo)
             check_rewardable(s, rows)
             online_merging.check(cfg)
+            if relaunch is not None:
+                return relaunch.run(run, echo=self.echo)
             train_rows, eval_rows = split_rows(rows, cfg.data.eval_fraction)
             trl_args = build_trl_args(cfg, self.METHOD, run.state.path / "checkpoints")
             done = [orjson.loads((d / "episode.json").read_bytes()) for d in run.state.episodes()]
             policy = Path(done[-1]["policy_after"]) if done else Path(cfg.model)
             if done:
                 self.echo(f"resuming after episode {len(done)}/{s.episodes} (policy {policy})")
-            verifier = build_reward(s)
+            verifier = launch.on_main(lambda: build_reward(s))  # the main process samples and scores
             try:
                 for episode in range(len(done) + 1, s.episodes + 1):
                     prompts = episode_prompts(train_rows, episode, s.prompts_per_episode, trl_args.seed)
@@ -430,9 +453,12 @@ class OnlineDPO:
                     done.append(metrics)
                     if self.after_episode is not None:
                         self.after_episode(episode)
-                verifier_info = verifier.info()
+                verifier_info = verifier.info() if verifier is not None else None
             finally:
-                verifier.close()
+                if verifier is not None:
+                    verifier.close()
+            if not launch.is_main_process():
+                return None
             prepared = Prepared(cfg, tokenizer, train_rows, eval_rows, trl_args, None, run.path)
             self.write_outputs(run, policy, done, prepared)
             manifest = describe_run(
@@ -537,7 +563,7 @@ def _fmt(v) -> str:
     return "n/a" if v is None else f"{v:.4g}"
 
 
-def run_online_dpo(cfg: OnlineDPORunConfig, *, echo=print, after_episode=None) -> Path:
+def run_online_dpo(cfg: OnlineDPORunConfig, *, echo=print, after_episode=None) -> Path | None:
     return OnlineDPO(cfg, echo=echo, after_episode=after_episode).run()
 
 

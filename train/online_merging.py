@@ -170,6 +170,11 @@ def check(cfg, rows=None) -> None:
         )
     if cfg.lora is not None:
         raise ConfigError("--online-merging merges full-weight updates with the SFT task vector: drop --lora")
+    strategy = getattr(getattr(cfg, "launch", None), "strategy", None)
+    if strategy in ("fsdp", "zero2", "zero3"):
+        raise ConfigError(
+            f"--online-merging needs whole parameters on each process: not with --strategy {strategy} (use ddp)"
+        )
 
 
 def attach_to(trainer, settings, model: str) -> OnlineMerging | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from train.common import Method, Prepared, run_training
+from train.common import Method, Prepared, run_training, trained_model
 from train.config import RewardRunConfig
 
 REWARD_METRICS = ("accuracy", "margin", "mean_reward")
@@ -49,7 +49,9 @@ def _final_metrics(trainer, p: Prepared) -> dict:
 
 
 def _save(trainer, p: Prepared):
-    model = trainer.model
+    model = trained_model(trainer, p, "SequenceClassification")
+    if model is None:  # not the main process of a distributed run
+        return None
     if hasattr(model, "merge_and_unload"):
         model.save_pretrained(p.out / "adapter")
         model = model.merge_and_unload()
@@ -106,5 +108,5 @@ REWARD = Method(
 )
 
 
-def run_reward(cfg: RewardRunConfig, *, echo=print, callbacks=None) -> Path:
+def run_reward(cfg: RewardRunConfig, *, echo=print, callbacks=None) -> Path | None:
     return run_training(cfg, REWARD, echo=echo, callbacks=callbacks)

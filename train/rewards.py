@@ -25,6 +25,7 @@ import orjson
 
 from curate.io import InputError
 from synth.verifiers import Task, Verdict, Verifier
+from train.launch import gather_to_main
 
 REWARD_HELP = (
     "What a completion earns: a verifier (math: the final answer against the row's `answer`; code: the code "
@@ -167,12 +168,13 @@ class RewardFunction:
     TRL passes the batch's prompts and completions, and each dataset column as a list; the dataset carries the
     whole prompt row as JSON in `row_json` (Arrow cannot hold a column whose type differs between rows, as
     `tests` may), so each row is rebuilt for the verifier's `Task`. Completions of one prompt are verified as one
-    task, and the batch as one call, so code runs in the sandbox's workers together. Every reward is logged.
+    task, and the batch as one call, so code runs in the sandbox's workers together. Every reward is logged: in a
+    distributed run each process scores its own completions and the main process writes everyone's.
     """
 
     __name__ = "reward"  # TRL names the logged metric after it
 
-    def __init__(self, verifier: Verifier, log: RolloutLog):
+    def __init__(self, verifier: Verifier, log: RolloutLog | None):
         self.verifier, self.log = verifier, log
         self.trainer = None  # set after the trainer is built: tells training batches from evaluation ones
         self.seconds = 0.0
@@ -199,7 +201,9 @@ class RewardFunction:
                 records.append(
                     rollout(v, prompt_id=prompt_id, completion=texts[i], verifier=self.verifier.name, **where)
                 )
-        self.log.write(records)
+        records = gather_to_main(records)  # every process's, in a distributed run
+        if self.log is not None:
+            self.log.write(records)
         self.seconds += time.perf_counter() - t0
         return rewards
 

@@ -2,7 +2,7 @@
 the reward (Gemma 3's recipe: ground-truth math, code execution, instruction checks and reward models, mixed).
 
 TRL 1.16 has no PPO trainer; GRPO and RLOO need no value model. The trainer samples `num_generations` completions
-per prompt itself (transformers, or vLLM with `use_vllm`); one reward function (`train.rewards.RewardFunction`)
+per prompt itself (transformers, or vLLM with `--vllm-mode`); one reward function (`train.rewards.RewardFunction`)
 verifies the batch: the rows are rebuilt from the dataset, code runs in the sandbox's workers, and every reward is
 written to `rollouts.jsonl` with the step, prompt id, completion, verdict, detail and each verifier's verdict.
 The manifest holds per-step mean and median reward, TRL's KL to the reference (when `beta` > 0), and tokens/s
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import orjson
 
+from train import launch
 from train.common import Method, Prepared, generate_samples, prompts_for, run_training, save_causal_lm
 from train.config import ConfigError, OnlineRunConfig
 from train.rewards import (
@@ -34,6 +35,7 @@ from train.rewards import (
 )
 
 ALGOS = ("grpo", "rloo")
+VLLM_MODES = ("server", "colocate")
 # What TRL logs per step that a reader of the manifest wants next to the rewards.
 CLI_EXCLUDED = NOT_FOR_TRAINING
 STEP_METRICS = (
@@ -46,7 +48,7 @@ STEP_METRICS = (
 )
 
 
-__all__ = ["ALGOS", "CLI_EXCLUDED", "RLRun", "prompt_dataset", "run_rl", "settings_class"]
+__all__ = ["ALGOS", "CLI_EXCLUDED", "RLRun", "prompt_dataset", "run_rl", "settings_class", "vllm_trl_args"]
 
 
 ANCHORS = ("sft", "ema")
@@ -57,7 +59,8 @@ ANCHOR_FILE = "anchor.safetensors"
 
 @cache
 def settings_class():
-    """`rl`'s own settings: the reward, the KL anchor and the online merging optimizer (everything else is TRL's)."""
+    """`rl`'s own settings: the reward, the KL anchor, the online merging optimizer and where completions are
+    generated (everything else is TRL's config)."""
     from synth.config import setting, settings
     from train import online_merging
 
@@ -77,8 +80,21 @@ def settings_class():
             max=1,
             min_open=True,
         )
+        vllm_mode: str | None = setting(
+            None,
+            "Generate with vLLM (TRL's use_vllm): server (a `trl vllm-serve` on GPUs of its own; "
+            "--set vllm_server_base_url=...) or colocate (vLLM inside every training process, sharing its GPU; "
+            "--set vllm_gpu_memory_utilization=...) [default: transformers' generate in the training processes].",
+            choices=VLLM_MODES,
+        )
 
     return RLSettings
+
+
+def vllm_trl_args(cfg) -> dict:
+    """`--vllm-mode` as GRPOConfig / RLOOConfig fields (the run's config may still override them)."""
+    mode = getattr(cfg.settings, "vllm_mode", None)
+    return {"use_vllm": True, "vllm_mode": mode} if mode else {}
 
 
 def anchor_trl_args(cfg) -> dict:
@@ -102,6 +118,9 @@ def anchor_callback(trainer):
     class SaveAnchor(TrainerCallback):
         def on_save(self, args, state, control, **kwargs):
             from safetensors.torch import save_file
+
+            if not args.should_save:  # the process that writes the checkpoint writes the anchor too
+                return
 
             ckpt = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             tensors = {
@@ -205,8 +224,9 @@ class RLRun:
             )
         base = {"grpo": trl.GRPOTrainer, "rloo": trl.RLOOTrainer}[p.cfg.method]
         timed = type(f"Timed{base.__name__}", (GenerationTimer, base), {})
-        self.verifier = build_reward(p.cfg.settings)
-        self.log = RolloutLog(p.state.path / "rollouts.jsonl", keep_through=step_of(p.resume_from))
+        self.verifier = build_reward(p.cfg.settings)  # every process scores its own completions
+        if launch.is_main_process():  # which alone writes them all down
+            self.log = RolloutLog(p.state.path / "rollouts.jsonl", keep_through=step_of(p.resume_from))
         self.reward = RewardFunction(self.verifier, self.log)
         trainer = timed(
             model=p.cfg.model,
@@ -302,13 +322,13 @@ class RLRun:
             save_model=save_causal_lm,
             sanity=lambda model, p: generate_samples(model, p, prompts_for(p.eval_rows + p.train_rows)),
             command=f"train rl --algo {self.cfg.method}",
-            trl_defaults=anchor_trl_args,
+            trl_defaults=lambda cfg: {**anchor_trl_args(cfg), **vllm_trl_args(cfg)},
             preflight=self.preflight,
             finish=self.finish,
         )
 
 
-def run_rl(cfg: OnlineRunConfig, *, echo=print, callbacks=None) -> Path:
+def run_rl(cfg: OnlineRunConfig, *, echo=print, callbacks=None) -> Path | None:
     """Check the prompts and the reward, train, and write the model, rollouts and manifest; returns the output."""
     rl = RLRun(cfg)
     try:

@@ -66,5 +66,5 @@ SFT = Method(
 )
 
 
-def run_sft(cfg: SFTRunConfig, *, echo=print, callbacks=None) -> Path:
+def run_sft(cfg: SFTRunConfig, *, echo=print, callbacks=None) -> Path | None:
     return run_training(cfg, SFT, echo=echo, callbacks=callbacks)
