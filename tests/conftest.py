@@ -67,3 +67,22 @@ def ray_cluster():
     )
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
+
+
+# The longest test files start first: `make test` gives each of two workers one file at a time, and a long
+# file that starts last would run alone at the end. Order only; every test still runs.
+LONGEST_FIRST = (
+    "test_ray_engine.py",
+    "test_recipes.py",
+    "test_train_online.py",
+    "test_ray_llm.py",
+    "test_train_launch.py",
+    "test_report.py",
+    "test_annotate_browser.py",
+    "test_synth_generate.py",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
