@@ -47,9 +47,10 @@ demo: $(VENV)/.core
 system-deps:
 	@scripts/system-deps
 
-# Two workers (the tests are single-threaded; one test file stays on one worker, so its fixtures are built once).
+# Three workers on two cores (the tests are single-threaded and some wait on subprocesses; one test file stays
+# on one worker, so its fixtures are built once): about 4.7 minutes on an idle 2-core machine.
 test: $(VENV)/.all system-deps
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 3 --dist loadfile
 
 lint: $(VENV)/.all
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
