@@ -48,7 +48,7 @@ system-deps:
 	@scripts/system-deps
 
 # Three workers on two cores (the tests are single-threaded and some wait on subprocesses; one test file stays
-# on one worker, so its fixtures are built once): about 4.7 minutes on an idle 2-core machine.
+# on one worker, so its fixtures are built once): 170-280 s of tests measured on the 2-core machine.
 test: $(VENV)/.all system-deps
 	$(BIN)/python -m pytest -n 3 --dist loadfile
 
