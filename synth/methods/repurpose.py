@@ -29,9 +29,10 @@ from synth.config import (
     settings,
 )
 from synth.methods.generate import sample_verdict
+from synth.methods.judged import JudgeGate
 from synth.prompts import derived_id
 from synth.runner import Method, Skip, run_method
-from synth.verifiers import Task, VerifierContext, build
+from synth.verifiers import Task
 from synth.verifiers.judge import JudgeSettings
 
 _PARAGRAPH = re.compile(r"\n\s*\n")
@@ -151,9 +152,7 @@ class Repurpose(Method):
         self.max_words = cfg.max_words or int(self.rules.get("max_words", 400))
         if self.min_words > self.max_words:
             raise UsageError(f"--min-words {self.min_words} is more than --max-words {self.max_words}")
-        self.judge = (
-            build("judge", cfg, VerifierContext(cfg, llm_for=ctx.llm_for)) if cfg.judge and ctx else None
-        )
+        self.judge = JudgeGate(cfg, ctx)
         self.t = {"works": 0, "passages": 0, "candidates": 0, "demonstrations": 0, "rejected_candidates": 0}
 
     def prepare(self, row: dict) -> dict:
@@ -212,22 +211,7 @@ class Repurpose(Method):
                 out.reject(row, "empty_instruction", "the model wrote no instruction")
             else:
                 made.append(row)
-        if self.judge is not None and made:
-            tasks = [Task(r, r["messages"][:1], [r["messages"][1]["content"]]) for r in made]
-            for row, [v] in zip(made, self.judge.verify(tasks), strict=True):
-                row["judge"] = v.as_dict()
-                if v.score is None:
-                    out.reject(row, "judge_unscored", v.detail)
-                elif v.score < self.cfg.min_judge_score:
-                    out.reject(
-                        row,
-                        "judge_rejected",
-                        f"{v.detail}; below --min-judge-score {self.cfg.min_judge_score:g}",
-                    )
-                else:
-                    out.kept.append(row)
-        else:
-            out.kept.extend(made)
+        self.judge.sort(out, made, [Task(r, r["messages"][:1], [r["messages"][1]["content"]]) for r in made])
         self.t["demonstrations"] += len(out.kept)
         self.t["rejected_candidates"] += len(out.rejected)
         return out
@@ -242,12 +226,11 @@ class Repurpose(Method):
         return {
             "levels": self.levels,
             "passage_words": [self.min_words, self.max_words],
-            **({"judge": self.judge.info()} if self.judge else {}),
+            **self.judge.info(),
         }
 
     def close(self) -> None:
-        if self.judge is not None:
-            self.judge.close()
+        self.judge.close()
 
     @classmethod
     def summary(cls, m: dict) -> list[str]:

@@ -27,10 +27,11 @@ from synth.config import (
     settings,
 )
 from synth.methods.generate import sample_verdict
+from synth.methods.judged import JudgeGate
 from synth.parse import ParseError, parse_json
 from synth.prompts import derived_id
 from synth.runner import Method, Skip, run_method
-from synth.verifiers import Task, VerifierContext, build
+from synth.verifiers import Task
 from synth.verifiers.judge import JudgeSettings
 
 
@@ -98,9 +99,7 @@ class Roleplay(Method):
         super().__init__(cfg, ctx)
         self.rules = load_rules(cfg.rules)
         self.kinds = dict(self.rules.get("kinds") or {"general": "asking anything"})
-        self.judge = (
-            build("judge", cfg, VerifierContext(cfg, llm_for=ctx.llm_for)) if cfg.judge and ctx else None
-        )
+        self.judge = JudgeGate(cfg, ctx, low_reason="out_of_character")
         self.t = {"characters": 0, "query_requests": 0, "queries": 0, "dialogues": 0, "rejected_dialogues": 0}
 
     def prepare(self, row: dict) -> Character:
@@ -181,25 +180,12 @@ class Roleplay(Method):
                 out.reject(row, *unusable)
             else:
                 made.append((ch, row))
-        if self.judge is not None and made:
-            tasks = [
-                Task({"_profile": ch.profile}, row["messages"][:1], [row["messages"][1]["content"]])
-                for ch, row in made
-            ]
-            for (_, row), [v] in zip(made, self.judge.verify(tasks), strict=True):
-                row["judge"] = v.as_dict()
-                if v.score is None:
-                    out.reject(row, "judge_unscored", v.detail)
-                elif v.score < cfg.min_judge_score:
-                    out.reject(
-                        row,
-                        "out_of_character",
-                        f"{v.detail}; below --min-judge-score {cfg.min_judge_score:g}",
-                    )
-                else:
-                    out.kept.append(row)
-        else:
-            out.kept.extend(row for _, row in made)
+        rows = [row for _, row in made]
+        tasks = [
+            Task({"_profile": ch.profile}, row["messages"][:1], [row["messages"][1]["content"]])
+            for ch, row in made
+        ]
+        self.judge.sort(out, rows, tasks)
         self.t["dialogues"] += len(out.kept)
         self.t["rejected_dialogues"] += sum(1 for r_ in out.rejected if r_["reject_reason"] != "no_queries")
         return out
@@ -222,11 +208,10 @@ class Roleplay(Method):
         return c["queries"] == c["dialogues"] + c["rejected_dialogues"]
 
     def sections(self) -> dict:
-        return {"kinds": self.kinds, **({"judge": self.judge.info()} if self.judge else {})}
+        return {"kinds": self.kinds, **self.judge.info()}
 
     def close(self) -> None:
-        if self.judge is not None:
-            self.judge.close()
+        self.judge.close()
 
     @classmethod
     def summary(cls, m: dict) -> list[str]:
