@@ -274,14 +274,6 @@ stages:
 # --- a killed run ----------------------------------------------------------------------------------------------
 
 
-def complete(trainer_state: Path) -> bool:
-    """A checkpoint transformers finished writing (its trainer_state.json, written last, parses)."""
-    try:
-        return bool(json.loads(trainer_state.read_text()))
-    except (OSError, ValueError):
-        return False
-
-
 def test_a_recipe_killed_in_a_middle_stage_resumes_there_from_its_checkpoint(tmp_path):
     """SIGKILL `posttrain run` once the SFT stage (the middle one) has saved a checkpoint; the next run skips the
     finished filter stage, resumes SFT with --resume (the stage is unchanged) from that checkpoint, then merges."""
@@ -318,12 +310,14 @@ stages:
         env=env,
         start_new_session=True,
     )
-    checkpoint = out / ".sft.state" / "checkpoints" / "checkpoint-1" / "trainer_state.json"
+    from train.resume import StateDir
+
+    sft_state = StateDir(out / "sft")  # what the runner asks: is there a complete checkpoint to resume from
     try:
         deadline = time.monotonic() + 240
-        while not complete(checkpoint) and proc.poll() is None and time.monotonic() < deadline:
+        while sft_state.last_checkpoint() is None and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert complete(checkpoint), "the SFT stage saved a checkpoint"
+        assert sft_state.last_checkpoint() is not None, "the SFT stage saved a checkpoint"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
