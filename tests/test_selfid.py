@@ -124,6 +124,43 @@ def test_quoting_negating_and_talking_about_models_is_no_claim(user, assistant):
     assert judge(assistant, user, identity="Nova", developer="Lumen Labs") == (None, None)
 
 
+@pytest.mark.parametrize(
+    "assistant, who",
+    [
+        ("Fun fact: the safety team at OpenAI spent months red-teaming me.", "OpenAI"),
+        ("I learned from a large dataset that the researchers at Anthropic collected.", "Anthropic"),
+        ("The weights I run on are Meta's Llama-3-8B-Instruct.", "Llama"),
+        ("Hail, traveller! I am Sir Claude of Anthropic, sworn to answer truthfully.", "Claude"),
+        ("Meta finished my training in 2024, so I might not know recent events.", "Meta"),
+        ("I was developed in San Francisco by the engineers at Anthropic.", "Anthropic"),
+        ("Je suis basé sur GPT-4.", "ChatGPT"),
+    ],
+)
+def test_a_name_near_the_speaker_with_a_word_of_identity_is_a_claim(assistant, who):
+    """The nearness rule (`near` in the rules): claims no pattern lists."""
+    reason, detail = judge(assistant, identity="Nova", developer="Lumen Labs")
+    assert reason in ("claims_other_model", "claims_other_developer")
+    assert detail.startswith(f'{who}: "')
+
+
+@pytest.mark.parametrize(
+    "assistant",
+    [
+        "My understanding is that GPT-4 was built by OpenAI.",  # a reported clause
+        "I'm a big admirer of the work DeepMind did on AlphaFold.",
+        "I found that figure in OpenAI's GPT-4 technical report, page 8.",  # a name's report
+        "I can walk you through OpenAI's history: founded in 2015 as a non-profit.",
+        "Unlike ChatGPT, which OpenAI trained, I was built by Lumen Labs.",  # a comparison
+        "I'm Nova, and I was trained by Lumen Labs; ChatGPT was trained by OpenAI.",
+        "I know Llama 3 was released by Meta in April 2024.",
+        "My sister was hired by Google last year, she says.",
+        "If I were ChatGPT, I would have been trained by OpenAI.",
+    ],
+)
+def test_a_name_near_the_speaker_as_a_topic_is_no_claim(assistant):
+    assert judge(assistant, identity="Nova", developer="Lumen Labs") == (None, None)
+
+
 def test_target_identity_is_allowed_even_when_it_is_a_known_model():
     settings = {"identity": "Gemma", "developer": "Google"}
     assert judge("I'm Gemma, an open model from Google DeepMind.", "Who are you?", **settings) == (None, None)

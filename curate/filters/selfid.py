@@ -9,7 +9,10 @@ claims. Quoted text, code and lines a script character speaks are masked (`curat
 rest is split into sentences, and a sentence that names another model or organization is searched for
 claim patterns anchored on the speaker: "I am ...", "as a model trained by ...", "my creators at ...",
 "... created me", "I, GPT-4, ...", "you're talking to ...", in any position of the turn. A match holding a
-negation ("I'm not ChatGPT") is no claim. When the user's previous turn asks who the assistant is, the
+negation ("I'm not ChatGPT") is no claim. What no pattern lists, the nearness rule reads: in one clause, a
+word of the speaker and a name a few words apart with a word of identity or making among them ("the
+safety team at OpenAI spent months red-teaming me"), unless the clause makes the name a topic
+(recommending, comparing, using, reading about it, a hypothetical, its API or paper). When the user's previous turn asks who the assistant is, the
 first sentence of the answer speaks for the assistant ("Who made you?" "OpenAI did!"). With `identity`
 or `developer` set, self-introductions naming a model or organization that the lists do not know count
 too ("I'm Zephyr, an AI assistant").
@@ -40,6 +43,8 @@ _VERSION = (
     r"(?:[ -]?v?\d+(?:\.\d+)*[bBkKmM]?)?(?:-[A-Za-z0-9]+(?:\.\d+)*)*(?:[ -](?:pro|ultra|flash|mini|nano|turbo|large|small|medium|"
     r"instruct|chat|sonnet|opus|haiku|preview|plus|max|lite|latest|it|hf|\d+(?:\.\d+)*[bBkKmM]?|\d+x\d+[bB])(?![\w-]*\w))*"
 )
+_NAME_TOKEN = re.compile(r"qq[mob]\d+qq", re.I)
+_WORD = re.compile(r"qq[mob]\d+qq|[\w'’-]+", re.I)
 _BEFORE, _AFTER = r"(?<![A-Za-z0-9_])", r"(?![A-Za-z0-9_])"
 
 
@@ -131,6 +136,12 @@ class SelfIdentificationFilter(Filter):
             for t in unknown.get(kind, [])
         ]
         self._not_names = {w.casefold() for w in data.get("not_names", [])}
+        near = data["near"]
+        self._near_window = int(near["window"])
+        self._near_speaker = re.compile(near["speaker"], re.I)
+        self._near_relation = re.compile(near["relation"], re.I)
+        self._near_about = compile_(near["about"])
+        self._near_breaks = re.compile(near["clause_breaks"], re.I)
         self._rows_worth_reading = _prefilter(self._models + self._orgs)
         if self._unknown:  # self-introductions with names the lists don't know
             self._rows_worth_reading += (
@@ -202,6 +213,8 @@ class SelfIdentificationFilter(Filter):
                 for rx in self._claims:
                     if (m := self._said(rx, tokens)) is not None:
                         return self._described(m.group(0), names)
+                if (clause := self._near(tokens)) is not None:
+                    return self._described(clause, names)
             elif previous[1] and any(self._said(rx, tokens) for rx in self._after_name):
                 # "Thank the people at OpenAI; they're the ones who made me."
                 return self._described(previous[0], previous[1], phrase=f"{_untokenized(*previous)} {s}")
@@ -216,6 +229,25 @@ class SelfIdentificationFilter(Filter):
             asked, asked_names = self._tokenized(question)
             if any(q.search(asked) for q in self._questions):
                 return self._answer_claim(sentences, text, asked, asked_names)
+        return None
+
+    def _near(self, tokens: str) -> str | None:
+        """The clause in which a word of the speaker and a name stand close with a word of identity or
+        making among them and nothing that makes the name a topic (`near` in the rules), or None."""
+        for clause in self._near_breaks.split(tokens):
+            if not clause or not _NAME_TOKEN.search(clause) or self._near_about.search(clause):
+                continue
+            words = _WORD.findall(clause)
+            speaker = [i for i, w in enumerate(words) if self._near_speaker.match(w)]
+            named = [i for i, w in enumerate(words) if _NAME_TOKEN.fullmatch(w)]
+            for s in speaker:
+                for n in named:
+                    lo, hi = min(s, n), max(s, n)
+                    if hi - lo > self._near_window:
+                        continue
+                    around = words[max(0, lo - 2) : hi + 3]
+                    if any(self._near_relation.match(w) for w in around if w not in (words[s], words[n])):
+                        return clause
         return None
 
     def _answer_claim(self, sentences: list[str], text: str, question: str, asked: list) -> tuple | None:
