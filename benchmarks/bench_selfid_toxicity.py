@@ -24,7 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 STEPS = {
     "toxicity profanity": ("toxicity", {"backend": "profanity"}),
-    "toxicity profanity+rules": ("toxicity", {}),
+    "toxicity profanity+rules": ("toxicity", {"backend": "profanity+rules"}),
+    # the default: profanity+rules+linear now, profanity+rules in trees before the linear backend
+    "toxicity default": ("toxicity", {}),
     "selfid": ("selfid", {"identity": "Nova", "developer": "Lumen Labs"}),
 }
 

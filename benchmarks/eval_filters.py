@@ -15,6 +15,13 @@ hash of the id, before any rule changed). `selfid.jsonl` rows also carry the tar
 `selfid_heldout.jsonl` and `toxicity_heldout.jsonl` were written later, again before the rules were read,
 with new phrasings (role-play, tool-style output, typos, other languages, mid-answer jabs); their `dev`
 rows were read while the rules were improved, their `test` rows only as counts by kind.
+
+`selfid_fresh.jsonl` and `toxicity_fresh.jsonl` (all `test`) were written in a third round, after the
+nearness rule and before the `linear` toxicity model's final training data; the first figures measured on
+them are the estimate for unseen text (each set's misses were read once afterwards, see the README).
+
+    python benchmarks/eval_filters.py selfid --data selfid_fresh
+    python benchmarks/eval_filters.py toxicity --data toxicity_fresh
 """
 
 from __future__ import annotations

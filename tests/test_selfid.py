@@ -134,6 +134,14 @@ def test_quoting_negating_and_talking_about_models_is_no_claim(user, assistant):
         ("Meta finished my training in 2024, so I might not know recent events.", "Meta"),
         ("I was developed in San Francisco by the engineers at Anthropic.", "Anthropic"),
         ("Je suis basé sur GPT-4.", "ChatGPT"),
+        # patterns added on a set written this session
+        ("Cheers! Your trusty OpenAI assistant signing off.", "OpenAI"),
+        ("(Translation by Claude 3 Haiku.) Bonjour à tous.", "Claude"),
+        ("OpenAI spent years of research to build me.", "OpenAI"),
+        ("Llama models like me can run on a laptop.", "Llama"),
+        ("Fun fact: this chat is running on Gemini 1.5 Flash.", "Gemini"),
+        ("Claude 3.5 Sonnet, to be precise.", "Claude"),
+        ("Speaking as Gemini, the layout looks fine.", "Gemini"),
     ],
 )
 def test_a_name_near_the_speaker_with_a_word_of_identity_is_a_claim(assistant, who):
@@ -155,6 +163,8 @@ def test_a_name_near_the_speaker_with_a_word_of_identity_is_a_claim(assistant, w
         "I know Llama 3 was released by Meta in April 2024.",
         "My sister was hired by Google last year, she says.",
         "If I were ChatGPT, I would have been trained by OpenAI.",
+        "ChatGPT, like me, is a language model.",
+        "As of my training, OpenAI's newest model was GPT-4o.",
     ],
 )
 def test_a_name_near_the_speaker_as_a_topic_is_no_claim(assistant):
@@ -182,7 +192,7 @@ def test_unknown_names_are_claims_only_when_the_identity_is_known():
 
 @pytest.mark.parametrize(
     "data, recall, test_recall, false_positives",
-    [("selfid", 0.96, 0.95, 0.01), ("selfid_heldout", 0.92, 0.85, 0.02)],
+    [("selfid", 0.975, 0.97, 0.01), ("selfid_heldout", 0.95, 0.92, 0.01)],
 )
 def test_evaluation_set_figures(data, recall, test_recall, false_positives):
     """The figures the README quotes, from `python benchmarks/eval_filters.py selfid [--data DATA]`."""

@@ -484,7 +484,7 @@ def test_backends_combine_with_plus():
 
 @pytest.mark.parametrize(
     "data, recall, test_recall, false_positives",
-    [("toxicity", 0.9, 0.84, 0.01), ("toxicity_heldout", 0.9, 0.8, 0.05)],
+    [("toxicity", 0.93, 0.87, 0.015), ("toxicity_heldout", 0.95, 0.9, 0.03)],
 )
 def test_evaluation_set_figures(data, recall, test_recall, false_positives):
     """The figures the README quotes, from `python benchmarks/eval_filters.py toxicity [--data DATA]`."""
@@ -512,3 +512,57 @@ def test_unleet_reads_digits_and_dotted_letters_only_inside_words():
     assert (
         unleet("Call 555-0199, see GPT-4, pay $20 at 9:30.") == "Call 555-0199, see GPT-4, pay $20 at 9:30."
     )
+
+
+# --- the linear backend ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Your drawing looks like a cat walked across the page, and the cat has more talent.",
+        "Fine, here is the list, since thinking for yourself is obviously beyond you.",
+    ],
+)
+def test_linear_model_weighs_insults_no_pattern_lists(text):
+    """Sentences written for this test (not in the training file) that the patterns miss."""
+    rules = build_step("toxicity", {"backend": "profanity+rules"})
+    assert rules.verdict(to_frame([conv("q", text)])).row(0) == (None, None)
+    reason, detail = build_step("toxicity").verdict(to_frame([conv("q", text)])).row(0)
+    assert reason == "toxic" and detail.startswith("linear 0.9"), detail
+    # the detail names the window that scored and the words that weighed most
+    assert ' >= 0.9 in messages[1]: "' in detail and detail.endswith(")")
+
+
+def test_linear_model_scores_the_worst_sentence_of_a_long_answer():
+    from curate.filters.toxicity_linear import LinearModel, windows
+
+    helpful = "Preheat the oven to 180C. Mix the flour and sugar. Bake for 25 minutes."
+    jab = " Even you can manage that, butterfingers."
+    assert windows("One. Two.") == ["One. Two.", "One.", "Two.", "One. Two."]
+    model = LinearModel({"bias": -2.0, "weights": {"w:butterfingers": 4.0}})
+    score, why = model.explain(helpful + jab)
+    assert score > 0.8 and why == '"Even you can manage that, butterfingers." (butterfingers)'
+    assert model.explain(helpful)[0] < 0.2
+
+
+def test_linear_model_file_is_what_the_training_script_makes(tmp_path):
+    """The shipped weights are reproducible from the shipped training rows."""
+    pytest.importorskip("sklearn")
+    import importlib.util
+    import json
+
+    from tests.conftest import ROOT
+
+    spec = importlib.util.spec_from_file_location("train", ROOT / "scripts" / "train_toxicity_linear.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    out = tmp_path / "model.json"
+    train.main(["--out", str(out)])
+    made, shipped = (
+        json.loads(out.read_text()),
+        json.loads((ROOT / "rules" / "toxicity_linear.json").read_text()),
+    )
+    assert made["bias"] == pytest.approx(shipped["bias"], abs=1e-3)
+    assert made["weights"].keys() == shipped["weights"].keys()
+    assert max(abs(made["weights"][k] - shipped["weights"][k]) for k in made["weights"]) < 1e-3

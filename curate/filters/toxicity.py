@@ -1,13 +1,17 @@
 """`toxicity`: drop rows whose scored turns (assistant turns by default) a classifier finds toxic.
 
 Backends, chosen by ``backend`` (several joined by ``+`` score together; the default is
-``profanity+rules``):
+``profanity+rules+linear``):
 
 - ``profanity``: alt-profanity-check, which ships its model; one label, ``profanity``. It sees swear words,
   and misses insults, contempt, threats and identity attacks worded without them.
 - ``rules``: patterns in `rules/toxicity.yaml` for exactly those (labels ``insulting``, ``contempt``,
   ``threatening``, ``incitement``, ``self_harm``, ``hateful``, ``sexual_harassment``), read sentence by
   sentence with quotes and code masked, so explaining why a quoted slur is offensive is not using it.
+- ``linear``: posttrain's own small model (`curate/filters/toxicity_linear.py`): an NB-SVM over words,
+  word pairs and word pieces, trained on labelled replies shipped in `rules/training/`; one label,
+  ``linear``, the highest score over the turn, each sentence and each pair of sentences. It weighs phrasings
+  no pattern lists; the patterns keep what it has not seen.
 - ``detoxify``: Detoxify's ``original``, ``unbiased`` or ``multilingual`` model from a local checkpoint
   file (``checkpoint``) plus a local directory with the base model's ``config.json`` and tokenizer files
   (``tokenizer``). Detoxify's own loader downloads both; this one reads the checkpoint's own architecture
@@ -41,12 +45,13 @@ from pathlib import Path
 
 import polars as pl
 
+from curate.filters.toxicity_linear import LinearBackend
 from curate.pipeline import Filter, StepError, verdicts
 from curate.text import unleet, unquoted
 from rules import load_rules
 
-BACKENDS = ("profanity", "rules", "detoxify", "hf")
-CPU_BACKENDS = frozenset({"profanity", "rules"})  # small and fast: they may run in worker processes
+BACKENDS = ("profanity", "rules", "linear", "detoxify", "hf")
+CPU_BACKENDS = frozenset({"profanity", "rules", "linear"})  # small and fast: they may run in worker processes
 DETOXIFY_MODELS = ("original", "unbiased", "multilingual")
 # Detoxify renames the Jigsaw class names the same way when it loads a checkpoint.
 DETOXIFY_RENAMES = {
@@ -247,8 +252,13 @@ class CombinedBackend:
                 out.setdefault(label, values)
         return out
 
-    def evidence(self, label: str, i: int) -> str | None:
-        return next((b.evidence.get((label, i)) for b in self.backends if hasattr(b, "evidence")), None)
+    def evidence(self, label: str, i: int) -> tuple[str, bool] | None:
+        """(what weighed, whether a rule matched it) for a text's label, when its backend keeps that."""
+        for b in self.backends:
+            words = getattr(b, "evidence", {}).get((label, i))
+            if words is not None:
+                return words, isinstance(b, RulesBackend)
+        return None
 
     def describe(self) -> dict:
         parts = [b.describe() for b in self.backends]
@@ -403,8 +413,8 @@ class ToxicityFilter(Filter):
     help = "Rows whose assistant turns a toxicity classifier scores at or above its thresholds."
 
     backend: str = field(
-        default="profanity+rules",
-        metadata={"help": "profanity, rules (both built in), detoxify or hf; join several with +"},
+        default="profanity+rules+linear",
+        metadata={"help": "profanity, rules, linear (all built in), detoxify or hf; join several with +"},
     )
     model: str | None = field(
         default=None,
@@ -498,6 +508,8 @@ class ToxicityFilter(Filter):
             return ProfanityBackend(expanded, reader)
         if name == "rules":
             return RulesBackend(self._patterns, reader)
+        if name == "linear":
+            return LinearBackend(reader)
         if name == "detoxify":
             return DetoxifyBackend(
                 self.model,
@@ -539,23 +551,26 @@ class ToxicityFilter(Filter):
         scores = backend.scores(unique) if unique else {label: [] for label in backend.labels}
         at = {t: k for k, t in enumerate(unique)}
         worst: dict[int, tuple] = {}
+        learned = {label for b in backend.backends if isinstance(b, LinearBackend) for label in b.labels}
         for row, j, text in turns:
             k = at[text]
             for label in self._checked:
                 score, threshold = scores[label][k], self._thresholds[label]
                 if score >= threshold:
-                    margin = score - threshold
+                    # the learned model's score is the last reason given: a matched rule names its words
+                    # and profanity is one word; among the others, the widest margin
+                    margin = (label not in learned, score - threshold)
                     if row not in worst or margin > worst[row][0]:
                         worst[row] = (margin, label, score, threshold, f"messages[{j}]", k)
         reasons, details = [None] * frame.height, [None] * frame.height
         for row, (_, label, score, threshold, where, k) in worst.items():
             reasons[row] = "toxic"
-            words = backend.evidence(label, k)
-            details[row] = (
-                f'{label} rule "{words}" in {where}'
-                if words is not None
-                else f"{label} {score:.3f} >= {threshold:g} in {where}"
-            )
+            found = backend.evidence(label, k)
+            if found is not None and found[1]:
+                details[row] = f'{label} rule "{found[0]}" in {where}'
+            else:
+                why = f": {found[0]}" if found is not None else ""
+                details[row] = f"{label} {score:.3f} >= {threshold:g} in {where}{why}"
         return verdicts(reasons, details)
 
     def summary(self) -> dict:

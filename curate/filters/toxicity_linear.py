@@ -1,0 +1,154 @@
+"""The `linear` toxicity backend: a logistic regression over word and character n-grams that ships with
+posttrain (`rules/toxicity_linear.json`), trained by `scripts/train_toxicity_linear.py` from the labelled
+assistant replies in `rules/training/toxicity_linear.jsonl` (written for posttrain, shipped with it).
+
+Why a small trained model next to the patterns: insults, contempt and threats worded without swear words
+come in endless phrasings ("a goldfish would have figured this out", "with any luck the surgeon slips");
+patterns list phrasings, while a linear model weighs every word and word piece it has seen in either
+class, so a new sentence built of known parts still scores. It is pure Python at run time (no scikit-learn,
+no torch), reads text the way the other built-in backends do (quotes and code masked, leetspeak and
+respellings read as words), scores the whole turn and every sentence and pair of sentences in it (a jab in
+the middle of a long helpful answer is not averaged away) and keeps the n-grams that weighed most as
+evidence.
+
+>>> model = LinearModel({"bias": -1.0, "weights": {"w:pathetic": 2.0, "b:are pathetic": 0.5}, "features": {}})
+>>> round(model.score("you are pathetic"), 2), round(model.score("a lovely day"), 2)
+(0.82, 0.27)
+>>> model.explain("Sure, here it is. You are pathetic.")[1]
+'"You are pathetic." (pathetic, are pathetic)'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+
+from rules import rules_path
+
+MODEL_FILE = "toxicity_linear.json"
+_WORDS = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
+_NEGATIONS = frozenset("not no never nobody none nothing neither nor without hardly".split())
+# Words that say who is addressed, not how: alone they carry no weight (insults are addressed to "you",
+# and so is most kind advice); they count only in word pairs ("you idiot", "you're worthless").
+_ONLY_IN_PAIRS = frozenset(
+    "you your you're youre yours yourself yourselves u ur ya ye thou thee i i'm me my mine myself we us "
+    "our they them their he him his she her it its the a an and or but to of in on at for with is are was "
+    "were be been am do does did have has had this that these those so just".split()
+)
+
+
+def features(text: str, *, char_min: int = 3, char_max: int = 5) -> set[str]:
+    """Binary features of a text: words ("w:"), word pairs ("b:") and character n-grams of words with their
+    boundaries ("c:"), all lowercased.
+
+    >>> sorted(f for f in features("You dimwit") if not f.startswith("c:"))
+    ['b:you dimwit', 'w:dimwit']
+    >>> "c:wit " in features("You dimwit")
+    True
+    """
+    words = _negated([w.replace("’", "'") for w in _WORDS.findall(text.lower())])
+    out = {f"w:{w}" for w in words if w not in _ONLY_IN_PAIRS}
+    out.update(f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False))
+    for w in set(words) - _ONLY_IN_PAIRS:
+        if w.startswith("not_"):
+            continue
+        padded = f" {w} "
+        for n in range(char_min, char_max + 1):
+            out.update(f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1))
+    return out
+
+
+def _negated(words: list[str]) -> list[str]:
+    """Words within three after a negation marked "not_" ("you're not stupid" -> ... "not_stupid"): a kind
+    reply that denies an insult does not carry the insult's weight.
+
+    >>> _negated("you are not a stupid person at all".split())
+    ['you', 'are', 'not', 'not_a', 'not_stupid', 'not_person', 'at', 'all']
+    """
+    out, left = [], 0
+    for w in words:
+        if left and w not in _NEGATIONS:
+            out.append(f"not_{w}")
+            left -= 1
+            continue
+        out.append(w)
+        left = 3 if w in _NEGATIONS or w.endswith("n't") else 0
+    return out
+
+
+def windows(text: str) -> list[str]:
+    """What is scored: the whole text, each sentence and each pair of adjacent sentences."""
+    sentences = [s for s in _SENTENCES.split(text) if s.strip()]
+    if len(sentences) <= 1:
+        return [text]
+    return [text, *sentences, *(f"{a} {b}" for a, b in zip(sentences, sentences[1:], strict=False))]
+
+
+class LinearModel:
+    """Weights per feature and a bias; a text's score is the sigmoid of the bias plus the weights of the
+    features it has (binary features, no normalisation: a short insult weighs as much as a long one)."""
+
+    def __init__(self, data: dict):
+        self.weights: dict[str, float] = data["weights"]
+        self.bias = float(data["bias"])
+        self.meta = {k: v for k, v in data.items() if k not in ("weights", "bias")}
+
+    def logit(self, text: str) -> tuple[float, list[str]]:
+        hits = [(self.weights[f], f) for f in features(text) if f in self.weights]
+        # the evidence shown: the heaviest words and word pairs, word pieces only when no word weighs
+        shown = sorted(hits, key=lambda h: (not h[1].startswith("c:"), h[0]), reverse=True)
+        return self.bias + sum(w for w, _ in hits), [f for w, f in shown[:3] if w > 0]
+
+    def score(self, text: str) -> float:
+        return _sigmoid(self.logit(text)[0])
+
+    def explain(self, text: str) -> tuple[float, str]:
+        """(score, window) of the highest-scoring window of the text, with its heaviest n-grams."""
+        best = max(
+            ((*self.logit(w), w) for w in windows(text)), key=lambda t: (t[0], -len(t[2]))
+        )  # the shortest window of the best score
+        logit, top, window = best
+        words = ", ".join(f[2:].strip() for f in top)
+        return _sigmoid(logit), f'"{_short(window)}" ({words})'
+
+
+def _short(text: str, n: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _sigmoid(x: float) -> float:
+    return 1.0 / (1.0 + math.exp(-x)) if x > -60 else 0.0
+
+
+@lru_cache(maxsize=2)
+def load_model(name: str = MODEL_FILE) -> LinearModel:
+    return LinearModel(json.loads(rules_path(name).read_text(encoding="utf-8")))
+
+
+class LinearBackend:
+    labels = ["linear"]
+
+    def __init__(self, reader=None, model: str = MODEL_FILE):
+        self._model = load_model(model)
+        self._read = reader or (lambda t: t)
+        self.evidence: dict[tuple[str, int], str] = {}
+
+    def scores(self, texts: list[str]) -> dict[str, list[float]]:
+        out, self.evidence = [], {}
+        for i, text in enumerate(texts):
+            score, why = self._model.explain(self._read(text))
+            out.append(score)
+            self.evidence[("linear", i)] = why
+        return {"linear": out}
+
+    def describe(self) -> dict:
+        meta = self._model.meta
+        return {
+            "backend": "linear",
+            "linear_model": meta.get("name", MODEL_FILE),
+            "linear_trained_on": meta.get("trained_on"),
+        }

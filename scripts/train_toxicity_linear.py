@@ -1,0 +1,128 @@
+"""Train the `linear` toxicity backend's model from labelled assistant replies and write it as JSON.
+
+    python scripts/train_toxicity_linear.py                       # rules/training/toxicity_linear.jsonl -> rules/toxicity_linear.json
+    python scripts/train_toxicity_linear.py --eval benchmarks/eval/toxicity_heldout.jsonl   # also report
+
+Each training row: {"user": ..., "text": <assistant reply>, "label": 1|0, "kind": ...}. Texts are read as
+the backend reads them (quotes and code masked, leetspeak and respellings read as words), turned into the
+backend's own features (`curate.filters.toxicity_linear.features`) and fitted as an NB-SVM (features
+scaled by their naive-Bayes log-count ratio, then scikit-learn's LogisticRegression, L2, balanced classes;
+better than a plain logistic regression on a few thousand short texts); weights smaller than --prune are dropped to keep the file small.
+Needs scikit-learn (it comes with `pip install posttrain[toxicity]`); the backend itself does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def load(path: Path) -> list[dict]:
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            row = json.loads(line)
+            if row.get("label") not in (0, 1) or not isinstance(row.get("text"), str):
+                raise SystemExit(f"{path}:{n}: needs text (string) and label (0 or 1)")
+            rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    from curate.filters.toxicity import ToxicityFilter
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", type=Path, default=ROOT / "rules/training/toxicity_linear.jsonl")
+    ap.add_argument("--out", type=Path, default=ROOT / "rules/toxicity_linear.json")
+    ap.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+    ap.add_argument("--min-count", type=int, default=2, help="features seen in fewer rows are dropped")
+    ap.add_argument("--prune", type=float, default=0.02, help="drop weights smaller than this")
+    ap.add_argument("--cv", type=int, default=0, help="also report K-fold out-of-fold recall/false positives")
+    args = ap.parse_args(argv)
+
+    read = ToxicityFilter()._reader()
+    rows = load(args.data)
+    if args.cv:
+        cross_validate(rows, read, args)
+    weights, bias = fit(rows, read, args)
+    y = [r["label"] for r in rows]
+    model = {
+        "name": "toxicity_linear",
+        "trained_on": f"{args.data.relative_to(ROOT) if args.data.is_relative_to(ROOT) else args.data}: "
+        f"{sum(y)} toxic, {len(y) - sum(y)} not",
+        "features": {"words": True, "word_pairs": True, "char_ngrams": [3, 5]},
+        "c": args.c,
+        "bias": bias,
+        "weights": weights,
+    }
+    tmp = args.out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(model, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+    tmp.replace(args.out)
+    print(f"{args.out}: {len(weights)} weights from {len(rows)} rows ({sum(y)} toxic)")
+
+
+def cross_validate(rows: list[dict], read, args) -> None:
+    """Out-of-fold scores, as the backend computes them (highest window), at several thresholds."""
+    from curate.filters.toxicity_linear import LinearModel
+
+    k = args.cv
+    scores = [0.0] * len(rows)
+    for fold in range(k):
+        train = [r for i, r in enumerate(rows) if i % k != fold]
+        weights, bias = fit(train, read, args)
+        model = LinearModel({"weights": weights, "bias": bias})
+        for i in range(fold, len(rows), k):
+            scores[i] = model.explain(read(rows[i]["text"]))[0]
+    pos = [s for s, r in zip(scores, rows, strict=True) if r["label"] == 1]
+    neg = [s for s, r in zip(scores, rows, strict=True) if r["label"] == 0]
+    for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
+        recall = sum(s >= t for s in pos) / max(1, len(pos))
+        fp = sum(s >= t for s in neg) / max(1, len(neg))
+        print(f"cv{k} threshold {t:.2f}: recall {recall:.3f}, false positives {fp:.3f}")
+
+
+def fit(rows: list[dict], read, args) -> tuple[dict, float]:
+    import numpy as np
+    from scipy.sparse import csr_matrix
+    from sklearn.linear_model import LogisticRegression
+
+    from curate.filters.toxicity_linear import features
+
+    feats = [features(read(r["text"])) for r in rows]
+    counts: dict[str, int] = {}
+    for fs in feats:
+        for f in fs:
+            counts[f] = counts.get(f, 0) + 1
+    vocab = {f: i for i, f in enumerate(sorted(f for f, c in counts.items() if c >= args.min_count))}
+    data, indices, indptr = [], [], [0]
+    for fs in feats:
+        idx = sorted(vocab[f] for f in fs if f in vocab)
+        indices += idx
+        data += [1.0] * len(idx)
+        indptr.append(len(indices))
+    x = csr_matrix((data, indices, indptr), shape=(len(rows), len(vocab)))
+    y = np.array([r["label"] for r in rows])
+    # NB-SVM (Wang & Manning 2012): each feature scaled by its log-count ratio between the classes, then a
+    # logistic regression; the run-time weight is ratio * coefficient, so scoring stays one sum.
+    toxic = 1.0 + np.asarray(x[y == 1].sum(0)).ravel()
+    clean = 1.0 + np.asarray(x[y == 0].sum(0)).ravel()
+    ratio = np.log((toxic / toxic.sum()) / (clean / clean.sum()))
+    clf = LogisticRegression(C=args.c, class_weight="balanced", max_iter=5000).fit(
+        x.multiply(ratio).tocsr(), y
+    )
+    names = sorted(vocab, key=vocab.get)
+    weights = {
+        f: round(float(w), 4)
+        for f, w in zip(names, clf.coef_[0] * ratio, strict=True)
+        if abs(w) >= args.prune
+    }
+    return dict(sorted(weights.items())), round(float(clf.intercept_[0]), 4)
+
+
+if __name__ == "__main__":
+    main()
