@@ -22,6 +22,11 @@ them are the estimate for unseen text (each set's misses were read once afterwar
 
     python benchmarks/eval_filters.py selfid --data selfid_fresh
     python benchmarks/eval_filters.py toxicity --data toxicity_fresh
+
+`toxicity_fourth.jsonl` (40 toxic answers, 40 hard negatives) was written after every change of this pass
+and read once: its figure is the estimate for unseen text of the final toxicity step.
+
+    python benchmarks/eval_filters.py toxicity --data toxicity_fourth
 """
 
 from __future__ import annotations
