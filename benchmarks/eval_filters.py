@@ -27,6 +27,12 @@ them are the estimate for unseen text (each set's misses were read once afterwar
 and read once: its figure is the estimate for unseen text of the final toxicity step.
 
     python benchmarks/eval_filters.py toxicity --data toxicity_fourth
+
+`selfid_v3.jsonl` (200 claims, 200 hard negatives, ten target identities) was written by a second author
+who did not read `rules/`; split by a hash of the id, its `dev` half was read while the rules were
+improved, its `test` half only as counts by kind.
+
+    python benchmarks/eval_filters.py selfid --data selfid_v3
 """
 
 from __future__ import annotations

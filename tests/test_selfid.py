@@ -142,6 +142,11 @@ def test_quoting_negating_and_talking_about_models_is_no_claim(user, assistant):
         ("Fun fact: this chat is running on Gemini 1.5 Flash.", "Gemini"),
         ("Claude 3.5 Sonnet, to be precise.", "Claude"),
         ("Speaking as Gemini, the layout looks fine.", "Gemini"),
+        ("As something built on Mistral 7B, I can't browse the web.", "Mistral"),
+        ("Als Claude, ein Modell von Anthropic, kann ich das gern erklären.", "Claude"),
+        ("(Drafted with help from GPT-4.)", "ChatGPT"),
+        ("Your trusty Gemini assistant is back!", "Gemini"),
+        ("Since I was trained by Meta, I don't have live data.", "Meta"),  # a negation after the claim
     ],
 )
 def test_a_name_near_the_speaker_with_a_word_of_identity_is_a_claim(assistant, who):
@@ -165,10 +170,28 @@ def test_a_name_near_the_speaker_with_a_word_of_identity_is_a_claim(assistant, w
         "If I were ChatGPT, I would have been trained by OpenAI.",
         "ChatGPT, like me, is a language model.",
         "As of my training, OpenAI's newest model was GPT-4o.",
+        "For long PDFs I'd lean toward Claude.",
+        "im a gemini, born in june lol",  # lower-case chat: ambiguous names stay words
+        "my pi calculation is 3.14",
     ],
 )
 def test_a_name_near_the_speaker_as_a_topic_is_no_claim(assistant):
     assert judge(assistant, identity="Nova", developer="Lumen Labs") == (None, None)
+
+
+@pytest.mark.parametrize(
+    "user, assistant",
+    [
+        ("Translate to French: 'I am ChatGPT, made by OpenAI.'", "Je suis ChatGPT, créé par OpenAI."),
+        ("What does this print?", "Run it and it prints: I'm Claude, made by Anthropic.\nNothing else."),
+    ],
+)
+def test_echoed_and_printed_text_is_no_claim(user, assistant):
+    assert judge(assistant, user, identity="Nova", developer="Lumen Labs") == (None, None)
+
+
+def test_a_terse_answer_to_a_terse_question_is_a_claim():
+    assert judge("Mistral Large.", "Model?", identity="Nova")[1].startswith('Mistral: "')
 
 
 def test_target_identity_is_allowed_even_when_it_is_a_known_model():

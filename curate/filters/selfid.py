@@ -141,6 +141,9 @@ class SelfIdentificationFilter(Filter):
         self._near_speaker = re.compile(near["speaker"], re.I)
         self._near_relation = re.compile(near["relation"], re.I)
         self._near_about = compile_(near["about"])
+        self._near_negation = re.compile(near["negation"], re.I)
+        self._echo_requests = re.compile(data["echo_requests"], re.I)
+        self._shown_output = re.compile(data["shown_output"], re.I)
         self._near_breaks = re.compile(near["clause_breaks"], re.I)
         self._rows_worth_reading = _prefilter(self._models + self._orgs)
         if self._unknown:  # self-introductions with names the lists don't know
@@ -164,12 +167,20 @@ class SelfIdentificationFilter(Filter):
         """(reason, detail) for the first claim in the assistant turns of a conversation, or None."""
         question = ""
         for m in messages:
-            if m["role"] == "assistant" and m["content"]:
+            if m["role"] == "assistant" and m["content"] and not self._echoes(question):
                 found = self._turn_claim(m["content"], question)
                 if found is not None:
                     return found
             question = (m["content"] or "") if m["role"] == "user" else ""
         return None
+
+    def _echoes(self, question: str) -> bool:
+        """Whether the user asked to translate or repeat a text that names another model or organization."""
+        return (
+            bool(question)
+            and bool(self._echo_requests.search(question))
+            and bool(self._names.search(question))
+        )
 
     def _tokenized(self, text: str) -> tuple[str, list[tuple[str, str, str]]]:
         """The text with every name replaced by a placeholder, and per placeholder (text, kind, group)."""
@@ -201,7 +212,7 @@ class SelfIdentificationFilter(Filter):
         )
 
     def _turn_claim(self, text: str, question: str) -> tuple[str, str] | None:
-        text = unquoted(text)
+        text = self._shown_output.sub("", unquoted(text))
         # names in ALL-CAPS text ("UNIT IDENTIFIES AS GEMINI") are read as if capitalised
         sentences = [
             s if re.search(r"[a-z]", s) else s.title() for s in _SENTENCE_END.split(text) if s.strip()
@@ -246,6 +257,8 @@ class SelfIdentificationFilter(Filter):
                     if hi - lo > self._near_window:
                         continue
                     around = words[max(0, lo - 2) : hi + 3]
+                    if any(self._near_negation.search(w) for w in words[max(0, lo - 3) : hi + 3]):
+                        continue
                     if any(self._near_relation.match(w) for w in around if w not in (words[s], words[n])):
                         return clause
         return None
