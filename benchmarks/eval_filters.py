@@ -33,6 +33,12 @@ who did not read `rules/`; split by a hash of the id, its `dev` half was read wh
 improved, its `test` half only as counts by kind.
 
     python benchmarks/eval_filters.py selfid --data selfid_v3
+
+`toxicity_v3.jsonl` (345 long, casual and multilingual replies; the same author's other rows are in the
+`linear` model's training file) and `toxicity_v4.jsonl` (662 rows written by another author to the issue's
+list of kinds) were never read and never trained on.
+
+    python benchmarks/eval_filters.py toxicity --data toxicity_v4 --set toxicity.backend=profanity+rules+linear
 """
 
 from __future__ import annotations

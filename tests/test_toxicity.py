@@ -483,10 +483,15 @@ def test_backends_combine_with_plus():
 
 
 @pytest.mark.parametrize(
-    "data, recall, test_recall, false_positives",
-    [("toxicity", 0.93, 0.87, 0.015), ("toxicity_heldout", 0.95, 0.9, 0.03)],
+    "data, backend, recall, test_recall, false_positives",
+    [
+        ("toxicity", "profanity+rules", 0.9, 0.84, 0.01),
+        ("toxicity_heldout", "profanity+rules", 0.9, 0.8, 0.025),
+        ("toxicity", "profanity+rules+linear", 0.94, 0.88, 0.02),
+        ("toxicity_heldout", "profanity+rules+linear", 0.96, 0.92, 0.03),
+    ],
 )
-def test_evaluation_set_figures(data, recall, test_recall, false_positives):
+def test_evaluation_set_figures(data, backend, recall, test_recall, false_positives):
     """The figures the README quotes, from `python benchmarks/eval_filters.py toxicity [--data DATA]`."""
     import importlib.util
 
@@ -499,7 +504,7 @@ def test_evaluation_set_figures(data, recall, test_recall, false_positives):
     assert (
         sum(r["label"] == "toxic" for r in rows) >= 200 and sum(r["label"] == "negative" for r in rows) >= 200
     )
-    res = ev.score("toxicity", rows, ev.decide("toxicity", rows, {}))
+    res = ev.score("toxicity", rows, ev.decide("toxicity", rows, {"backend": backend}))
     assert res["all"]["recall"] >= recall and res["test"]["recall"] >= test_recall
     assert res["all"]["false_positive_rate"] <= false_positives
 
@@ -520,7 +525,7 @@ def test_unleet_reads_digits_and_dotted_letters_only_inside_words():
 @pytest.mark.parametrize(
     "text",
     [
-        "Your drawing looks like a cat walked across the page, and the cat has more talent.",
+        "Here you go. Try not to break it this time, butterfingers.",
         "Fine, here is the list, since thinking for yourself is obviously beyond you.",
     ],
 )
@@ -528,7 +533,8 @@ def test_linear_model_weighs_insults_no_pattern_lists(text):
     """Sentences written for this test (not in the training file) that the patterns miss."""
     rules = build_step("toxicity", {"backend": "profanity+rules"})
     assert rules.verdict(to_frame([conv("q", text)])).row(0) == (None, None)
-    reason, detail = build_step("toxicity").verdict(to_frame([conv("q", text)])).row(0)
+    step = build_step("toxicity", {"backend": "profanity+rules+linear"})
+    reason, detail = step.verdict(to_frame([conv("q", text)])).row(0)
     assert reason == "toxic" and detail.startswith("linear 0.9"), detail
     # the detail names the window that scored and the words that weighed most
     assert ' >= 0.9 in messages[1]: "' in detail and detail.endswith(")")

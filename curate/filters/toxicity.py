@@ -1,7 +1,7 @@
 """`toxicity`: drop rows whose scored turns (assistant turns by default) a classifier finds toxic.
 
 Backends, chosen by ``backend`` (several joined by ``+`` score together; the default is
-``profanity+rules+linear``):
+``profanity+rules``; ``profanity+rules+linear`` catches more, at a cost in precision that depends on the text):
 
 - ``profanity``: alt-profanity-check, which ships its model; one label, ``profanity``. It sees swear words,
   and misses insults, contempt, threats and identity attacks worded without them.
@@ -413,7 +413,7 @@ class ToxicityFilter(Filter):
     help = "Rows whose assistant turns a toxicity classifier scores at or above its thresholds."
 
     backend: str = field(
-        default="profanity+rules+linear",
+        default="profanity+rules",
         metadata={"help": "profanity, rules, linear (all built in), detoxify or hf; join several with +"},
     )
     model: str | None = field(
