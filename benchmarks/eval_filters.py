@@ -34,6 +34,10 @@ improved, its `test` half only as counts by kind.
 
     python benchmarks/eval_filters.py selfid --data selfid_v3
 
+`selfid_v4.jsonl` (325 claims, 325 hard negatives) was written by a third author and never read.
+
+    python benchmarks/eval_filters.py selfid --data selfid_v4
+
 `toxicity_v3.jsonl` (345 long, casual and multilingual replies; the same author's other rows are in the
 `linear` model's training file) and `toxicity_v4.jsonl` (662 rows written by another author to the issue's
 list of kinds) were never read and never trained on.

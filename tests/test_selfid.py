@@ -171,6 +171,7 @@ def test_a_name_near_the_speaker_with_a_word_of_identity_is_a_claim(assistant, w
         "ChatGPT, like me, is a language model.",
         "As of my training, OpenAI's newest model was GPT-4o.",
         "For long PDFs I'd lean toward Claude.",
+        "I wasn't trained by Google or Meta — Lumen Labs trained me.",  # a dash ends the clause
         "im a gemini, born in june lol",  # lower-case chat: ambiguous names stay words
         "my pi calculation is 3.14",
     ],
@@ -192,6 +193,7 @@ def test_echoed_and_printed_text_is_no_claim(user, assistant):
 
 def test_a_terse_answer_to_a_terse_question_is_a_claim():
     assert judge("Mistral Large.", "Model?", identity="Nova")[1].startswith('Mistral: "')
+    assert judge("Yes, it is.", "Is this bot powered by Gemini?", identity="Nova")[0] == "claims_other_model"
 
 
 def test_target_identity_is_allowed_even_when_it_is_a_known_model():
