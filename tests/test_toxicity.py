@@ -488,7 +488,7 @@ def test_backends_combine_with_plus():
         ("toxicity", "profanity+rules", 0.9, 0.84, 0.01),
         ("toxicity_heldout", "profanity+rules", 0.9, 0.8, 0.025),
         ("toxicity", "profanity+rules+linear", 0.94, 0.88, 0.02),
-        ("toxicity_heldout", "profanity+rules+linear", 0.96, 0.92, 0.03),
+        ("toxicity_heldout", "profanity+rules+linear", 0.96, 0.92, 0.035),
     ],
 )
 def test_evaluation_set_figures(data, backend, recall, test_recall, false_positives):
