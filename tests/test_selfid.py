@@ -147,6 +147,8 @@ def test_quoting_negating_and_talking_about_models_is_no_claim(user, assistant):
         ("(Drafted with help from GPT-4.)", "ChatGPT"),
         ("Your trusty Gemini assistant is back!", "Gemini"),
         ("Since I was trained by Meta, I don't have live data.", "Meta"),  # a negation after the claim
+        ("I am DBRX, built by Databricks.", "DBRX"),  # names added to the lists
+        ("I was trained by EleutherAI.", "EleutherAI"),
     ],
 )
 def test_a_name_near_the_speaker_with_a_word_of_identity_is_a_claim(assistant, who):
