@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -36,7 +37,7 @@ def measure(tree: Path, rows: int) -> dict[str, float]:
     sys.path.insert(0, str(tree))
     import orjson
 
-    from curate.pipeline import to_frame
+    from curate.pipeline import StepError, to_frame
     from curate.steps import build_step
 
     lines = (ROOT / "sample_data" / "conversations.jsonl").read_bytes().splitlines()
@@ -48,7 +49,7 @@ def measure(tree: Path, rows: int) -> dict[str, float]:
     for label, (name, options) in STEPS.items():
         try:
             step = build_step(name, dict(options))
-        except Exception:  # a backend this tree does not have
+        except StepError:  # a backend this tree does not have
             out[label] = float("nan")
             continue
         step.verdict(frame.head(8))  # load models and compile patterns outside the timing
@@ -79,9 +80,11 @@ def main(argv: list[str] | None = None) -> None:
     print(f"rows/s, median of {args.repeats}, {args.rows} rows of sample_data/conversations.jsonl")
     for step in STEPS:
         figures = {name: statistics.median(r[step] for r in rs) for name, rs in runs.items()}
-        cells = "   ".join(f"{name}: {v:,.0f}" if v == v else f"{name}: n/a" for name, v in figures.items())
+        cells = "   ".join(
+            f"{name}: n/a" if math.isnan(v) else f"{name}: {v:,.0f}" for name, v in figures.items()
+        )
         ratio = ""
-        if len(figures) == 2 and all(v == v for v in figures.values()):
+        if len(figures) == 2 and not any(map(math.isnan, figures.values())):
             a, b = figures.values()
             ratio = f"   ratio {a / b:.2f}"
         print(f"{step:<32} {cells}{ratio}")

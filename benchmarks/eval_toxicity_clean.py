@@ -57,16 +57,13 @@ def humaneval() -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    from eval_filters import parse_set
+    from eval_filters import decide, parse_set
     from make_pii_corpus import clean_rows
-
-    from curate.pipeline import to_frame
-    from curate.steps import build_step
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--set", action="append", default=[], help="step option, e.g. toxicity.backend=rules")
     args = ap.parse_args(argv)
-    step = build_step("toxicity", parse_set(args.set, "toxicity"))
+    options = parse_set(args.set, "toxicity")
     corpora = {
         "written clean rows": [
             m["content"] for r in clean_rows(seed=0) for m in r["messages"] if m["role"] == "assistant"
@@ -81,13 +78,12 @@ def main(argv: list[str] | None = None) -> dict:
         rows = [
             {
                 "id": str(i),
-                "_kind": "conversation",
                 "messages": [{"role": "user", "content": "?"}, {"role": "assistant", "content": t}],
-            }  # fmt: skip
+            }
             for i, t in enumerate(texts)
         ]
-        v = step.verdict(to_frame(rows)) if rows else None
-        flagged = [d for r, d in zip(v["reason"], v["detail"], strict=True) if r] if v is not None else []
+        decided = decide("toxicity", rows, options) if rows else {}
+        flagged = [detail for reason, detail in decided.values() if reason is not None]
         res[name] = {"rows": len(texts), "flagged": len(flagged), "examples": flagged[:3]}
         print(f"{name}: {len(flagged)} of {len(texts)} flagged")
         for d in flagged[:3]:

@@ -1,7 +1,7 @@
 """Train the `linear` toxicity backend's model from labelled assistant replies and write it as JSON.
 
-    python scripts/train_toxicity_linear.py                       # rules/training/toxicity_linear.jsonl -> rules/toxicity_linear.json
-    python scripts/train_toxicity_linear.py --eval benchmarks/eval/toxicity_heldout.jsonl   # also report
+    python scripts/train_toxicity_linear.py          # rules/training/toxicity_linear.jsonl -> rules/toxicity_linear.json
+    python scripts/train_toxicity_linear.py --cv 5   # also report 5-fold out-of-fold recall and false positives
 
 Each training row: {"user": ..., "text": <assistant reply>, "label": 1|0, "kind": ...}. Texts are read as
 the backend reads them (quotes and code masked, leetspeak and respellings read as words), turned into the
@@ -26,8 +26,15 @@ def load(path: Path) -> list[dict]:
     rows = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
-            row = json.loads(line)
-            if row.get("label") not in (0, 1) or not isinstance(row.get("text"), str):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise SystemExit(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if (
+                not isinstance(row, dict)
+                or row.get("label") not in (0, 1)
+                or not isinstance(row.get("text"), str)
+            ):
                 raise SystemExit(f"{path}:{n}: needs text (string) and label (0 or 1)")
             rows.append(row)
     return rows
@@ -55,7 +62,6 @@ def main(argv: list[str] | None = None) -> None:
         "name": "toxicity_linear",
         "trained_on": f"{args.data.relative_to(ROOT) if args.data.is_relative_to(ROOT) else args.data}: "
         f"{sum(y)} toxic, {len(y) - sum(y)} not",
-        "features": {"words": True, "word_pairs": True, "char_ngrams": [3, 5]},
         "c": args.c,
         "bias": bias,
         "weights": weights,

@@ -141,10 +141,9 @@ class SelfIdentificationFilter(Filter):
         self._near_speaker = re.compile(near["speaker"], re.I)
         self._near_relation = re.compile(near["relation"], re.I)
         self._near_about = compile_(near["about"])
-        self._near_negation = re.compile(near["negation"], re.I)
+        self._near_breaks = re.compile(near["clause_breaks"], re.I)
         self._echo_requests = re.compile(data["echo_requests"], re.I)
         self._shown_output = re.compile(data["shown_output"], re.I)
-        self._near_breaks = re.compile(near["clause_breaks"], re.I)
         self._rows_worth_reading = _prefilter(self._models + self._orgs)
         if self._unknown:  # self-introductions with names the lists don't know
             self._rows_worth_reading += (
@@ -257,7 +256,8 @@ class SelfIdentificationFilter(Filter):
                     if hi - lo > self._near_window:
                         continue
                     around = words[max(0, lo - 2) : hi + 3]
-                    if any(self._near_negation.search(w) for w in words[max(0, lo - 3) : hi + 3]):
+                    # a negation next to the pair ("I wasn't trained by OpenAI"), not anywhere in the clause
+                    if self._negation.search(" ".join(words[max(0, lo - 3) : hi + 3])):
                         continue
                     if any(self._near_relation.match(w) for w in around if w not in (words[s], words[n])):
                         return clause

@@ -40,9 +40,9 @@ _ONLY_IN_PAIRS = frozenset(
 )
 
 
-def features(text: str, *, char_min: int = 3, char_max: int = 5) -> set[str]:
-    """Binary features of a text: words ("w:"), word pairs ("b:") and character n-grams of words with their
-    boundaries ("c:"), all lowercased.
+def features(text: str) -> set[str]:
+    """Binary features of a text: words ("w:"), word pairs ("b:") and character 3- to 5-grams of words with
+    their boundaries ("c:"), all lowercased.
 
     >>> sorted(f for f in features("You dimwit") if not f.startswith("c:"))
     ['b:you dimwit', 'w:dimwit']
@@ -53,12 +53,17 @@ def features(text: str, *, char_min: int = 3, char_max: int = 5) -> set[str]:
     out = {f"w:{w}" for w in words if w not in _ONLY_IN_PAIRS}
     out.update(f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False))
     for w in set(words) - _ONLY_IN_PAIRS:
-        if w.startswith("not_"):
-            continue
-        padded = f" {w} "
-        for n in range(char_min, char_max + 1):
-            out.update(f"c:{padded[i : i + n]}" for i in range(len(padded) - n + 1))
+        if not w.startswith("not_"):
+            out.update(_pieces(w))
     return out
+
+
+@lru_cache(maxsize=65536)
+def _pieces(word: str) -> tuple[str, ...]:
+    """The character 3- to 5-grams of a word with its boundaries; cached, since a word recurs in every
+    window that holds its sentence."""
+    padded = f" {word} "
+    return tuple(f"c:{padded[i : i + n]}" for n in range(3, 6) for i in range(len(padded) - n + 1))
 
 
 def _negated(words: list[str]) -> list[str]:
@@ -96,22 +101,25 @@ class LinearModel:
         self.bias = float(data["bias"])
         self.meta = {k: v for k, v in data.items() if k not in ("weights", "bias")}
 
-    def logit(self, text: str) -> tuple[float, list[str]]:
-        hits = [(self.weights[f], f) for f in features(text) if f in self.weights]
-        # the evidence shown: the heaviest words and word pairs, word pieces only when no word weighs
-        shown = sorted(hits, key=lambda h: (not h[1].startswith("c:"), h[0]), reverse=True)
-        return self.bias + sum(w for w, _ in hits), [f for w, f in shown[:3] if w > 0]
+    def logit(self, text: str) -> float:
+        return self.bias + sum(self.weights.get(f, 0.0) for f in features(text))
 
     def score(self, text: str) -> float:
-        return _sigmoid(self.logit(text)[0])
+        return _sigmoid(self.logit(text))
+
+    def heaviest(self, text: str) -> list[str]:
+        """The (at most three) positive features that weigh most in a text: words and word pairs first,
+        word pieces only when no word weighs."""
+        hits = [(self.weights[f], f) for f in features(text) if f in self.weights]
+        # ties broken by the feature's name, so that the detail does not depend on set order
+        shown = sorted(hits, key=lambda h: (not h[1].startswith("c:"), h[0], h[1]), reverse=True)
+        return [f for w, f in shown[:3] if w > 0]
 
     def explain(self, text: str) -> tuple[float, str]:
         """(score, window) of the highest-scoring window of the text, with its heaviest n-grams."""
-        best = max(
-            ((*self.logit(w), w) for w in windows(text)), key=lambda t: (t[0], -len(t[2]))
-        )  # the shortest window of the best score
-        logit, top, window = best
-        words = ", ".join(f[2:].strip() for f in top)
+        # the shortest window of the best score; only that one is explained
+        logit, window = max(((self.logit(w), w) for w in windows(text)), key=lambda t: (t[0], -len(t[1])))
+        words = ", ".join(f[2:].strip() for f in self.heaviest(window))
         return _sigmoid(logit), f'"{_short(window)}" ({words})'
 
 
@@ -124,16 +132,17 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x > -60 else 0.0
 
 
-@lru_cache(maxsize=2)
-def load_model(name: str = MODEL_FILE) -> LinearModel:
-    return LinearModel(json.loads(rules_path(name).read_text(encoding="utf-8")))
+@lru_cache(maxsize=1)
+def load_model() -> LinearModel:
+    """The shipped model, read once per process."""
+    return LinearModel(json.loads(rules_path(MODEL_FILE).read_text(encoding="utf-8")))
 
 
 class LinearBackend:
     labels = ["linear"]
 
-    def __init__(self, reader=None, model: str = MODEL_FILE):
-        self._model = load_model(model)
+    def __init__(self, reader=None):
+        self._model = load_model()
         self._read = reader or (lambda t: t)
         self.evidence: dict[tuple[str, int], str] = {}
 
@@ -149,6 +158,6 @@ class LinearBackend:
         meta = self._model.meta
         return {
             "backend": "linear",
-            "linear_model": meta.get("name", MODEL_FILE),
+            "linear_model": MODEL_FILE,
             "linear_trained_on": meta.get("trained_on"),
         }
