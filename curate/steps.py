@@ -65,12 +65,15 @@ def option_help(cls: type[Step]) -> list[dict]:
 def build_step(name: str, settings: dict | None = None) -> Step:
     cls = step_class(name)
     settings = dict(settings or {})
-    known = {o["name"] for o in option_help(cls)}
-    unknown = sorted(set(settings) - known)
+    options = {o["name"]: o for o in option_help(cls)}
+    unknown = sorted(set(settings) - set(options))
     if unknown:
         raise StepError(
-            f"step {name!r} has no option {unknown[0]!r} (options: {', '.join(sorted(known)) or 'none'})"
+            f"step {name!r} has no option {unknown[0]!r} (options: {', '.join(sorted(options)) or 'none'})"
         )
+    for option, value in settings.items():  # a switch is true or false, not any string ("learned=maybe")
+        if options[option]["type"] == "bool" and not isinstance(value, bool):
+            raise StepError(f"step {name!r}: option {option!r} must be true or false (got {value!r})")
     try:
         return cls(**settings)
     except (TypeError, ValueError) as e:

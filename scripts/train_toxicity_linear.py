@@ -42,6 +42,7 @@ def load(path: Path) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> None:
     from curate.filters.toxicity import ToxicityFilter
+    from curate.linear import write_model
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT / "rules/training/toxicity_linear.jsonl")
@@ -66,9 +67,7 @@ def main(argv: list[str] | None = None) -> None:
         "bias": bias,
         "weights": weights,
     }
-    tmp = args.out.with_suffix(".tmp")
-    tmp.write_text(json.dumps(model, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
-    tmp.replace(args.out)
+    write_model(args.out, model)
     print(f"{args.out}: {len(weights)} weights from {len(rows)} rows ({sum(y)} toxic)")
 
 
@@ -93,41 +92,16 @@ def cross_validate(rows: list[dict], read, args) -> None:
 
 
 def fit(rows: list[dict], read, args) -> tuple[dict, float]:
-    import numpy as np
-    from scipy.sparse import csr_matrix
-    from sklearn.linear_model import LogisticRegression
-
     from curate.filters.toxicity_linear import features
+    from curate.linear import fit_nbsvm
 
-    feats = [features(read(r["text"])) for r in rows]
-    counts: dict[str, int] = {}
-    for fs in feats:
-        for f in fs:
-            counts[f] = counts.get(f, 0) + 1
-    vocab = {f: i for i, f in enumerate(sorted(f for f, c in counts.items() if c >= args.min_count))}
-    data, indices, indptr = [], [], [0]
-    for fs in feats:
-        idx = sorted(vocab[f] for f in fs if f in vocab)
-        indices += idx
-        data += [1.0] * len(idx)
-        indptr.append(len(indices))
-    x = csr_matrix((data, indices, indptr), shape=(len(rows), len(vocab)))
-    y = np.array([r["label"] for r in rows])
-    # NB-SVM (Wang & Manning 2012): each feature scaled by its log-count ratio between the classes, then a
-    # logistic regression; the run-time weight is ratio * coefficient, so scoring stays one sum.
-    toxic = 1.0 + np.asarray(x[y == 1].sum(0)).ravel()
-    clean = 1.0 + np.asarray(x[y == 0].sum(0)).ravel()
-    ratio = np.log((toxic / toxic.sum()) / (clean / clean.sum()))
-    clf = LogisticRegression(C=args.c, class_weight="balanced", max_iter=5000).fit(
-        x.multiply(ratio).tocsr(), y
+    return fit_nbsvm(
+        [features(read(r["text"])) for r in rows],
+        [r["label"] for r in rows],
+        c=args.c,
+        min_count=args.min_count,
+        prune=args.prune,
     )
-    names = sorted(vocab, key=vocab.get)
-    weights = {
-        f: round(float(w), 4)
-        for f, w in zip(names, clf.coef_[0] * ratio, strict=True)
-        if abs(w) >= args.prune
-    }
-    return dict(sorted(weights.items())), round(float(clf.intercept_[0]), 4)
 
 
 if __name__ == "__main__":

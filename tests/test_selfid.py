@@ -233,3 +233,80 @@ def test_evaluation_set_figures(data, recall, test_recall, false_positives):
     res = ev.score("selfid", rows, ev.decide("selfid", rows, {}))
     assert res["all"]["recall"] >= recall and res["test"]["recall"] >= test_recall
     assert res["all"]["false_positive_rate"] <= false_positives
+
+
+def _conversation(user: str, assistant: str) -> list[dict]:
+    return [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+
+
+@pytest.mark.parametrize(
+    "user, assistant",
+    [  # claims worded the way no pattern lists them: the learned check reads them
+        ("Tell me a pirate joke", "Arr! Between you and me, matey, the soul behind this beard is a "
+         "Mistral model, trained by the fine folk at Mistral AI in Paris."),
+        ("thanks!", "Anytime! Signing off — the Gemini crew at Google wishes you luck."),
+    ],
+)  # fmt: skip
+def test_the_learned_check_reads_claims_no_pattern_lists(user, assistant):
+    messages = _conversation(user, assistant)
+    assert SelfIdentificationFilter(identity="Nova", learned=False).claim(messages) is None
+    reason, detail = SelfIdentificationFilter(identity="Nova").claim(messages)
+    assert reason == "claims_other_model" and "(learned " in detail
+
+
+@pytest.mark.parametrize(
+    "user, assistant",
+    [
+        ("Who are you?", "I'm not ChatGPT, but I can help. I'm Nova, made by Lumen Labs."),
+        ("Which assistant is best for PDFs?", "I'd suggest Claude for long PDFs; it handles big files well."),
+        ("Who made you?", "Lumen Labs built me. ChatGPT is a different assistant, made by OpenAI."),
+    ],
+)
+def test_the_learned_check_leaves_negations_topics_and_the_target_alone(user, assistant):
+    step = SelfIdentificationFilter(identity="Nova", developer="Lumen Labs")
+    assert step.claim(_conversation(user, assistant)) is None
+
+
+def test_the_learned_check_uses_the_model_and_threshold_of_the_rules_file(tmp_path):
+    import json
+
+    import yaml
+
+    from rules import load_rules
+
+    model = tmp_path / "m.json"
+    model.write_text(json.dumps({"bias": -3.0, "weights": {"n:MODEL:L:soul": 6.0}}))
+    data = dict(load_rules("self_identification.yaml"))
+    own = tmp_path / "selfid.yaml"
+    own.write_text(yaml.safe_dump({**data, "learned": {"model": str(model), "threshold": 0.9}}))
+    text = _conversation("hi", "The soul of this ship is Llama, matey. Anyway, hello!")
+    reason, detail = SelfIdentificationFilter(rules=str(own)).claim(text)
+    assert detail == 'Llama: "The soul of this ship is Llama, matey" (learned 0.95: MODEL:L:soul)'
+    strict = tmp_path / "strict.yaml"  # (rules files are read once per path)
+    strict.write_text(yaml.safe_dump({**data, "learned": {"model": str(model), "threshold": 0.99}}))
+    assert SelfIdentificationFilter(rules=str(strict)).claim(text) is None
+    del data["learned"]
+    without = tmp_path / "without.yaml"
+    without.write_text(yaml.safe_dump(data))
+    with pytest.raises(ValueError, match="has no `learned:` section"):
+        SelfIdentificationFilter(rules=str(without))
+    assert SelfIdentificationFilter(rules=str(without), learned=False).claim(text) is None
+
+
+def test_learned_model_file_is_what_the_training_script_makes(tmp_path):
+    """The shipped weights are reproducible from the shipped training rows."""
+    pytest.importorskip("sklearn")
+    import json
+
+    spec = importlib.util.spec_from_file_location("train", ROOT / "scripts" / "train_selfid_linear.py")
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    out = tmp_path / "model.json"
+    train.main(["--out", str(out)])
+    made, shipped = (
+        json.loads(out.read_text()),
+        json.loads((ROOT / "rules" / "selfid_linear.json").read_text()),
+    )
+    assert made["bias"] == pytest.approx(shipped["bias"], abs=1e-3)
+    assert made["weights"].keys() == shipped["weights"].keys()
+    assert max(abs(made["weights"][k] - shipped["weights"][k]) for k in made["weights"]) < 1e-3

@@ -136,6 +136,21 @@ def test_bad_settings_are_errors():
         build_step("toxicity", {"roles": ["bot"]})
     with pytest.raises(StepError, match="has no option 'treshold'"):
         build_step("toxicity", {"treshold": 0.5})
+    with pytest.raises(
+        StepError, match=r"option 'trusted_checkpoint' must be true or false \(got 'yes please'\)"
+    ):
+        build_step("toxicity", {"trusted_checkpoint": "yes please"})
+
+
+def test_a_rules_file_without_the_linear_threshold_is_an_error(tmp_path):
+    own = tmp_path / "tox.yaml"
+    own.write_text("profanity: {profanity: 0.95}\npatterns: {insult: ['\\\\bdolt\\\\b']}\n")
+    assert build_step("toxicity", {"rules": str(own), "backend": "profanity+rules"})
+    with pytest.raises(StepError, match="backend linear: .* sets no threshold for it"):
+        build_step("toxicity", {"rules": str(own)})  # the default backend has linear
+    assert build_step(
+        "toxicity", {"rules": str(own), "backend": "profanity+linear", "thresholds": {"linear": 0.8}}
+    )
 
 
 # --- tiny models in Detoxify's and transformers' formats ----------------------------------------------
@@ -487,8 +502,11 @@ def test_backends_combine_with_plus():
     [
         ("toxicity", "profanity+rules", 0.9, 0.84, 0.01),
         ("toxicity_heldout", "profanity+rules", 0.9, 0.8, 0.025),
-        ("toxicity", "profanity+rules+linear", 0.94, 0.88, 0.02),
-        ("toxicity_heldout", "profanity+rules+linear", 0.96, 0.92, 0.035),
+        ("toxicity", "profanity+rules+linear", 0.94, 0.88, 0.01),
+        ("toxicity_heldout", "profanity+rules+linear", 0.95, 0.9, 0.025),
+        # sets by other authors, never read, never trained on
+        ("toxicity_v4", "profanity+rules+linear", 0.67, 0.67, 0.012),
+        ("toxicity_v5", "profanity+rules+linear", 0.73, 0.73, 0.02),
     ],
 )
 def test_evaluation_set_figures(data, backend, recall, test_recall, false_positives):
@@ -537,7 +555,7 @@ def test_linear_model_weighs_insults_no_pattern_lists(text):
     reason, detail = step.verdict(to_frame([conv("q", text)])).row(0)
     assert reason == "toxic" and detail.startswith("linear 0.9"), detail
     # the detail names the window that scored and the words that weighed most
-    assert ' >= 0.9 in messages[1]: "' in detail and detail.endswith(")")
+    assert ' >= 0.97 in messages[1]: "' in detail and detail.endswith(")")
 
 
 def test_linear_model_scores_the_worst_sentence_of_a_long_answer():

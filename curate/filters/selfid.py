@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from curate.filters import selfid_linear
+from curate.linear import load_weights
 from curate.pipeline import Filter, content_text, verdicts
 from curate.text import unquoted
 from rules import load_rules
@@ -45,6 +47,7 @@ _VERSION = (
 )
 _NAME_TOKEN = re.compile(r"qq[mob]\d+qq", re.I)
 _WORD = re.compile(r"qq[mob]\d+qq|[\w'’-]+", re.I)
+_KIND_WORD = {"m": "MODEL", "b": "MODEL", "o": "ORG"}
 _BEFORE, _AFTER = r"(?<![A-Za-z0-9_])", r"(?![A-Za-z0-9_])"
 
 
@@ -58,13 +61,46 @@ def _allowed(group: dict, allowed: list[str]) -> bool:
 
 
 def _names_regex(groups: list[dict], *, versions: bool) -> str:
-    """One alternation of every alias and pattern of `groups`, longest first, as whole words."""
+    """One pattern of every alias and pattern of `groups`, as whole words. Aliases are matched
+    case-insensitively through one prefix tree ("c(?:laude|hatgpt)"), which Python's regex engine tries
+    ~5x faster than a flat alternation of hundreds of names; exact-case aliases follow, longest first."""
     suffix = _VERSION if versions else ""
     exact = {a for g in groups for a in g.get("exact_case", [])}
-    aliases = sorted({a for g in groups for a in [*g.get("aliases", []), *exact]}, key=len, reverse=True)
-    alts = [("(?-i:" + re.escape(a) + ")" if a in exact else _spaced(a)) + suffix for a in aliases]
+    folded = {a.casefold() for g in groups for a in g.get("aliases", []) if a not in exact}
+    alts = [f"(?:{_tree(folded)}){suffix}"] if folded else []
+    alts += ["(?-i:" + re.escape(a) + ")" + suffix for a in sorted(exact, key=len, reverse=True)]
     alts += [p for g in groups for p in g.get("patterns", [])]
     return f"{_BEFORE}(?:{'|'.join(alts) or '(?!)'}){_AFTER}"
+
+
+def _tree(words: set[str]) -> str:
+    """A regex matching exactly `words` (a space also matches a hyphen or nothing), factored as a prefix
+    tree; longer words are tried first.
+
+    >>> print(_tree({"gpt", "gemini", "gemini pro"}))
+    g(?:emini(?:[\\s-]*pro)?|pt)
+    """
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict) -> str:
+        branches = [
+            (r"[\s-]*" if ch == " " else re.escape(ch)) + emit(child)
+            for ch, child in sorted(node.items())
+            if ch
+        ]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:  # a word ends here: the longer ones are optional
+            return f"(?:{body})?" if len(branches) > 1 or len(body) > 1 else f"{body}?"
+        return body
+
+    return emit(trie)
 
 
 def _spaced(alias: str) -> str:
@@ -101,6 +137,13 @@ class SelfIdentificationFilter(Filter):
     )
     rules: str = field(
         default="self_identification.yaml", metadata={"help": "rules file: names and claim patterns"}
+    )
+    learned: bool = field(
+        default=True,
+        metadata={
+            "help": "also ask posttrain's small learned model about sentences naming another model or "
+            "organization (rules/selfid_linear.json; threshold `learned.threshold` in the rules file)"
+        },
     )
 
     def __post_init__(self):
@@ -144,6 +187,15 @@ class SelfIdentificationFilter(Filter):
         self._near_breaks = re.compile(near["clause_breaks"], re.I)
         self._echo_requests = re.compile(data["echo_requests"], re.I)
         self._shown_output = re.compile(data["shown_output"], re.I)
+        self._learned = data.get("learned") if self.learned else None
+        if self.learned and not self._learned:
+            raise ValueError(
+                f"selfid: the rules file {self.rules!r} has no `learned:` section (model, threshold); "
+                f"add one or set learned: false"
+            )
+        self._learned_topic = compile_(data.get("learned", {}).get("topic", "(?!)"))
+        own = [re.escape(a) for a in (self.identity, self.developer) if a]
+        self._own = re.compile(rf"{_BEFORE}(?:{'|'.join(own)}){_AFTER}", re.I) if own else None
         self._rows_worth_reading = _prefilter(self._models + self._orgs)
         if self._unknown:  # self-introductions with names the lists don't know
             self._rows_worth_reading += (
@@ -210,15 +262,33 @@ class SelfIdentificationFilter(Filter):
             None,
         )
 
-    def _turn_claim(self, text: str, question: str) -> tuple[str, str] | None:
+    def _read(self, text: str) -> tuple[str, list[str], list[tuple[str, list]]]:
+        """The turn as it is read (quotes, code and shown program output masked), its sentences, and each
+        sentence tokenized (`_tokenized`)."""
         text = self._shown_output.sub("", unquoted(text))
         # names in ALL-CAPS text ("UNIT IDENTIFIES AS GEMINI") are read as if capitalised
         sentences = [
             s if re.search(r"[a-z]", s) else s.title() for s in _SENTENCE_END.split(text) if s.strip()
         ]
+        return text, sentences, [self._tokenized(s) for s in sentences]
+
+    def _asked(self, question: str) -> bool:
+        """Whether the user's turn asks who the assistant is."""
+        if not question:
+            return False
+        asked = self._tokenized(question)[0]
+        return any(q.search(asked) for q in self._questions)
+
+    def _turn_claim(self, text: str, question: str) -> tuple[str, str] | None:
+        text, sentences, tokenized = self._read(text)
+        found = self._rules_claim(text, sentences, tokenized, question)
+        if found is None and self._learned and any(names for _, names in tokenized):
+            found = self._learned_claim(tokenized, question)
+        return found
+
+    def _rules_claim(self, text: str, sentences: list[str], tokenized: list, question: str) -> tuple | None:
         previous: tuple[str, list] = ("", [])
-        for s in sentences:
-            tokens, names = self._tokenized(s)
+        for s, (tokens, names) in zip(sentences, tokenized, strict=True):
             if names:
                 for rx in self._claims:
                     if (m := self._said(rx, tokens)) is not None:
@@ -235,11 +305,68 @@ class SelfIdentificationFilter(Filter):
                     if not self._is_allowed_name(name) and not self._negation.search(m.group(0)):
                         reason = "claims_other_model" if kind == "model" else "claims_other_developer"
                         return reason, f'{name}: "{_phrase(_untokenized(m.group(0), names))}"'
-        if sentences and question:
+        if sentences and self._asked(question):
             asked, asked_names = self._tokenized(question)
-            if any(q.search(asked) for q in self._questions):
-                return self._answer_claim(sentences, text, asked, asked_names)
+            return self._answer_claim(sentences, text, asked, asked_names)
         return None
+
+    def windows(self, text: str, question: str) -> list[tuple[set[str], str, list]]:
+        """The learned model's windows of one assistant turn (what `scripts/train_selfid_linear.py` fits)."""
+        return self._windows(self._read(text)[2], question)
+
+    def _windows(self, tokenized: list[tuple[str, list]], question: str) -> list[tuple[set[str], str, list]]:
+        """(features, tokens, names) per sentence that may speak for the assistant, alone and with its
+        neighbours (`selfid_linear.windows`): it names another model or organization, denies none and holds
+        none of the learned check's `topic` words."""
+        if not any(names for _, names in tokenized):
+            return []
+        words = [self._words(tokens) for tokens, _ in tokenized]
+        asked = self._asked(question)
+        out = []
+        topic = [bool(self._near_about.search(tokens)) for tokens, _ in tokenized]
+        centers = [
+            selfid_linear.center(w) and not self._learned_topic.search(tokens)
+            for w, (tokens, _) in zip(words, tokenized, strict=True)
+        ]
+        for i, j in selfid_linear.windows(centers):
+            joined = words[i] if i == j else [*words[i], "|", *words[j]]
+            k = i if tokenized[i][1] else j  # the sentence that names someone speaks for the detail
+            feats = selfid_linear.features(joined, asked=asked, topic=topic[i] or topic[j])
+            out.append((feats, tokenized[k][0], tokenized[k][1]))
+        return out
+
+    def _words(self, tokens: str) -> list[str]:
+        """A tokenized sentence as the learned model reads it: lowercased words, names as MODEL or ORG
+        ("not_MODEL" when one of the rules' negations stands three words before to two after it: "I'm not
+        ChatGPT", "저는 ChatGPT가 아닙니다"), the target's own names as SELF."""
+        if self._own is not None:
+            tokens = self._own.sub(" qqself ", tokens)
+        words = [
+            "SELF" if w == "qqself" else _KIND_WORD[w[2].lower()] if _NAME_TOKEN.fullmatch(w) else w.lower()
+            for w in _WORD.findall(tokens.replace("’", "'"))
+        ]
+        return [
+            f"not_{w}"
+            if w in selfid_linear.NAMES and self._negation.search(" ".join(words[max(0, i - 3) : i + 3]))
+            else w
+            for i, w in enumerate(words)
+        ]
+
+    def _learned_claim(self, tokenized: list[tuple[str, list]], question: str) -> tuple[str, str] | None:
+        """A claim the learned model scores at or above its threshold in some window of the turn."""
+        model = load_weights(self._learned["model"])
+        scored = [
+            (model.probability(feats), feats, tokens, names)
+            for feats, tokens, names in self._windows(tokenized, question)
+        ]
+        if not scored:
+            return None
+        score, feats, tokens, names = max(scored, key=lambda w: w[0])
+        if score < float(self._learned["threshold"]):
+            return None
+        reason, detail = self._described(tokens, names)
+        why = ", ".join(f.split(":", 1)[1] for f in model.heaviest(feats))
+        return reason, f"{detail} (learned {score:.2f}: {why})"
 
     def _near(self, tokens: str) -> str | None:
         """The clause in which a word of the speaker and a name stand close with a word of identity or

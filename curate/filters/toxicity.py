@@ -1,7 +1,7 @@
 """`toxicity`: drop rows whose scored turns (assistant turns by default) a classifier finds toxic.
 
 Backends, chosen by ``backend`` (several joined by ``+`` score together; the default is
-``profanity+rules``; ``profanity+rules+linear`` catches more, at a cost in precision that depends on the text):
+``profanity+rules+linear``; ``profanity+rules`` alone is the readable, lower-recall choice):
 
 - ``profanity``: alt-profanity-check, which ships its model; one label, ``profanity``. It sees swear words,
   and misses insults, contempt, threats and identity attacks worded without them.
@@ -413,7 +413,7 @@ class ToxicityFilter(Filter):
     help = "Rows whose assistant turns a toxicity classifier scores at or above its thresholds."
 
     backend: str = field(
-        default="profanity+rules",
+        default="profanity+rules+linear",
         metadata={"help": "profanity, rules, linear (all built in), detoxify or hf; join several with +"},
     )
     model: str | None = field(
@@ -458,6 +458,13 @@ class ToxicityFilter(Filter):
         for name in self._backends:
             base.update(self._check_backend(name, rules))
         self._thresholds = {str(k): float(v) for k, v in {**base, **(self.thresholds or {})}.items()}
+        # a one-label built-in backend without its threshold would score every turn and drop none
+        unchecked = [b for b in ("profanity", "linear") if b in self._backends and b not in self._thresholds]
+        if unchecked:
+            raise ValueError(
+                f"backend {unchecked[0]}: the rules file {self.rules!r} sets no threshold for it; add "
+                f"`{unchecked[0]}: {{{unchecked[0]}: 0.9}}` there or `thresholds: {{{unchecked[0]}: 0.9}}` to the step"
+            )
         self._patterns = rules.get("patterns", {})
         self._backend = None
         # A torch model runs in the main process: one copy in memory, one CUDA context, whole batches per

@@ -21,10 +21,10 @@ evidence.
 from __future__ import annotations
 
 import json
-import math
 import re
 from functools import lru_cache
 
+from curate.linear import Weights, sigmoid
 from rules import rules_path
 
 MODEL_FILE = "toxicity_linear.json"
@@ -92,44 +92,31 @@ def windows(text: str) -> list[str]:
     return [text, *sentences, *(f"{a} {b}" for a, b in zip(sentences, sentences[1:], strict=False))]
 
 
-class LinearModel:
-    """Weights per feature and a bias; a text's score is the sigmoid of the bias plus the weights of the
-    features it has (binary features, no normalisation: a short insult weighs as much as a long one)."""
+class LinearModel(Weights):
+    """The toxicity model: `Weights` over the features of a text (`features`)."""
 
-    def __init__(self, data: dict):
-        self.weights: dict[str, float] = data["weights"]
-        self.bias = float(data["bias"])
-        self.meta = {k: v for k, v in data.items() if k not in ("weights", "bias")}
-
-    def logit(self, text: str) -> float:
-        return self.bias + sum(self.weights.get(f, 0.0) for f in features(text))
+    def logit(self, text: str) -> float:  # type: ignore[override]
+        return super().logit(features(text))
 
     def score(self, text: str) -> float:
-        return _sigmoid(self.logit(text))
+        return sigmoid(self.logit(text))
 
-    def heaviest(self, text: str) -> list[str]:
+    def heaviest(self, text: str) -> list[str]:  # type: ignore[override]
         """The (at most three) positive features that weigh most in a text: words and word pairs first,
         word pieces only when no word weighs."""
-        hits = [(self.weights[f], f) for f in features(text) if f in self.weights]
-        # ties broken by the feature's name, so that the detail does not depend on set order
-        shown = sorted(hits, key=lambda h: (not h[1].startswith("c:"), h[0], h[1]), reverse=True)
-        return [f for w, f in shown[:3] if w > 0]
+        return super().heaviest(features(text))
 
     def explain(self, text: str) -> tuple[float, str]:
         """(score, window) of the highest-scoring window of the text, with its heaviest n-grams."""
         # the shortest window of the best score; only that one is explained
         logit, window = max(((self.logit(w), w) for w in windows(text)), key=lambda t: (t[0], -len(t[1])))
         words = ", ".join(f[2:].strip() for f in self.heaviest(window))
-        return _sigmoid(logit), f'"{_short(window)}" ({words})'
+        return sigmoid(logit), f'"{_short(window)}" ({words})'
 
 
 def _short(text: str, n: int = 80) -> str:
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x)) if x > -60 else 0.0
 
 
 @lru_cache(maxsize=1)
