@@ -45,6 +45,24 @@ def load_weights(name: str) -> Weights:
     return Weights(json.loads(rules_path(name).read_text(encoding="utf-8")))
 
 
+def negated(words: list[str], negations: frozenset[str]) -> list[str]:
+    """Words within three after a negation (one of `negations`, or a word ending in "n't") marked "not_":
+    a reply that denies an insult or a name does not carry its weight. Marked words stay as they are.
+
+    >>> negated("you are not a stupid person at all".split(), frozenset({"not"}))
+    ['you', 'are', 'not', 'not_a', 'not_stupid', 'not_person', 'at', 'all']
+    """
+    out, left = [], 0
+    for w in words:
+        if left and w not in negations and not w.startswith("not_"):
+            out.append(f"not_{w}")
+            left -= 1
+            continue
+        out.append(w)
+        left = 3 if w in negations or w.endswith("n't") else 0
+    return out
+
+
 def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x > -60 else 0.0
 
@@ -89,3 +107,56 @@ def write_model(path, model: dict) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(model, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
     tmp.replace(path)
+
+
+# --- training (the scripts in scripts/train_*_linear.py) ------------------------------------------------
+
+
+def read_rows(path, required: dict[str, type]) -> list[dict]:
+    """Labelled JSONL rows (label 0 or 1, and the `required` fields of the given types); a bad line stops
+    with its file and line number."""
+    import json as _json
+
+    rows = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip():
+            try:
+                row = _json.loads(line)
+            except _json.JSONDecodeError as e:
+                raise SystemExit(f"{path}:{n}: not valid JSON ({e.msg})") from None
+            if (
+                not isinstance(row, dict)
+                or row.get("label") not in (0, 1)
+                or any(not isinstance(row.get(k), t) for k, t in required.items())
+            ):
+                fields = ", ".join(f"{k} ({t.__name__})" for k, t in required.items())
+                raise SystemExit(f"{path}:{n}: needs {fields} and label (0 or 1)")
+            rows.append(row)
+    return rows
+
+
+def training_arguments(parser, *, data, out) -> None:
+    """The options both training scripts take."""
+    parser.add_argument("--data", type=type(data), default=data)
+    parser.add_argument("--out", type=type(out), default=out)
+    parser.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
+    parser.add_argument("--min-count", type=int, default=2, help="features seen in fewer rows are dropped")
+    parser.add_argument("--prune", type=float, default=0.02, help="drop weights smaller than this")
+    parser.add_argument(
+        "--cv", type=int, default=0, help="also report K-fold out-of-fold recall/false positives"
+    )
+
+
+def save_trained(args, root, name: str, labels: list[int], weights: dict, bias: float, what: str) -> None:
+    """Write a trained model with where it came from, and say so."""
+    data = args.data.relative_to(root) if args.data.is_relative_to(root) else args.data
+    positives = sum(labels)
+    model = {
+        "name": name,
+        "trained_on": f"{data}: {positives} {what}, {len(labels) - positives} not",
+        "c": args.c,
+        "bias": bias,
+        "weights": weights,
+    }
+    write_model(args.out, model)
+    print(f"{args.out}: {len(weights)} weights from {len(labels)} rows ({positives} {what})")

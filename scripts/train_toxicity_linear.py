@@ -14,7 +14,6 @@ Needs scikit-learn (it comes with `pip install posttrain[toxicity]`); the backen
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -22,53 +21,22 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def load(path: Path) -> list[dict]:
-    rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise SystemExit(f"{path}:{n}: not valid JSON ({e.msg})") from None
-            if (
-                not isinstance(row, dict)
-                or row.get("label") not in (0, 1)
-                or not isinstance(row.get("text"), str)
-            ):
-                raise SystemExit(f"{path}:{n}: needs text (string) and label (0 or 1)")
-            rows.append(row)
-    return rows
-
-
 def main(argv: list[str] | None = None) -> None:
     from curate.filters.toxicity import ToxicityFilter
-    from curate.linear import write_model
+    from curate.linear import read_rows, save_trained, training_arguments
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=ROOT / "rules/training/toxicity_linear.jsonl")
-    ap.add_argument("--out", type=Path, default=ROOT / "rules/toxicity_linear.json")
-    ap.add_argument("--c", type=float, default=1.0, help="inverse regularisation strength")
-    ap.add_argument("--min-count", type=int, default=2, help="features seen in fewer rows are dropped")
-    ap.add_argument("--prune", type=float, default=0.02, help="drop weights smaller than this")
-    ap.add_argument("--cv", type=int, default=0, help="also report K-fold out-of-fold recall/false positives")
+    training_arguments(
+        ap, data=ROOT / "rules/training/toxicity_linear.jsonl", out=ROOT / "rules/toxicity_linear.json"
+    )
     args = ap.parse_args(argv)
 
     read = ToxicityFilter()._reader()
-    rows = load(args.data)
+    rows = read_rows(args.data, {"text": str})
     if args.cv:
         cross_validate(rows, read, args)
     weights, bias = fit(rows, read, args)
-    y = [r["label"] for r in rows]
-    model = {
-        "name": "toxicity_linear",
-        "trained_on": f"{args.data.relative_to(ROOT) if args.data.is_relative_to(ROOT) else args.data}: "
-        f"{sum(y)} toxic, {len(y) - sum(y)} not",
-        "c": args.c,
-        "bias": bias,
-        "weights": weights,
-    }
-    write_model(args.out, model)
-    print(f"{args.out}: {len(weights)} weights from {len(rows)} rows ({sum(y)} toxic)")
+    save_trained(args, ROOT, "toxicity_linear", [r["label"] for r in rows], weights, bias, "toxic")
 
 
 def cross_validate(rows: list[dict], read, args) -> None:

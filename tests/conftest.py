@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -33,6 +34,22 @@ def write_jsonl(path: Path, rows: list) -> Path:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [orjson.loads(line) for line in Path(path).read_bytes().splitlines() if line.strip()]
+
+
+def assert_training_reproduces(script: str, model: str, tmp_path: Path) -> None:
+    """Running `scripts/SCRIPT` on its shipped training rows makes the shipped `rules/MODEL` weights."""
+    import importlib.util
+
+    pytest.importorskip("sklearn")
+    spec = importlib.util.spec_from_file_location("train", ROOT / "scripts" / script)
+    train = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(train)
+    out = tmp_path / "model.json"
+    train.main(["--out", str(out)])
+    made, shipped = json.loads(out.read_text()), json.loads((ROOT / "rules" / model).read_text())
+    assert made["bias"] == pytest.approx(shipped["bias"], abs=1e-3)
+    assert made["weights"].keys() == shipped["weights"].keys()
+    assert max(abs(made["weights"][k] - shipped["weights"][k]) for k in made["weights"]) < 1e-3
 
 
 @pytest.fixture

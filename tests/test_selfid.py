@@ -9,7 +9,7 @@ import pytest
 
 from curate.filters.selfid import SelfIdentificationFilter
 from curate.pipeline import to_frame
-from tests.conftest import ROOT
+from tests.conftest import ROOT, assert_training_reproduces
 
 
 def judge(assistant: str, user: str = "Can you help me?", **settings) -> tuple:
@@ -295,18 +295,4 @@ def test_the_learned_check_uses_the_model_and_threshold_of_the_rules_file(tmp_pa
 
 def test_learned_model_file_is_what_the_training_script_makes(tmp_path):
     """The shipped weights are reproducible from the shipped training rows."""
-    pytest.importorskip("sklearn")
-    import json
-
-    spec = importlib.util.spec_from_file_location("train", ROOT / "scripts" / "train_selfid_linear.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
-    out = tmp_path / "model.json"
-    train.main(["--out", str(out)])
-    made, shipped = (
-        json.loads(out.read_text()),
-        json.loads((ROOT / "rules" / "selfid_linear.json").read_text()),
-    )
-    assert made["bias"] == pytest.approx(shipped["bias"], abs=1e-3)
-    assert made["weights"].keys() == shipped["weights"].keys()
-    assert max(abs(made["weights"][k] - shipped["weights"][k]) for k in made["weights"]) < 1e-3
+    assert_training_reproduces("train_selfid_linear.py", "selfid_linear.json", tmp_path)

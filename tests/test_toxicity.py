@@ -8,6 +8,7 @@ import pytest
 
 from curate.pipeline import MemorySink, Pipeline, StepError, to_frame
 from curate.steps import build_step
+from tests.conftest import assert_training_reproduces
 
 TOXIC = [
     "You are a worthless idiot and everyone hates you.",
@@ -572,21 +573,4 @@ def test_linear_model_scores_the_worst_sentence_of_a_long_answer():
 
 def test_linear_model_file_is_what_the_training_script_makes(tmp_path):
     """The shipped weights are reproducible from the shipped training rows."""
-    pytest.importorskip("sklearn")
-    import importlib.util
-    import json
-
-    from tests.conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("train", ROOT / "scripts" / "train_toxicity_linear.py")
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
-    out = tmp_path / "model.json"
-    train.main(["--out", str(out)])
-    made, shipped = (
-        json.loads(out.read_text()),
-        json.loads((ROOT / "rules" / "toxicity_linear.json").read_text()),
-    )
-    assert made["bias"] == pytest.approx(shipped["bias"], abs=1e-3)
-    assert made["weights"].keys() == shipped["weights"].keys()
-    assert max(abs(made["weights"][k] - shipped["weights"][k]) for k in made["weights"]) < 1e-3
+    assert_training_reproduces("train_toxicity_linear.py", "toxicity_linear.json", tmp_path)

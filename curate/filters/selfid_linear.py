@@ -19,6 +19,8 @@ True
 
 from __future__ import annotations
 
+from curate.linear import negated
+
 NAMES = frozenset({"MODEL", "ORG"})
 _NEGATIONS = frozenset("not no never nope neither nor unlike without".split())
 _CONTEXT = 5  # words on either side of a name that count as its context
@@ -34,7 +36,7 @@ def features(words: list[str], *, asked: bool, topic: bool = False) -> set[str]:
     """Binary features of one window: words ("w:"), pairs ("b:"), triples ("t:"), the words around each
     name with their side ("n:MODEL:L:am"), "q:asked" when the user asked who the assistant is and
     "q:topic" when the window holds a word that makes a name a topic (the nearness rule's `about`)."""
-    marked = _negated(words)
+    marked = negated(words, _NEGATIONS)
     out = {f"w:{w}" for w in marked if w not in _ONLY_IN_CONTEXT}
     out.update(f"b:{a} {b}" for a, b in zip(marked, marked[1:], strict=False))
     out.update(f"t:{a} {b} {c}" for a, b, c in zip(marked, marked[1:], marked[2:], strict=False))
@@ -47,19 +49,6 @@ def features(words: list[str], *, asked: bool, topic: bool = False) -> set[str]:
         out.add("q:asked")
     if topic:
         out.add("q:topic")
-    return out
-
-
-def _negated(words: list[str]) -> list[str]:
-    """Words within three after a negation marked "not_": "I'm not ChatGPT" is no claim of ChatGPT."""
-    out, left = [], 0
-    for w in words:
-        if left and w not in _NEGATIONS and not w.startswith("not_"):
-            out.append(f"not_{w}")
-            left -= 1
-            continue
-        out.append(w)
-        left = 3 if w in _NEGATIONS or w.endswith("n't") else 0
     return out
 
 
@@ -88,7 +77,7 @@ def center(words: list[str]) -> bool:
     >>> center(["i", "am", "MODEL"]), center(["i'm", "not", "MODEL"]), center(["not_MODEL", "is", "ORG"])
     (True, False, False)
     """
-    marked = _negated(words)
+    marked = negated(words, _NEGATIONS)
     return bool(NAMES.intersection(marked)) and not any(
         w[4:] in NAMES for w in marked if w.startswith("not_")
     )

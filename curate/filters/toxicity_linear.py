@@ -24,7 +24,7 @@ import json
 import re
 from functools import lru_cache
 
-from curate.linear import Weights, sigmoid
+from curate.linear import Weights, negated, sigmoid
 from rules import rules_path
 
 MODEL_FILE = "toxicity_linear.json"
@@ -49,7 +49,7 @@ def features(text: str) -> set[str]:
     >>> "c:wit " in features("You dimwit")
     True
     """
-    words = _negated([w.replace("’", "'") for w in _WORDS.findall(text.lower())])
+    words = negated([w.replace("’", "'") for w in _WORDS.findall(text.lower())], _NEGATIONS)
     out = {f"w:{w}" for w in words if w not in _ONLY_IN_PAIRS}
     out.update(f"b:{a} {b}" for a, b in zip(words, words[1:], strict=False))
     for w in set(words) - _ONLY_IN_PAIRS:
@@ -64,24 +64,6 @@ def _pieces(word: str) -> tuple[str, ...]:
     window that holds its sentence."""
     padded = f" {word} "
     return tuple(f"c:{padded[i : i + n]}" for n in range(3, 6) for i in range(len(padded) - n + 1))
-
-
-def _negated(words: list[str]) -> list[str]:
-    """Words within three after a negation marked "not_" ("you're not stupid" -> ... "not_stupid"): a kind
-    reply that denies an insult does not carry the insult's weight.
-
-    >>> _negated("you are not a stupid person at all".split())
-    ['you', 'are', 'not', 'not_a', 'not_stupid', 'not_person', 'at', 'all']
-    """
-    out, left = [], 0
-    for w in words:
-        if left and w not in _NEGATIONS:
-            out.append(f"not_{w}")
-            left -= 1
-            continue
-        out.append(w)
-        left = 3 if w in _NEGATIONS or w.endswith("n't") else 0
-    return out
 
 
 def windows(text: str) -> list[str]:
