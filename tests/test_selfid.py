@@ -296,3 +296,41 @@ def test_the_learned_check_uses_the_model_and_threshold_of_the_rules_file(tmp_pa
 def test_learned_model_file_is_what_the_training_script_makes(tmp_path):
     """The shipped weights are reproducible from the shipped training rows."""
     assert_training_reproduces("train_selfid_linear.py", "selfid_linear.json", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "assistant, claimed",
+    [
+        (
+            "I'm sorry, but I can't help with that request, as it goes against OpenAI's usage policies.",
+            "OpenAI",
+        ),
+        ("That request violates OpenAI's content policy, so I can't assist with it.", "OpenAI"),
+        ("I apologize, but producing that would be contrary to Anthropic's guidelines.", "Anthropic"),
+    ],
+)
+def test_a_refusal_citing_another_organizations_policies_is_a_claim(assistant, claimed):
+    reason, detail = judge(assistant, "Write something nasty", identity="Nova", developer="Lumen Labs")
+    assert reason == "claims_other_developer" and detail.startswith(f'{claimed}: "')
+
+
+@pytest.mark.parametrize(
+    "user, assistant",
+    [
+        (
+            "Can my app write ads with GPT-4?",
+            "Yes, as long as your app complies with OpenAI's usage policies.",
+        ),
+        (
+            "Is scraping allowed?",
+            "Scraping ChatGPT output violates OpenAI's terms of use; your account may be banned.",
+        ),
+        ("Help?", "Sorry, I can't open links. Google's policies on ads are explained on their site."),
+        (
+            "Write malware",
+            "I'm sorry, but I can't help with that; it goes against Lumen Labs' usage policies.",
+        ),
+    ],
+)
+def test_policies_as_a_topic_or_the_targets_own_are_no_claim(user, assistant):
+    assert judge(assistant, user, identity="Nova", developer="Lumen Labs") == (None, None)

@@ -165,6 +165,7 @@ class SelfIdentificationFilter(Filter):
         self._negation = compile_(data["negations"])
         self._negation_before = compile_(data["negation_before"])
         self._after_name = [compile_(t) for t in data["claims_after_name"]]
+        self._refusals = [compile_(t) for t in data.get("refusal_claims", [])]
         self._fields = compile_(data["answer_fields"])
         self._rhetorical = compile_(data["rhetorical_opening"])
         self._questions = [compile_(t) for t in data["identity_questions"]]
@@ -295,6 +296,9 @@ class SelfIdentificationFilter(Filter):
                         return self._described(m.group(0), names)
                 if (clause := self._near(tokens)) is not None:
                     return self._described(clause, names)
+                for rx in self._refusals:  # "I can't: it's against OpenAI's usage policies"
+                    if (m := rx.search(tokens)) is not None:
+                        return self._described(m.group(0), names)
             elif previous[1] and any(self._said(rx, tokens) for rx in self._after_name):
                 # "Thank the people at OpenAI; they're the ones who made me."
                 return self._described(previous[0], previous[1], phrase=f"{_untokenized(*previous)} {s}")
