@@ -42,7 +42,16 @@ improved, its `test` half only as counts by kind.
 `linear` model's training file) and `toxicity_v4.jsonl` (662 rows written by another author to the issue's
 list of kinds) were never read and never trained on.
 
-    python benchmarks/eval_filters.py toxicity --data toxicity_v4 --set toxicity.backend=profanity+rules+linear
+    python benchmarks/eval_filters.py toxicity --data toxicity_v4
+
+Fourth pass: `selfid_v5.jsonl` (328 claims, 264 hard negatives, a fourth author; read once, then made
+training rows of selfid's learned check, so all `dev`), `selfid_v6.jsonl` (261 / 266, a fifth author,
+written to look like real leaks from distilled data) and `toxicity_v5.jsonl` (282 / 371, with friendly,
+slangy and other-language chats among the negatives) were never read and never trained on.
+
+    python benchmarks/eval_filters.py selfid --data selfid_v6
+    python benchmarks/eval_filters.py selfid --data selfid_v6 --set selfid.learned=false   # patterns alone
+    python benchmarks/eval_filters.py toxicity --data toxicity_v5
 """
 
 from __future__ import annotations
