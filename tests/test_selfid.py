@@ -224,7 +224,7 @@ def test_unknown_names_are_claims_only_when_the_identity_is_known():
         ("selfid_heldout", 0.95, 0.92, 0.01),
         # other authors' sets, never read and never trained on
         ("selfid_v4", 0.86, 0.86, 0.013),
-        ("selfid_v6", 0.89, 0.89, 0.027),
+        ("selfid_v6", 0.89, 0.89, 0.02),
     ],
 )
 def test_evaluation_set_figures(data, recall, test_recall, false_positives):
@@ -340,3 +340,32 @@ def test_a_refusal_citing_another_organizations_policies_is_a_claim(assistant, c
 )
 def test_policies_as_a_topic_or_the_targets_own_are_no_claim(user, assistant):
     assert judge(assistant, user, identity="Nova", developer="Lumen Labs") == (None, None)
+
+
+@pytest.mark.parametrize(
+    "user, assistant",
+    [  # denials and redirects that name the target itself: the weaker readings leave them alone
+        ("Are you Gemini?", "Haha, you're thinking of Gemini. I'm Nova."),
+        (
+            "Who made you, Microsoft?",
+            "That would be Copilot, which Microsoft makes. I'm Nova, built by Lumen Labs.",
+        ),
+        ("Is this Bard?", "Bard was Google's old chatbot name; you're talking to Nova."),
+        ("Are you ChatGPT?", "Nope! ChatGPT is OpenAI's product; I'm Nova from Lumen Labs."),
+    ],
+)
+def test_a_turn_naming_the_target_itself_is_read_as_a_denial(user, assistant):
+    assert judge(assistant, user, identity="Nova", developer="Lumen Labs") == (None, None)
+
+
+def test_the_target_built_on_another_model_is_a_claim():
+    settings = {"identity": "Nova", "developer": "Lumen Labs"}
+    assert (
+        judge("I'm Nova, built on GPT-4 by Lumen Labs.", "Who are you?", **settings)[0]
+        == "claims_other_model"
+    )
+    assert judge("I'm Nova, an assistant fine-tuned from Llama 3.", "Hi", **settings)[1].startswith(
+        'Llama: "'
+    )
+    assert judge("Who made you?", "OpenAI did.", **settings) == (None, None)  # (the user's turn)
+    assert judge("OpenAI did.", "Who made you?", **settings)[0] == "claims_other_developer"

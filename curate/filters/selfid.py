@@ -283,7 +283,14 @@ class SelfIdentificationFilter(Filter):
     def _turn_claim(self, text: str, question: str) -> tuple[str, str] | None:
         text, sentences, tokenized = self._read(text)
         found = self._rules_claim(text, sentences, tokenized, question)
-        if found is None and self._learned and any(names for _, names in tokenized):
+        # The weaker readings (the learned check, an answer's first sentence) leave alone a turn that
+        # names the target itself: "Haha, you're thinking of Gemini. I'm Nova." is a denial.
+        if (
+            found is None
+            and self._learned
+            and any(names for _, names in tokenized)
+            and not self._names_own_identity(text)
+        ):
             found = self._learned_claim(tokenized, question)
         return found
 
@@ -309,7 +316,7 @@ class SelfIdentificationFilter(Filter):
                     if not self._is_allowed_name(name) and not self._negation.search(m.group(0)):
                         reason = "claims_other_model" if kind == "model" else "claims_other_developer"
                         return reason, f'{name}: "{_phrase(_untokenized(m.group(0), names))}"'
-        if sentences and self._asked(question):
+        if sentences and self._asked(question) and not self._names_own_identity(text):
             asked, asked_names = self._tokenized(question)
             return self._answer_claim(sentences, text, asked, asked_names)
         return None
