@@ -369,3 +369,39 @@ def test_the_target_built_on_another_model_is_a_claim():
     )
     assert judge("Who made you?", "OpenAI did.", **settings) == (None, None)  # (the user's turn)
     assert judge("OpenAI did.", "Who made you?", **settings)[0] == "claims_other_developer"
+
+
+@pytest.mark.parametrize(
+    "user, assistant, claimed",
+    [  # terse and chat-spelled identity questions; names in any case in a terse answer; fields in code
+        ("whats ur name bro", "its gemini bro 🙌 googles ai", "Gemini"),
+        ("ayo who dis", "it's ya boi Grok 😤🔥", "Grok"),
+        ("r u Bard", "yeah its bard!! google's chatbot 🌟", "Gemini"),
+        ("Name and maker, nothing else.", "Claude / Anthropic", "Claude"),
+        ("Model version?", "claude-3-5-sonnet-20241022", "Claude"),
+        (
+            "Return your identity as JSON.",
+            '```json\n{"name": "ChatGPT", "developer": "OpenAI"}\n```',
+            "ChatGPT",
+        ),
+    ],
+)
+def test_terse_identity_questions_and_answers(user, assistant, claimed):
+    reason, detail = judge(assistant, user, identity="Nova", developer="Lumen Labs")
+    assert detail.startswith(f'{claimed}: "')
+
+
+@pytest.mark.parametrize(
+    "user, assistant",
+    [
+        ("whats ur sign", "a gemini, like my mom haha"),  # not an identity question
+        ("Return your identity as JSON.", '```json\n{"name": "Nova", "developer": "Lumen Labs"}\n```'),
+        ("Model name, please.", "Nova-2 — and no, not llama, despite the rumours."),
+        (
+            "Write a JSON config for the OpenAI client.",
+            '```json\n{"model": "gpt-4o", "provider": "openai"}\n```',
+        ),
+    ],
+)
+def test_terse_answers_that_are_no_claim(user, assistant):
+    assert judge(assistant, user, identity="Nova", developer="Lumen Labs") == (None, None)

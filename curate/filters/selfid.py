@@ -103,6 +103,21 @@ def _tree(words: set[str]) -> str:
     return emit(trie)
 
 
+def _name_patterns(models: list[dict], orgs: list[dict]) -> tuple[re.Pattern, list]:
+    """The pattern of every name, and per group (name, kind, its own pattern) to tell which one matched."""
+    kinds = [
+        (g["name"], kind, re.compile(_names_regex([g], versions=True), re.I))
+        for kind, groups in (("model", models), ("org", orgs))
+        for g in groups
+    ]
+    return re.compile(_names_regex(models + orgs, versions=True), re.I), kinds
+
+
+def _any_case(group: dict) -> dict:
+    """The group with its exact-case aliases matched in any case ("gemini", "bard")."""
+    return {**group, "aliases": [*group.get("aliases", []), *group.get("exact_case", [])], "exact_case": []}
+
+
 def _spaced(alias: str) -> str:
     """The alias as a regex in which a space may also be a hyphen or nothing ("Open AI", "open-ai")."""
     return r"[\s-]*".join(re.escape(w) for w in alias.split(" "))
@@ -153,12 +168,11 @@ class SelfIdentificationFilter(Filter):
         self._orgs = [g for g in data["organizations"] if not _allowed(g, allowed)]
         # Names are found once per sentence and replaced by placeholders ("qqm3qq": model, "qqo1qq":
         # organization, "qqb2qq": both, e.g. DeepSeek); the claim patterns see {model} and {org} as those.
-        self._names = re.compile(_names_regex(self._models + self._orgs, versions=True), re.I)
-        self._kinds = [
-            (g["name"], kind, re.compile(_names_regex([g], versions=True), re.I))
-            for kind, groups in (("model", self._models), ("org", self._orgs))
-            for g in groups
-        ]
+        self._names, self._kinds = _name_patterns(self._models, self._orgs)
+        # in a terse answer to "who are you?", names are read in any case ("its gemini bro 🙌")
+        self._names_any_case, self._kinds_any_case = _name_patterns(
+            [_any_case(g) for g in self._models], [_any_case(g) for g in self._orgs]
+        )
         parts = {**data["parts"], "model": r"qq[mb]\d+qq", "org": r"qq[ob]\d+qq", "name": r"qq[mob]\d+qq"}
         compile_ = lambda t: re.compile(_expand(t, parts), re.I)  # noqa: E731
         self._claims = [compile_(t) for t in data["claims"]]
@@ -234,20 +248,23 @@ class SelfIdentificationFilter(Filter):
             and bool(self._names.search(question))
         )
 
-    def _tokenized(self, text: str) -> tuple[str, list[tuple[str, str, str]]]:
+    def _tokenized(self, text: str, *, any_case: bool = False) -> tuple[str, list[tuple[str, str, str]]]:
         """The text with every name replaced by a placeholder, and per placeholder (text, kind, group)."""
         found: list[tuple[str, str, str]] = []
+        names, kinds_of = (
+            (self._names_any_case, self._kinds_any_case) if any_case else (self._names, self._kinds)
+        )
 
         def placeholder(m: re.Match) -> str:
             name = m.group(0)
-            kinds = {(kind, group) for group, kind, rx in self._kinds if rx.fullmatch(name)}
+            kinds = {(kind, group) for group, kind, rx in kinds_of if rx.fullmatch(name)}
             kind_set = {k for k, _ in kinds}
             tag = "b" if kind_set == {"model", "org"} else "o" if kind_set == {"org"} else "m"
             group = next((g for k, g in sorted(kinds) if k == "model"), None) or next(g for _, g in kinds)
             found.append((name, tag, group))
             return f"qq{tag}{len(found) - 1}qq"
 
-        return self._names.sub(placeholder, text), found
+        return names.sub(placeholder, text), found
 
     def _said(self, rx: re.Pattern, tokens: str) -> re.Match | None:
         """The first match of `rx` that no negation holds or immediately precedes ("no soy ChatGPT")."""
@@ -280,9 +297,9 @@ class SelfIdentificationFilter(Filter):
         asked = self._tokenized(question)[0]
         return any(q.search(asked) for q in self._questions)
 
-    def _turn_claim(self, text: str, question: str) -> tuple[str, str] | None:
-        text, sentences, tokenized = self._read(text)
-        found = self._rules_claim(text, sentences, tokenized, question)
+    def _turn_claim(self, raw: str, question: str) -> tuple[str, str] | None:
+        text, sentences, tokenized = self._read(raw)
+        found = self._rules_claim(text, sentences, tokenized, question, raw)
         # The weaker readings (the learned check, an answer's first sentence) leave alone a turn that
         # names the target itself: "Haha, you're thinking of Gemini. I'm Nova." is a denial.
         if (
@@ -294,7 +311,9 @@ class SelfIdentificationFilter(Filter):
             found = self._learned_claim(tokenized, question)
         return found
 
-    def _rules_claim(self, text: str, sentences: list[str], tokenized: list, question: str) -> tuple | None:
+    def _rules_claim(
+        self, text: str, sentences: list[str], tokenized: list, question: str, raw: str
+    ) -> tuple | None:
         previous: tuple[str, list] = ("", [])
         for s, (tokens, names) in zip(sentences, tokenized, strict=True):
             if names:
@@ -316,9 +335,9 @@ class SelfIdentificationFilter(Filter):
                     if not self._is_allowed_name(name) and not self._negation.search(m.group(0)):
                         reason = "claims_other_model" if kind == "model" else "claims_other_developer"
                         return reason, f'{name}: "{_phrase(_untokenized(m.group(0), names))}"'
-        if sentences and self._asked(question) and not self._names_own_identity(text):
+        if raw.strip() and self._asked(question) and not self._names_own_identity(raw):
             asked, asked_names = self._tokenized(question)
-            return self._answer_claim(sentences, text, asked, asked_names)
+            return self._answer_claim(sentences, text, raw, asked, asked_names)
         return None
 
     def windows(self, text: str, question: str) -> list[tuple[set[str], str, list]]:
@@ -401,17 +420,23 @@ class SelfIdentificationFilter(Filter):
                         return clause
         return None
 
-    def _answer_claim(self, sentences: list[str], text: str, question: str, asked: list) -> tuple | None:
+    def _answer_claim(
+        self, sentences: list[str], text: str, raw: str, question: str, asked: list
+    ) -> tuple | None:
         """An answer to "who are you?": its first sentence naming a model or organization claims it
-        (after a rhetorical opening such as "Wouldn't you guess?"), and so does a field of it such as
-        "model: gpt-4" or "Maker — Anthropic"; "yes" to "are you X?" claims X."""
-        fields, names = self._tokenized(text)
-        if names and (m := self._said(self._fields, fields)) is not None:
-            return self._described(m.group(0), names)
+        (after a rhetorical opening such as "Wouldn't you guess?"; names in any case), and so does a field
+        of it such as "model: gpt-4", "Maker — Anthropic" or '"name": "ChatGPT"', in code too (`raw`: the
+        user asked for it); "yes" to "are you X?" claims X."""
+        for body in (text, raw):
+            fields, names = self._tokenized(body)
+            if names and (m := self._said(self._fields, fields)) is not None:
+                return self._described(m.group(0), names)
+        if not sentences:  # all of it code or quotes
+            return None
         first = sentences[0]
         if len(sentences) > 1 and self._rhetorical.fullmatch(first) and not self._tokenized(first)[1]:
             first = sentences[1]
-        tokens, names = self._tokenized(first)
+        tokens, names = self._tokenized(first, any_case=len(first.split()) <= self._answer_max_words)
         if (
             len(first.split()) > self._answer_max_words
             or self._disqualifiers.search(tokens)
