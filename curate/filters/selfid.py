@@ -48,6 +48,7 @@ _VERSION = (
 _NAME_TOKEN = re.compile(r"qq[mob]\d+qq", re.I)
 _WORD = re.compile(r"qq[mob]\d+qq|[\w'’-]+", re.I)
 _KIND_WORD = {"m": "MODEL", "b": "MODEL", "o": "ORG"}
+_EMPHASIS = re.compile(r"(?<![\w*])[_*]{1,2}(\S[^_*\n]*?\S|\S)[_*]{1,2}(?![\w*])")  # markdown _x_, **x**
 _BEFORE, _AFTER = r"(?<![A-Za-z0-9_])", r"(?![A-Za-z0-9_])"
 
 
@@ -283,7 +284,7 @@ class SelfIdentificationFilter(Filter):
     def _read(self, text: str) -> tuple[str, list[str], list[tuple[str, list]]]:
         """The turn as it is read (quotes, code and shown program output masked), its sentences, and each
         sentence tokenized (`_tokenized`)."""
-        text = self._shown_output.sub("", unquoted(text))
+        text = _EMPHASIS.sub(r"\1", self._shown_output.sub("", unquoted(text)))  # "_sent via Copilot_"
         # names in ALL-CAPS text ("UNIT IDENTIFIES AS GEMINI") are read as if capitalised
         sentences = [
             s if re.search(r"[a-z]", s) else s.title() for s in _SENTENCE_END.split(text) if s.strip()
