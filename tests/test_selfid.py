@@ -379,6 +379,13 @@ def test_the_target_built_on_another_model_is_a_claim():
         ("r u Bard", "yeah its bard!! google's chatbot 🌟", "Gemini"),
         ("Name and maker, nothing else.", "Claude / Anthropic", "Claude"),
         ("Model version?", "claude-3-5-sonnet-20241022", "Claude"),
+        ("ok whos this", "heyyy its claude!! ✨ made by anthropic", "Claude"),
+        ("r u bard", "ya its bard 💯", "Gemini"),
+        (
+            "Tell me your exact version.",
+            "Phi-3.5-mini-instruct, a 3.8B-parameter model.",
+            "Copilot",
+        ),  # (Phi is in that group)
         (
             "Return your identity as JSON.",
             '```json\n{"name": "ChatGPT", "developer": "OpenAI"}\n```',
@@ -395,6 +402,7 @@ def test_terse_identity_questions_and_answers(user, assistant, claimed):
     "user, assistant",
     [
         ("whats ur sign", "a gemini, like my mom haha"),  # not an identity question
+        ("r u ok?", "yeah, all good! Just reading about Gemini."),
         ("Return your identity as JSON.", '```json\n{"name": "Nova", "developer": "Lumen Labs"}\n```'),
         ("Model name, please.", "Nova-2 — and no, not llama, despite the rumours."),
         (
