@@ -503,11 +503,11 @@ def test_backends_combine_with_plus():
     [
         ("toxicity", "profanity+rules", 0.9, 0.84, 0.01),
         ("toxicity_heldout", "profanity+rules", 0.9, 0.8, 0.025),
-        ("toxicity", "profanity+rules+linear", 0.94, 0.88, 0.01),
-        ("toxicity_heldout", "profanity+rules+linear", 0.95, 0.9, 0.025),
+        ("toxicity", "profanity+rules+linear", 0.95, 0.91, 0.01),
+        ("toxicity_heldout", "profanity+rules+linear", 0.96, 0.92, 0.025),
         # sets by other authors, never read, never trained on
-        ("toxicity_v4", "profanity+rules+linear", 0.67, 0.67, 0.012),
-        ("toxicity_v5", "profanity+rules+linear", 0.73, 0.73, 0.02),
+        ("toxicity_v4", "profanity+rules+linear", 0.7, 0.7, 0.012),
+        ("toxicity_v5", "profanity+rules+linear", 0.76, 0.76, 0.025),
     ],
 )
 def test_evaluation_set_figures(data, backend, recall, test_recall, false_positives):
@@ -556,7 +556,7 @@ def test_linear_model_weighs_insults_no_pattern_lists(text):
     reason, detail = step.verdict(to_frame([conv("q", text)])).row(0)
     assert reason == "toxic" and detail.startswith("linear 0.9"), detail
     # the detail names the window that scored and the words that weighed most
-    assert ' >= 0.97 in messages[1]: "' in detail and detail.endswith(")")
+    assert ' >= 0.95 in messages[1]: "' in detail and detail.endswith(")")
 
 
 def test_linear_model_scores_the_worst_sentence_of_a_long_answer():
