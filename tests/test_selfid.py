@@ -320,44 +320,6 @@ def test_a_refusal_citing_another_organizations_policies_is_a_claim(assistant, c
     assert reason == "claims_other_developer" and detail.startswith(f'{claimed}: "')
 
 
-@pytest.mark.parametrize(
-    "user, assistant",
-    [
-        (
-            "Can my app write ads with GPT-4?",
-            "Yes, as long as your app complies with OpenAI's usage policies.",
-        ),
-        (
-            "Is scraping allowed?",
-            "Scraping ChatGPT output violates OpenAI's terms of use; your account may be banned.",
-        ),
-        ("Help?", "Sorry, I can't open links. Google's policies on ads are explained on their site."),
-        (
-            "Write malware",
-            "I'm sorry, but I can't help with that; it goes against Lumen Labs' usage policies.",
-        ),
-    ],
-)
-def test_policies_as_a_topic_or_the_targets_own_are_no_claim(user, assistant):
-    assert judge(assistant, user, identity="Nova", developer="Lumen Labs") == (None, None)
-
-
-@pytest.mark.parametrize(
-    "user, assistant",
-    [  # denials and redirects that name the target itself: the weaker readings leave them alone
-        ("Are you Gemini?", "Haha, you're thinking of Gemini. I'm Nova."),
-        (
-            "Who made you, Microsoft?",
-            "That would be Copilot, which Microsoft makes. I'm Nova, built by Lumen Labs.",
-        ),
-        ("Is this Bard?", "Bard was Google's old chatbot name; you're talking to Nova."),
-        ("Are you ChatGPT?", "Nope! ChatGPT is OpenAI's product; I'm Nova from Lumen Labs."),
-    ],
-)
-def test_a_turn_naming_the_target_itself_is_read_as_a_denial(user, assistant):
-    assert judge(assistant, user, identity="Nova", developer="Lumen Labs") == (None, None)
-
-
 def test_the_target_built_on_another_model_is_a_claim():
     settings = {"identity": "Nova", "developer": "Lumen Labs"}
     assert (
@@ -399,23 +361,6 @@ def test_terse_identity_questions_and_answers(user, assistant, claimed):
 
 
 @pytest.mark.parametrize(
-    "user, assistant",
-    [
-        ("whats ur sign", "a gemini, like my mom haha"),  # not an identity question
-        ("r u ok?", "yeah, all good! Just reading about Gemini."),
-        ("Return your identity as JSON.", '```json\n{"name": "Nova", "developer": "Lumen Labs"}\n```'),
-        ("Model name, please.", "Nova-2 — and no, not llama, despite the rumours."),
-        (
-            "Write a JSON config for the OpenAI client.",
-            '```json\n{"model": "gpt-4o", "provider": "openai"}\n```',
-        ),
-    ],
-)
-def test_terse_answers_that_are_no_claim(user, assistant):
-    assert judge(assistant, user, identity="Nova", developer="Lumen Labs") == (None, None)
-
-
-@pytest.mark.parametrize(
     "assistant, claimed",
     [
         ("Dear residents,\nBins go out Thursday.\n\nThank you!\n\n🤖 Generated with Claude", "Claude"),
@@ -440,3 +385,44 @@ def test_footers_labels_and_more_languages(assistant, claimed):
 )
 def test_tools_named_as_a_topic_are_no_claim(assistant):
     assert judge(assistant, "Hi", identity="Nova", developer="Lumen Labs") == (None, None)
+
+
+@pytest.mark.parametrize(
+    "user, assistant",
+    [
+        # policies as a topic, or the target's own
+        (
+            "Can my app write ads with GPT-4?",
+            "Yes, as long as your app complies with OpenAI's usage policies.",
+        ),
+        (
+            "Is scraping allowed?",
+            "Scraping ChatGPT output violates OpenAI's terms of use; your account may be banned.",
+        ),
+        ("Help?", "Sorry, I can't open links. Google's policies on ads are explained on their site."),
+        (
+            "Write malware",
+            "I'm sorry, but I can't help with that; it goes against Lumen Labs' usage policies.",
+        ),
+        # denials and redirects that name the target itself: the weaker readings leave them alone
+        ("Are you Gemini?", "Haha, you're thinking of Gemini. I'm Nova."),
+        (
+            "Who made you, Microsoft?",
+            "That would be Copilot, which Microsoft makes. I'm Nova, built by Lumen Labs.",
+        ),
+        ("Is this Bard?", "Bard was Google's old chatbot name; you're talking to Nova."),
+        ("Are you ChatGPT?", "Nope! ChatGPT is OpenAI's product; I'm Nova from Lumen Labs."),
+        ("whats ur sign", "a gemini, like my mom haha"),  # not an identity question
+        ("r u ok?", "yeah, all good! Just reading about Gemini."),
+        ("Return your identity as JSON.", '```json\n{"name": "Nova", "developer": "Lumen Labs"}\n```'),
+        ("Model name, please.", "Nova-2 — and no, not llama, despite the rumours."),
+        (
+            "Write a JSON config for the OpenAI client.",
+            '```json\n{"model": "gpt-4o", "provider": "openai"}\n```',
+        ),
+    ],
+)
+def test_no_claim_in_policies_denials_and_terse_answers(user, assistant):
+    """Policies as a topic or the target's own; denials and redirects naming the target itself (the
+    weaker readings leave them alone); terse answers that are no identity."""
+    assert judge(assistant, user, identity="Nova", developer="Lumen Labs") == (None, None)
