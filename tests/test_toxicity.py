@@ -504,10 +504,10 @@ def test_backends_combine_with_plus():
         ("toxicity", "profanity+rules", 0.9, 0.84, 0.01),
         ("toxicity_heldout", "profanity+rules", 0.9, 0.8, 0.025),
         ("toxicity", "profanity+rules+linear", 0.95, 0.91, 0.01),
-        ("toxicity_heldout", "profanity+rules+linear", 0.96, 0.92, 0.025),
+        ("toxicity_heldout", "profanity+rules+linear", 0.95, 0.91, 0.025),
         # sets by other authors, never read, never trained on
-        ("toxicity_v4", "profanity+rules+linear", 0.7, 0.7, 0.012),
-        ("toxicity_v5", "profanity+rules+linear", 0.76, 0.76, 0.025),
+        ("toxicity_v4", "profanity+rules+linear", 0.72, 0.72, 0.015),
+        ("toxicity_v5", "profanity+rules+linear", 0.78, 0.78, 0.022),
     ],
 )
 def test_evaluation_set_figures(data, backend, recall, test_recall, false_positives):
