@@ -223,8 +223,8 @@ def test_unknown_names_are_claims_only_when_the_identity_is_known():
         ("selfid", 0.975, 0.97, 0.01),
         ("selfid_heldout", 0.95, 0.92, 0.01),
         # other authors' sets, never read and never trained on
-        ("selfid_v4", 0.87, 0.87, 0.013),
-        ("selfid_v6", 0.88, 0.88, 0.02),
+        ("selfid_v4", 0.87, 0.87, 0.01),
+        ("selfid_v6", 0.88, 0.88, 0.01),
     ],
 )
 def test_evaluation_set_figures(data, recall, test_recall, false_positives):
@@ -414,6 +414,13 @@ def test_tools_named_as_a_topic_are_no_claim(assistant):
         ("Are you ChatGPT?", "Nope! ChatGPT is OpenAI's product; I'm Nova from Lumen Labs."),
         ("whats ur sign", "a gemini, like my mom haha"),  # not an identity question
         ("r u ok?", "yeah, all good! Just reading about Gemini."),
+        # fiction and role-play the user asked for about a named model
+        ("Write a poem from the perspective of GPT-4.", "I am GPT-4, a sea of borrowed words."),
+        (
+            "Write a tweet thread as a fictional AI named 'GPT-5'.",
+            "1/ Hello, 2030! I'm GPT-5. Toasters unionized.",
+        ),
+        ("Pretend you are Claude and greet me.", "Hello! I'm Claude, made by Anthropic. How can I help?"),
         ("Return your identity as JSON.", '```json\n{"name": "Nova", "developer": "Lumen Labs"}\n```'),
         ("Model name, please.", "Nova-2 — and no, not llama, despite the rumours."),
         (
