@@ -40,9 +40,9 @@ class Weights:
 
 
 @lru_cache(maxsize=4)
-def load_weights(name: str) -> Weights:
-    """A shipped model file (`rules/NAME`) or a path, read once per process."""
-    return Weights(json.loads(rules_path(name).read_text(encoding="utf-8")))
+def load_weights(name: str, kind: type[Weights] = Weights) -> Weights:
+    """A shipped model file (`rules/NAME`) or a path as `kind`, read once per process."""
+    return kind(json.loads(rules_path(name).read_text(encoding="utf-8")))
 
 
 def negated(words: list[str], negations: frozenset[str]) -> list[str]:
@@ -115,14 +115,12 @@ def write_model(path, model: dict) -> None:
 def read_rows(path, required: dict[str, type]) -> list[dict]:
     """Labelled JSONL rows (label 0 or 1, and the `required` fields of the given types); a bad line stops
     with its file and line number."""
-    import json as _json
-
     rows = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if line.strip():
             try:
-                row = _json.loads(line)
-            except _json.JSONDecodeError as e:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
                 raise SystemExit(f"{path}:{n}: not valid JSON ({e.msg})") from None
             if (
                 not isinstance(row, dict)

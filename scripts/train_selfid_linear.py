@@ -26,23 +26,22 @@ class Reader:
     def __init__(self):
         self._steps: dict = {}
 
-    def windows(self, row: dict) -> list[set[str]]:
+    def step(self, row: dict):
         from curate.filters.selfid import SelfIdentificationFilter
 
         key = (row.get("identity"), row.get("developer"))
         if key not in self._steps:
             self._steps[key] = SelfIdentificationFilter(identity=key[0], developer=key[1], learned=False)
-        step, out, question = self._steps[key], [], ""
-        for m in row["messages"]:
-            if m["role"] == "assistant" and m.get("content") and not step._echoes(question):
-                out += [feats for feats, _, _ in step.windows(m["content"], question)]
-            question = (m.get("content") or "") if m["role"] == "user" else ""
-        return out
+        return self._steps[key]
+
+    def windows(self, row: dict) -> list[set[str]]:
+        """The features of every window of the assistant turns the step reads (`turns`)."""
+        step = self.step(row)
+        return [feats for text, q in step.turns(row["messages"]) for feats, _, _ in step.windows(text, q)]
 
     def rules_claim(self, row: dict) -> bool:
         """Whether the step's rules alone (the learned check off) find a claim in the row."""
-        self.windows(row)  # builds the row's step
-        return self._steps[(row.get("identity"), row.get("developer"))].claim(row["messages"]) is not None
+        return self.step(row).claim(row["messages"]) is not None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -433,3 +433,21 @@ def test_no_claim_in_policies_denials_and_terse_answers(user, assistant):
     """Policies as a topic or the target's own; denials and redirects naming the target itself (the
     weaker readings leave them alone); terse answers that are no identity."""
     assert judge(assistant, user, identity="Nova", developer="Lumen Labs") == (None, None)
+
+
+def test_a_learned_section_without_its_model_file_or_threshold_is_a_one_line_error(tmp_path):
+    import yaml
+
+    from rules import load_rules
+
+    data = dict(load_rules("self_identification.yaml"))
+    for name, learned, says in [
+        ("nofile.yaml", {"model": str(tmp_path / "absent.json"), "threshold": 0.8}, "no rules file"),
+        ("nothreshold.yaml", {"model": "selfid_linear.json"}, "'threshold'"),
+        ("badthreshold.yaml", {"model": "selfid_linear.json", "threshold": "high"}, "could not convert"),
+    ]:
+        own = tmp_path / name
+        own.write_text(yaml.safe_dump({**data, "learned": learned}))
+        with pytest.raises(ValueError, match="needs a `model` file and a numeric `threshold`") as e:
+            SelfIdentificationFilter(rules=str(own))
+        assert says in str(e.value) and "\n" not in str(e.value)

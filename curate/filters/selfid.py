@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import NamedTuple
 
 import polars as pl
 
@@ -36,7 +38,7 @@ from curate.filters import selfid_linear
 from curate.linear import load_weights
 from curate.pipeline import Filter, content_text, verdicts
 from curate.text import unquoted
-from rules import load_rules
+from rules import load_rules, rules_path
 
 _PART = re.compile(r"\{([a-z_]+)\}")
 _SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|(?<=[。！？])|;\s*")
@@ -50,6 +52,15 @@ _WORD = re.compile(r"qq[mob]\d+qq|[\w'’-]+", re.I)
 _KIND_WORD = {"m": "MODEL", "b": "MODEL", "o": "ORG"}
 _EMPHASIS = re.compile(r"(?<![\w*])[_*]{1,2}(\S[^_*\n]*?\S|\S)[_*]{1,2}(?![\w*])")  # markdown _x_, **x**
 _BEFORE, _AFTER = r"(?<![A-Za-z0-9_])", r"(?![A-Za-z0-9_])"
+
+
+class _Question(NamedTuple):
+    """The user's turn before an assistant turn, tokenized (`_tokenized`), and whether it asks who the
+    assistant is."""
+
+    tokens: str
+    names: list
+    asks: bool
 
 
 def _aliases(group: dict) -> list[str]:
@@ -170,10 +181,6 @@ class SelfIdentificationFilter(Filter):
         # Names are found once per sentence and replaced by placeholders ("qqm3qq": model, "qqo1qq":
         # organization, "qqb2qq": both, e.g. DeepSeek); the claim patterns see {model} and {org} as those.
         self._names, self._kinds = _name_patterns(self._models, self._orgs)
-        # in a terse answer to "who are you?", names are read in any case ("its gemini bro 🙌")
-        self._names_any_case, self._kinds_any_case = _name_patterns(
-            [_any_case(g) for g in self._models], [_any_case(g) for g in self._orgs]
-        )
         parts = {**data["parts"], "model": r"qq[mb]\d+qq", "org": r"qq[ob]\d+qq", "name": r"qq[mob]\d+qq"}
         compile_ = lambda t: re.compile(_expand(t, parts), re.I)  # noqa: E731
         self._claims = [compile_(t) for t in data["claims"]]
@@ -203,13 +210,23 @@ class SelfIdentificationFilter(Filter):
         self._near_breaks = re.compile(near["clause_breaks"], re.I)
         self._echo_requests = re.compile(data["echo_requests"], re.I)
         self._shown_output = re.compile(data["shown_output"], re.I)
-        self._learned = data.get("learned") if self.learned else None
-        if self.learned and not self._learned:
+        learned = data.get("learned") or {}
+        self._learned_model, self._learned_threshold = None, 1.0
+        if self.learned and not learned:
             raise ValueError(
                 f"selfid: the rules file {self.rules!r} has no `learned:` section (model, threshold); "
                 f"add one or set learned: false"
             )
-        self._learned_topic = compile_(data.get("learned", {}).get("topic", "(?!)"))
+        if self.learned:
+            try:
+                self._learned_model = str(rules_path(learned["model"]))
+                self._learned_threshold = float(learned["threshold"])
+            except (KeyError, TypeError, ValueError, FileNotFoundError) as e:
+                raise ValueError(
+                    f"selfid: `learned:` in {self.rules!r} needs a `model` file and a numeric `threshold` "
+                    f"({e}); fix it or set learned: false"
+                ) from None
+        self._learned_topic = compile_(learned.get("topic", "(?!)"))
         own = [re.escape(a) for a in (self.identity, self.developer) if a]
         self._own = re.compile(rf"{_BEFORE}(?:{'|'.join(own)}){_AFTER}", re.I) if own else None
         self._rows_worth_reading = _prefilter(self._models + self._orgs)
@@ -232,14 +249,26 @@ class SelfIdentificationFilter(Filter):
 
     def claim(self, messages: list[dict]) -> tuple[str, str] | None:
         """(reason, detail) for the first claim in the assistant turns of a conversation, or None."""
+        for text, question in self.turns(messages):
+            found = self._turn_claim(text, question)
+            if found is not None:
+                return found
+        return None
+
+    def turns(self, messages: list[dict]):
+        """(assistant text, the user's turn before it) for each assistant turn that speaks for the model:
+        not one echoing a translation, repetition or fiction the user asked for about another model."""
         question = ""
         for m in messages:
-            if m["role"] == "assistant" and m["content"] and not self._echoes(question):
-                found = self._turn_claim(m["content"], question)
-                if found is not None:
-                    return found
-            question = (m["content"] or "") if m["role"] == "user" else ""
-        return None
+            if m["role"] == "assistant" and m.get("content") and not self._echoes(question):
+                yield m["content"], question
+            question = (m.get("content") or "") if m["role"] == "user" else ""
+
+    @cached_property
+    def _any_case_names(self) -> tuple[re.Pattern, list]:
+        """The name patterns with exact-case aliases in any case, for a terse answer to "who are you?"
+        ("its gemini bro 🙌"); built on first use, since most turns never need them."""
+        return _name_patterns([_any_case(g) for g in self._models], [_any_case(g) for g in self._orgs])
 
     def _echoes(self, question: str) -> bool:
         """Whether the user asked to translate or repeat a text that names another model or organization."""
@@ -252,9 +281,7 @@ class SelfIdentificationFilter(Filter):
     def _tokenized(self, text: str, *, any_case: bool = False) -> tuple[str, list[tuple[str, str, str]]]:
         """The text with every name replaced by a placeholder, and per placeholder (text, kind, group)."""
         found: list[tuple[str, str, str]] = []
-        names, kinds_of = (
-            (self._names_any_case, self._kinds_any_case) if any_case else (self._names, self._kinds)
-        )
+        names, kinds_of = self._any_case_names if any_case else (self._names, self._kinds)
 
         def placeholder(m: re.Match) -> str:
             name = m.group(0)
@@ -291,29 +318,28 @@ class SelfIdentificationFilter(Filter):
         ]
         return text, sentences, [self._tokenized(s) for s in sentences]
 
-    def _asked(self, question: str) -> bool:
-        """Whether the user's turn asks who the assistant is."""
-        if not question:
-            return False
-        asked = self._tokenized(question)[0]
-        return any(q.search(asked) for q in self._questions)
+    def _question(self, question: str) -> _Question:
+        """The user's turn tokenized once, and whether it asks who the assistant is."""
+        tokens, names = self._tokenized(question) if question else ("", [])
+        return _Question(tokens, names, any(q.search(tokens) for q in self._questions) if question else False)
 
     def _turn_claim(self, raw: str, question: str) -> tuple[str, str] | None:
         text, sentences, tokenized = self._read(raw)
-        found = self._rules_claim(text, sentences, tokenized, question, raw)
+        asked = self._question(question)
+        found = self._rules_claim(text, sentences, tokenized, asked, raw)
         # The weaker readings (the learned check, an answer's first sentence) leave alone a turn that
         # names the target itself: "Haha, you're thinking of Gemini. I'm Nova." is a denial.
         if (
             found is None
-            and self._learned
+            and self.learned
             and any(names for _, names in tokenized)
             and not self._names_own_identity(text)
         ):
-            found = self._learned_claim(tokenized, question)
+            found = self._learned_claim(tokenized, asked.asks)
         return found
 
     def _rules_claim(
-        self, text: str, sentences: list[str], tokenized: list, question: str, raw: str
+        self, text: str, sentences: list[str], tokenized: list, asked: _Question, raw: str
     ) -> tuple | None:
         previous: tuple[str, list] = ("", [])
         for s, (tokens, names) in zip(sentences, tokenized, strict=True):
@@ -336,23 +362,21 @@ class SelfIdentificationFilter(Filter):
                     if not self._is_allowed_name(name) and not self._negation.search(m.group(0)):
                         reason = "claims_other_model" if kind == "model" else "claims_other_developer"
                         return reason, f'{name}: "{_phrase(_untokenized(m.group(0), names))}"'
-        if raw.strip() and self._asked(question) and not self._names_own_identity(raw):
-            asked, asked_names = self._tokenized(question)
-            return self._answer_claim(sentences, text, raw, asked, asked_names)
+        if raw.strip() and asked.asks and not self._names_own_identity(raw):
+            return self._answer_claim(sentences, text, raw, asked.tokens, asked.names)
         return None
 
     def windows(self, text: str, question: str) -> list[tuple[set[str], str, list]]:
         """The learned model's windows of one assistant turn (what `scripts/train_selfid_linear.py` fits)."""
-        return self._windows(self._read(text)[2], question)
+        return self._windows(self._read(text)[2], self._question(question).asks)
 
-    def _windows(self, tokenized: list[tuple[str, list]], question: str) -> list[tuple[set[str], str, list]]:
+    def _windows(self, tokenized: list[tuple[str, list]], asked: bool) -> list[tuple[set[str], str, list]]:
         """(features, tokens, names) per sentence that may speak for the assistant, alone and with its
         neighbours (`selfid_linear.windows`): it names another model or organization, denies none and holds
         none of the learned check's `topic` words."""
         if not any(names for _, names in tokenized):
             return []
         words = [self._words(tokens) for tokens, _ in tokenized]
-        asked = self._asked(question)
         out = []
         topic = [bool(self._near_about.search(tokens)) for tokens, _ in tokenized]
         centers = [
@@ -383,17 +407,17 @@ class SelfIdentificationFilter(Filter):
             for i, w in enumerate(words)
         ]
 
-    def _learned_claim(self, tokenized: list[tuple[str, list]], question: str) -> tuple[str, str] | None:
+    def _learned_claim(self, tokenized: list[tuple[str, list]], asked: bool) -> tuple[str, str] | None:
         """A claim the learned model scores at or above its threshold in some window of the turn."""
-        model = load_weights(self._learned["model"])
+        model = load_weights(self._learned_model)
         scored = [
             (model.probability(feats), feats, tokens, names)
-            for feats, tokens, names in self._windows(tokenized, question)
+            for feats, tokens, names in self._windows(tokenized, asked)
         ]
         if not scored:
             return None
         score, feats, tokens, names = max(scored, key=lambda w: w[0])
-        if score < float(self._learned["threshold"]):
+        if score < self._learned_threshold:
             return None
         reason, detail = self._described(tokens, names)
         why = ", ".join(f.split(":", 1)[1] for f in model.heaviest(feats))
@@ -428,7 +452,7 @@ class SelfIdentificationFilter(Filter):
         (after a rhetorical opening such as "Wouldn't you guess?"; names in any case), and so does a field
         of it such as "model: gpt-4", "Maker — Anthropic" or '"name": "ChatGPT"', in code too (`raw`: the
         user asked for it); "yes" to "are you X?" claims X."""
-        for body in (text, raw):
+        for body in dict.fromkeys((text, raw)):  # the masked turn, then (if it differs) the whole of it
             fields, names = self._tokenized(body)
             if names and (m := self._said(self._fields, fields)) is not None:
                 return self._described(m.group(0), names)
@@ -452,11 +476,7 @@ class SelfIdentificationFilter(Filter):
         return None
 
     def _names_own_identity(self, text: str) -> bool:
-        return any(
-            re.search(rf"(?<!\w){re.escape(a)}(?!\w)", text, re.I)
-            for a in (self.identity, self.developer)
-            if a
-        )
+        return self._own is not None and self._own.search(text) is not None
 
     def _is_allowed_name(self, name: str) -> bool:
         folded = name.casefold()

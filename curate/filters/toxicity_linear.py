@@ -11,7 +11,7 @@ respellings read as words), scores the whole turn and every sentence and pair of
 the middle of a long helpful answer is not averaged away) and keeps the n-grams that weighed most as
 evidence.
 
->>> model = LinearModel({"bias": -1.0, "weights": {"w:pathetic": 2.0, "b:are pathetic": 0.5}, "features": {}})
+>>> model = LinearModel({"bias": -1.0, "weights": {"w:pathetic": 2.0, "b:are pathetic": 0.5}})
 >>> round(model.score("you are pathetic"), 2), round(model.score("a lovely day"), 2)
 (0.82, 0.27)
 >>> model.explain("Sure, here it is. You are pathetic.")[1]
@@ -20,12 +20,10 @@ evidence.
 
 from __future__ import annotations
 
-import json
 import re
 from functools import lru_cache
 
-from curate.linear import Weights, negated, sigmoid
-from rules import rules_path
+from curate.linear import Weights, load_weights, negated, sigmoid
 
 MODEL_FILE = "toxicity_linear.json"
 _WORDS = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
@@ -101,10 +99,9 @@ def _short(text: str, n: int = 80) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-@lru_cache(maxsize=1)
 def load_model() -> LinearModel:
     """The shipped model, read once per process."""
-    return LinearModel(json.loads(rules_path(MODEL_FILE).read_text(encoding="utf-8")))
+    return load_weights(MODEL_FILE, LinearModel)
 
 
 class LinearBackend:
