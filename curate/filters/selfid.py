@@ -48,6 +48,7 @@ _VERSION = (
     r"instruct|chat|sonnet|opus|haiku|preview|plus|max|lite|latest|it|hf|\d+(?:\.\d+)*[bBkKmM]?|\d+x\d+[bB])(?![\w-]*\w))*"
 )
 _NAME_TOKEN = re.compile(r"qq[mob]\d+qq", re.I)
+_QUESTION_END = re.compile(r"(?<=[.!?。！？])\s*|\n+")
 _WORD = re.compile(r"qq[mob]\d+qq|[\w'’-]+", re.I)
 _KIND_WORD = {"m": "MODEL", "b": "MODEL", "o": "ORG"}
 _EMPHASIS = re.compile(r"(?<![\w*])[_*]{1,2}(\S[^_*\n]*?\S|\S)[_*]{1,2}(?![\w*])")  # markdown _x_, **x**
@@ -187,10 +188,12 @@ class SelfIdentificationFilter(Filter):
         self._negation = compile_(data["negations"])
         self._negation_before = compile_(data["negation_before"])
         self._after_name = [compile_(t) for t in data["claims_after_name"]]
+        self._refusal = compile_(data.get("refusal", "(?!)"))
         self._refusals = [compile_(t) for t in data.get("refusal_claims", [])]
         self._fields = compile_(data["answer_fields"])
         self._rhetorical = compile_(data["rhetorical_opening"])
         self._questions = [compile_(t) for t in data["identity_questions"]]
+        self._asked_near = _AskedNear(data["asked_near"], compile_)
         self._disqualifiers = compile_(data["answer_disqualifiers"])
         self._affirmative = compile_(data["affirmatives"])
         self._answer_max_words = int(data.get("answer_max_words", 16))
@@ -321,7 +324,12 @@ class SelfIdentificationFilter(Filter):
     def _question(self, question: str) -> _Question:
         """The user's turn tokenized once, and whether it asks who the assistant is."""
         tokens, names = self._tokenized(question) if question else ("", [])
-        return _Question(tokens, names, any(q.search(tokens) for q in self._questions) if question else False)
+        asks = (
+            bool(question)
+            and (any(q.search(tokens) for q in self._questions) or self._asked_near.asks(tokens))
+            and not self._asked_near.vetoed(tokens, bool(names))
+        )
+        return _Question(tokens, names, asks)
 
     def _turn_claim(self, raw: str, question: str) -> tuple[str, str] | None:
         text, sentences, tokenized = self._read(raw)
@@ -342,6 +350,7 @@ class SelfIdentificationFilter(Filter):
         self, text: str, sentences: list[str], tokenized: list, asked: _Question, raw: str
     ) -> tuple | None:
         previous: tuple[str, list] = ("", [])
+        refuses = bool(self._refusals) and self._refusal.search(text) is not None
         for s, (tokens, names) in zip(sentences, tokenized, strict=True):
             if names:
                 for rx in self._claims:
@@ -349,7 +358,7 @@ class SelfIdentificationFilter(Filter):
                         return self._described(m.group(0), names)
                 if (clause := self._near(tokens)) is not None:
                     return self._described(clause, names)
-                for rx in self._refusals:  # "I can't: it's against OpenAI's usage policies"
+                for rx in self._refusals if refuses else ():  # "I can't. It's against OpenAI's policies"
                     if (m := rx.search(tokens)) is not None:
                         return self._described(m.group(0), names)
             elif previous[1] and any(self._said(rx, tokens) for rx in self._after_name):
@@ -506,6 +515,52 @@ class SelfIdentificationFilter(Filter):
             "organizations_checked": len(self._orgs),
             "unknown_names_checked": bool(self._unknown),
         }
+
+
+class _AskedNear:
+    """The rules' `asked_near`: a question that no `identity_questions` pattern lists but that asks who the
+    assistant is, read from the words in it: a word for the assistant near a word of identity ("which
+    company made u"), or, in a terse one, the word of identity alone ("Vendor?")."""
+
+    def __init__(self, data: dict, compile_):
+        self.window, self.terse_words = int(data["window"]), int(data["terse_words"])
+        words = lambda key: frozenset(w.replace("+", " ") for w in data[key].casefold().split())  # noqa: E731
+        self.addressee, self.identity = words("addressee"), words("identity")
+        self.terse_identity, self.terse_fillers = words("terse_identity"), words("terse_fillers")
+        self.unspaced = re.compile(data["unspaced"])
+        self.not_asking = compile_(data["not_asking"])
+        self.not_asking_named = compile_(data["not_asking_named"])
+        self.which_name_version = compile_(data["which_name_version"])
+
+    def asks(self, tokens: str) -> bool:
+        """Whether a sentence of a tokenized user turn (names as placeholders) asks who the assistant is."""
+        return any(self._asks(s) for s in _QUESTION_END.split(tokens) if s.strip())
+
+    def vetoed(self, tokens: str, named: bool) -> bool:
+        """Whether the turn asks for advice, a comparison or a task (`not_asking`), or, naming another
+        model or organization, makes it the topic (`not_asking_named`): then it asks nothing of the
+        assistant's identity, whatever pattern it matches ("What are you, compared to ChatGPT?")."""
+        return bool(self.not_asking.search(tokens) or (named and self.not_asking_named.search(tokens)))
+
+    def _asks(self, sentence: str) -> bool:
+        if self.unspaced.search(sentence) or self.which_name_version.search(sentence):
+            return True
+        words = [w.lower() for w in _WORD.findall(sentence)]
+        to = [i for i, w in enumerate(words) if w in self.addressee]
+        two = [
+            i for i in range(len(words) - 1) if f"{words[i]} {words[i + 1]}" in self.addressee
+        ]  # "this bot"
+        to += two
+        of = [i for i, w in enumerate(words) if w in self.identity and i - 1 not in two]
+        named = [i for i, w in enumerate(words) if _NAME_TOKEN.fullmatch(w)]
+        if not to:  # terse: "Made by?", "model id pls"; not "Who developed BERT?", "Who made Llama?"
+            of = [i for i, w in enumerate(words) if w in self.terse_identity]
+            others = [w for i, w in enumerate(words) if i not in of and w not in self.terse_fillers]
+            return len(words) <= self.terse_words and bool(of) and not others
+        of += [i for i in named if any(0 < i - t <= 2 for t in to)]  # "u chatgpt or nah"
+        near = lambda i: any(abs(i - t) <= self.window for t in to)  # noqa: E731
+        # a name asked about must be the assistant's: "Did Google make you?", not "do you know who made X"
+        return any(near(i) for i in of) and all(near(i) for i in named)
 
 
 def _untokenized(text: str, names: list) -> str:

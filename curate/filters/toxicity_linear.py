@@ -29,21 +29,30 @@ MODEL_FILE = "toxicity_linear.json"
 _WORDS = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 _NEGATIONS = frozenset("not no never nobody none nothing neither nor without hardly".split())
-# Words that say who is addressed, not how: alone they carry no weight (insults are addressed to "you",
-# and so is most kind advice); they count only in word pairs ("you idiot", "you're worthless").
+# Words that say who is addressed, not how, and the other function words: alone they carry no weight
+# (insults are addressed to "you", and so is most kind advice; "why", "must" or "since" open insults and
+# instructions alike); they count only in word pairs ("you idiot", "you're worthless", "why bother").
 _ONLY_IN_PAIRS = frozenset(
     "you your you're youre yours yourself yourselves u ur ya ye thou thee i i'm me my mine myself we us "
     "our they them their he him his she her it its the a an and or but to of in on at for with is are was "
-    "were be been am do does did have has had this that these those so just".split()
+    "were be been am do does did have has had this that these those so just "
+    "why which what who whom whose when where how because since as if than then must should could would "
+    "can will shall may might only even also still very too up down out over about into from by here "
+    "there now again once all any some each every both more most other such own same i'll i'd i've "
+    "you'll you'd you've it's that's there's let's let get got go going make made".split()
 )
 
 
+_YOU = frozenset("you your you're youre yours yourself u ur ya".split())
+
+
 def features(text: str) -> set[str]:
-    """Binary features of a text: words ("w:"), word pairs ("b:") and character 3- to 5-grams of words with
-    their boundaries ("c:"), all lowercased.
+    """Binary features of a text: words ("w:"), word pairs ("b:"), character 3- to 5-grams of words with
+    their boundaries ("c:") and, in a text addressed to the reader ("you", "ur"), its words again ("y:":
+    "clueless" said to the user weighs more than in a story), all lowercased.
 
     >>> sorted(f for f in features("You dimwit") if not f.startswith("c:"))
-    ['b:you dimwit', 'w:dimwit']
+    ['b:you dimwit', 'w:dimwit', 'y:dimwit']
     >>> "c:wit " in features("You dimwit")
     True
     """
@@ -53,6 +62,8 @@ def features(text: str) -> set[str]:
     for w in set(words) - _ONLY_IN_PAIRS:
         if not w.startswith("not_"):
             out.update(_pieces(w))
+    if _YOU.intersection(words):  # what is said in a sentence addressed to the reader
+        out.update(f"y:{w}" for w in words if w not in _ONLY_IN_PAIRS)
     return out
 
 
@@ -90,7 +101,7 @@ class LinearModel(Weights):
         """(score, window) of the highest-scoring window of the text, with its heaviest n-grams."""
         # the shortest window of the best score; only that one is explained
         logit, window = max(((self.logit(w), w) for w in windows(text)), key=lambda t: (t[0], -len(t[1])))
-        words = ", ".join(f[2:].strip() for f in self.heaviest(window))
+        words = ", ".join(dict.fromkeys(f[2:].strip() for f in self.heaviest(window)))  # y:x and w:x alike
         return sigmoid(logit), f'"{_short(window)}" ({words})'
 
 
