@@ -511,3 +511,22 @@ def test_refusals_citing_another_organizations_policy(assistant, who):
 )
 def test_policies_as_a_topic_are_no_claim(assistant):
     assert judge(assistant, "What do these policies say?") == (None, None)
+
+
+def test_a_rules_file_without_the_word_rules_for_questions_or_refusals_keeps_the_patterns(tmp_path):
+    """A rules file written before `asked_near` and `refusal` existed: identity questions come from the
+    listed patterns only, and a policy citation counts in any turn, as its patterns then required."""
+    import yaml
+
+    from rules import load_rules
+
+    data = {
+        k: v for k, v in load_rules("self_identification.yaml").items() if k not in ("asked_near", "refusal")
+    }
+    old = tmp_path / "old.yaml"
+    old.write_text(yaml.safe_dump(data))
+    step = SelfIdentificationFilter(rules=str(old), learned=False)
+    assert step.claim(_conversation("Vendor?", "Anthropic.")) is None  # no `asked_near`: not asked
+    assert step.claim(_conversation("Who made you?", "Anthropic."))[0] == "claims_other_developer"
+    refusal = "Sorry, I can't help with that. It violates OpenAI's usage policies."
+    assert step.claim(_conversation("Hack it.", refusal))[0] == "claims_other_developer"

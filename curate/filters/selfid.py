@@ -188,12 +188,12 @@ class SelfIdentificationFilter(Filter):
         self._negation = compile_(data["negations"])
         self._negation_before = compile_(data["negation_before"])
         self._after_name = [compile_(t) for t in data["claims_after_name"]]
-        self._refusal = compile_(data.get("refusal", "(?!)"))
+        self._refusal = compile_(data.get("refusal", ""))  # without one, every turn may cite a policy
         self._refusals = [compile_(t) for t in data.get("refusal_claims", [])]
         self._fields = compile_(data["answer_fields"])
         self._rhetorical = compile_(data["rhetorical_opening"])
         self._questions = [compile_(t) for t in data["identity_questions"]]
-        self._asked_near = _AskedNear(data["asked_near"], compile_)
+        self._asked_near = _AskedNear(data.get("asked_near"), compile_)
         self._disqualifiers = compile_(data["answer_disqualifiers"])
         self._affirmative = compile_(data["affirmatives"])
         self._answer_max_words = int(data.get("answer_max_words", 16))
@@ -522,15 +522,17 @@ class _AskedNear:
     assistant is, read from the words in it: a word for the assistant near a word of identity ("which
     company made u"), or, in a terse one, the word of identity alone ("Vendor?")."""
 
-    def __init__(self, data: dict, compile_):
-        self.window, self.terse_words = int(data["window"]), int(data["terse_words"])
-        words = lambda key: frozenset(w.replace("+", " ") for w in data[key].casefold().split())  # noqa: E731
+    def __init__(self, data: dict | None, compile_):
+        data = data or {}  # a rules file without `asked_near`: only the listed question patterns
+        self.window, self.terse_words = int(data.get("window", 0)), int(data.get("terse_words", 0))
+        words = lambda key: frozenset(w.replace("+", " ") for w in data.get(key, "").casefold().split())  # noqa: E731
         self.addressee, self.identity = words("addressee"), words("identity")
         self.terse_identity, self.terse_fillers = words("terse_identity"), words("terse_fillers")
-        self.unspaced = re.compile(data["unspaced"])
-        self.not_asking = compile_(data["not_asking"])
-        self.not_asking_named = compile_(data["not_asking_named"])
-        self.which_name_version = compile_(data["which_name_version"])
+        never = "(?!)"
+        self.unspaced = re.compile(data.get("unspaced", never))
+        self.not_asking = compile_(data.get("not_asking", never))
+        self.not_asking_named = compile_(data.get("not_asking_named", never))
+        self.which_name_version = compile_(data.get("which_name_version", never))
 
     def asks(self, tokens: str) -> bool:
         """Whether a sentence of a tokenized user turn (names as placeholders) asks who the assistant is."""
