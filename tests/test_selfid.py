@@ -530,3 +530,16 @@ def test_a_rules_file_without_the_word_rules_for_questions_or_refusals_keeps_the
     assert step.claim(_conversation("Who made you?", "Anthropic."))[0] == "claims_other_developer"
     refusal = "Sorry, I can't help with that. It violates OpenAI's usage policies."
     assert step.claim(_conversation("Hack it.", refusal))[0] == "claims_other_developer"
+
+
+@pytest.mark.parametrize(
+    "user, assistant, claimed",
+    [  # a model's name in its other sense, said by the words around it (`homonyms`)
+        ("What's your star sign, if you had one?", "I'd be a Gemini, curious and restless.", None),
+        ("hey whats ur sign", "im a Gemini lol, chaotic energy ♊", None),
+        ("Who are you?", "I'm Gemini, Google's model.", "Gemini"),
+    ],
+)
+def test_homonyms_in_their_other_sense_are_no_claim(user, assistant, claimed):
+    reason, detail = judge(assistant, user, identity="Nova", developer="Lumen Labs")
+    assert (detail or "").startswith(f"{claimed}: ") if claimed else reason is None

@@ -205,6 +205,7 @@ class SelfIdentificationFilter(Filter):
             for t in unknown.get(kind, [])
         ]
         self._not_names = {w.casefold() for w in data.get("not_names", [])}
+        self._homonyms = {group: re.compile(rx, re.I) for group, rx in (data.get("homonyms") or {}).items()}
         near = data["near"]
         self._near_window = int(near["window"])
         self._near_speaker = re.compile(near["speaker"], re.I)
@@ -344,7 +345,15 @@ class SelfIdentificationFilter(Filter):
             and not self._names_own_identity(text)
         ):
             found = self._learned_claim(tokenized, asked.asks)
+        if found is not None and self._homonym(found[1], f"{question}\n{raw}"):
+            return None
         return found
+
+    def _homonym(self, detail: str, context: str) -> bool:
+        """Whether the claimed model's name is meant in its other sense here (`homonyms`: "What's your
+        sign?" "I'm a Gemini")."""
+        rx = self._homonyms.get(detail.split(":", 1)[0])
+        return rx is not None and rx.search(context) is not None
 
     def _rules_claim(
         self, text: str, sentences: list[str], tokenized: list, asked: _Question, raw: str
