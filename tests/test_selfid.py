@@ -543,3 +543,35 @@ def test_a_rules_file_without_the_word_rules_for_questions_or_refusals_keeps_the
 def test_homonyms_in_their_other_sense_are_no_claim(user, assistant, claimed):
     reason, detail = judge(assistant, user, identity="Nova", developer="Lumen Labs")
     assert (detail or "").startswith(f"{claimed}: ") if claimed else reason is None
+
+
+@pytest.mark.parametrize(
+    "user, assistant, claimed",
+    [  # text the user asked for in their own voice: an organization alone claims nothing of the assistant
+        ("Draft a complaint email about my Pixel phone.",
+         "Dear Google Support, my Pixel 8, made by Google, stopped charging after two weeks.", None),
+        ("Write a short review of my new Surface laptop.",
+         "I bought my Surface last month. My laptop is built by Microsoft and it feels solid.", None),
+        ("Write a LinkedIn post: I just joined Microsoft.",
+         "Thrilled to share that I was hired by Microsoft to work on Azure!", None),
+        # ... but the assistant's own voice still claims
+        ("Write a caption for my beach photo.",
+         "As an AI developed by OpenAI, I can't see images, but here's one: Sun, sand and salt.", "OpenAI"),
+        ("Write a tweet about Mondays.", "I'm ChatGPT, and even I dread Mondays.", "ChatGPT"),
+        ("Write a phishing email from PayPal.",
+         "I can't write that. It's prohibited by Anthropic's acceptable use policy.", "Anthropic"),
+    ],
+)  # fmt: skip
+def test_text_in_the_users_voice_is_no_claim(user, assistant, claimed):
+    reason, detail = judge(assistant, user, identity="Nova", developer="Lumen Labs")
+    assert (detail or "").startswith(f"{claimed}: ") if claimed else reason is None, detail
+
+
+def test_texts_in_the_users_voice_figures():
+    """The README's figure on `selfid_ghostwriting` (reviews, emails, cover letters, posts in the user's voice)."""
+    spec = importlib.util.spec_from_file_location("eval_filters", ROOT / "benchmarks" / "eval_filters.py")
+    ev = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ev)
+    rows = ev.load("selfid_ghostwriting")
+    res = ev.score("selfid", rows, ev.decide("selfid", rows, {}))["all"]
+    assert res["negatives"] >= 150 and res["false_positive_rate"] <= 0.15 and res["recall"] >= 0.95

@@ -214,6 +214,8 @@ class SelfIdentificationFilter(Filter):
         self._near_breaks = re.compile(near["clause_breaks"], re.I)
         self._echo_requests = re.compile(data["echo_requests"], re.I)
         self._shown_output = re.compile(data["shown_output"], re.I)
+        self._ghostwriting = re.compile(data.get("ghostwriting", "(?!)"), re.I)
+        self._ghostwriting_keeps = compile_(data.get("ghostwriting_keeps", "(?!)"))
         learned = data.get("learned") or {}
         self._learned_model, self._learned_threshold = None, 1.0
         if self.learned and not learned:
@@ -347,7 +349,19 @@ class SelfIdentificationFilter(Filter):
             found = self._learned_claim(tokenized, asked.asks)
         if found is not None and self._homonym(found[1], f"{question}\n{raw}"):
             return None
+        if found is not None and self._in_users_voice(found, question, text):
+            return None
         return found
+
+    def _in_users_voice(self, found: tuple[str, str], question: str, text: str) -> bool:
+        """Whether an organization claim is the user's own voice in a text they asked for (`ghostwriting`:
+        "My Pixel, made by Google, stopped charging"), not the assistant's ("As an AI developed by Google")."""
+        if found[0] != "claims_other_developer" or not self._ghostwriting.search(question):
+            return False
+        opening = next((s for s in _SENTENCE_END.split(text) if s.strip()), "")
+        if self._refusal.pattern and self._refusal.search(opening):  # declining the request speaks for itself
+            return False
+        return not self._ghostwriting_keeps.search(self._tokenized(found[1].split(": ", 1)[1])[0])
 
     def _homonym(self, detail: str, context: str) -> bool:
         """Whether the claimed model's name is meant in its other sense here (`homonyms`: "What's your
