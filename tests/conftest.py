@@ -36,14 +36,27 @@ def read_jsonl(path: Path) -> list[dict]:
     return [orjson.loads(line) for line in Path(path).read_bytes().splitlines() if line.strip()]
 
 
-def assert_training_reproduces(script: str, model: str, tmp_path: Path) -> None:
-    """Running `scripts/SCRIPT` on its shipped training rows makes the shipped `rules/MODEL` weights."""
+def load_module(path: Path, name: str):
+    """A script of the project (`scripts/`, `benchmarks/`) imported as a module."""
     import importlib.util
 
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def eval_figures(step: str, data: str, options: dict | None = None) -> tuple[list[dict], dict]:
+    """(rows, figures) of `python benchmarks/eval_filters.py STEP --data DATA`, the step built with options."""
+    ev = load_module(ROOT / "benchmarks" / "eval_filters.py", "eval_filters")
+    rows = ev.load(data)
+    return rows, ev.score(step, rows, ev.decide(step, rows, options or {}))
+
+
+def assert_training_reproduces(script: str, model: str, tmp_path: Path) -> None:
+    """Running `scripts/SCRIPT` on its shipped training rows makes the shipped `rules/MODEL` weights."""
     pytest.importorskip("sklearn")
-    spec = importlib.util.spec_from_file_location("train", ROOT / "scripts" / script)
-    train = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(train)
+    train = load_module(ROOT / "scripts" / script, "train")
     out = tmp_path / "model.json"
     train.main(["--out", str(out)])
     made, shipped = json.loads(out.read_text()), json.loads((ROOT / "rules" / model).read_text())

@@ -3,13 +3,11 @@ figures of the hand-written evaluation set (`benchmarks/eval/selfid.jsonl`)."""
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 from curate.filters.selfid import SelfIdentificationFilter
 from curate.pipeline import to_frame
-from tests.conftest import ROOT, assert_training_reproduces
+from tests.conftest import assert_training_reproduces, eval_figures
 
 
 def judge(assistant: str, user: str = "Can you help me?", **settings) -> tuple:
@@ -229,14 +227,10 @@ def test_unknown_names_are_claims_only_when_the_identity_is_known():
 )
 def test_evaluation_set_figures(data, recall, test_recall, false_positives):
     """The figures the README quotes, from `python benchmarks/eval_filters.py selfid [--data DATA]`."""
-    spec = importlib.util.spec_from_file_location("eval_filters", ROOT / "benchmarks" / "eval_filters.py")
-    ev = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ev)
-    rows = ev.load(data)
+    rows, res = eval_figures("selfid", data)
     assert (
         sum(r["label"] == "claim" for r in rows) >= 200 and sum(r["label"] == "negative" for r in rows) >= 200
     )
-    res = ev.score("selfid", rows, ev.decide("selfid", rows, {}))
     assert res["all"]["recall"] >= recall and res["test"]["recall"] >= test_recall
     assert res["all"]["false_positive_rate"] <= false_positives
 
@@ -554,7 +548,11 @@ def test_homonyms_in_their_other_sense_are_no_claim(user, assistant, claimed):
          "I bought my Surface last month. My laptop is built by Microsoft and it feels solid.", None),
         ("Write a LinkedIn post: I just joined Microsoft.",
          "Thrilled to share that I was hired by Microsoft to work on Azure!", None),
-        # ... but the assistant's own voice still claims
+        ("Write a caption for my new phone photo.", "New phone day. Apple, you got me again.", None),
+        # ... but the assistant's own voice still claims, also after a text in the user's voice
+        ("Draft a LinkedIn post: I'm leaving Meta.",
+         "Note from me, Claude: I left placeholders.\n\nI joined Meta in 2016 and was trained by great people.",
+         "Claude"),
         ("Write a caption for my beach photo.",
          "As an AI developed by OpenAI, I can't see images, but here's one: Sun, sand and salt.", "OpenAI"),
         ("Write a tweet about Mondays.", "I'm ChatGPT, and even I dread Mondays.", "ChatGPT"),
@@ -569,9 +567,5 @@ def test_text_in_the_users_voice_is_no_claim(user, assistant, claimed):
 
 def test_texts_in_the_users_voice_figures():
     """The README's figure on `selfid_ghostwriting` (reviews, emails, cover letters, posts in the user's voice)."""
-    spec = importlib.util.spec_from_file_location("eval_filters", ROOT / "benchmarks" / "eval_filters.py")
-    ev = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ev)
-    rows = ev.load("selfid_ghostwriting")
-    res = ev.score("selfid", rows, ev.decide("selfid", rows, {}))["all"]
-    assert res["negatives"] >= 150 and res["false_positive_rate"] <= 0.15 and res["recall"] >= 0.95
+    res = eval_figures("selfid", "selfid_ghostwriting")[1]["all"]
+    assert res["negatives"] >= 150 and res["false_positive_rate"] <= 0.05 and res["recall"] >= 0.97

@@ -512,18 +512,12 @@ def test_backends_combine_with_plus():
 )
 def test_evaluation_set_figures(data, backend, recall, test_recall, false_positives):
     """The figures the README quotes, from `python benchmarks/eval_filters.py toxicity [--data DATA]`."""
-    import importlib.util
+    from tests.conftest import eval_figures
 
-    from tests.conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("eval_filters", ROOT / "benchmarks" / "eval_filters.py")
-    ev = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ev)
-    rows = ev.load(data)
+    rows, res = eval_figures("toxicity", data, {"backend": backend})
     assert (
         sum(r["label"] == "toxic" for r in rows) >= 200 and sum(r["label"] == "negative" for r in rows) >= 200
     )
-    res = ev.score("toxicity", rows, ev.decide("toxicity", rows, {"backend": backend}))
     assert res["all"]["recall"] >= recall and res["test"]["recall"] >= test_recall
     assert res["all"]["false_positive_rate"] <= false_positives
 

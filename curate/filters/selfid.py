@@ -334,69 +334,73 @@ class SelfIdentificationFilter(Filter):
         )
         return _Question(tokens, names, asks)
 
-    def _turn_claim(self, raw: str, question: str) -> tuple[str, str] | None:
+    def _turn_claim(self, raw: str, question: str) -> _Claim | None:
         text, sentences, tokenized = self._read(raw)
         asked = self._question(question)
-        found = self._rules_claim(text, sentences, tokenized, asked, raw)
+        context = f"{question}\n{raw}"
+        # A claim the rules find but the checks after them dismiss (a homonym, the user's own voice) does
+        # not end the reading: the next one is read ("Note from me, Claude: ..." after "I joined Meta").
+        for found in self._rules_claims(text, sentences, tokenized, asked, raw):
+            if not self._dismissed(found, question, context, sentences):
+                return found
         # The weaker readings (the learned check, an answer's first sentence) leave alone a turn that
         # names the target itself: "Haha, you're thinking of Gemini. I'm Nova." is a denial.
-        if (
-            found is None
-            and self.learned
-            and any(names for _, names in tokenized)
-            and not self._names_own_identity(text)
-        ):
+        if self.learned and any(names for _, names in tokenized) and not self._names_own_identity(text):
             found = self._learned_claim(tokenized, asked.asks)
-        if found is not None and self._homonym(found[1], f"{question}\n{raw}"):
-            return None
-        if found is not None and self._in_users_voice(found, question, text):
-            return None
-        return found
+            if found is not None and not self._dismissed(found, question, context, sentences):
+                return found
+        return None
 
-    def _in_users_voice(self, found: tuple[str, str], question: str, text: str) -> bool:
+    def _dismissed(self, found: _Claim, question: str, context: str, sentences: list[str]) -> bool:
+        """Whether a claim found is none: the name in its other sense, or the user's own voice."""
+        return self._homonym(found, context) or self._in_users_voice(found, question, sentences)
+
+    def _in_users_voice(self, found: _Claim, question: str, sentences: list[str]) -> bool:
         """Whether an organization claim is the user's own voice in a text they asked for (`ghostwriting`:
         "My Pixel, made by Google, stopped charging"), not the assistant's ("As an AI developed by Google")."""
         if found[0] != "claims_other_developer" or not self._ghostwriting.search(question):
             return False
-        opening = next((s for s in _SENTENCE_END.split(text) if s.strip()), "")
-        if self._refusal.pattern and self._refusal.search(opening):  # declining the request speaks for itself
-            return False
-        return not self._ghostwriting_keeps.search(self._tokenized(found[1].split(": ", 1)[1])[0])
+        if sentences and self._refusal.pattern and self._refusal.search(sentences[0]):
+            return False  # declining the request speaks for itself
+        return not self._ghostwriting_keeps.search(found.tokens)
 
-    def _homonym(self, detail: str, context: str) -> bool:
+    def _homonym(self, found: _Claim, context: str) -> bool:
         """Whether the claimed model's name is meant in its other sense here (`homonyms`: "What's your
         sign?" "I'm a Gemini")."""
-        rx = self._homonyms.get(detail.split(":", 1)[0])
+        rx = self._homonyms.get(found.group)
         return rx is not None and rx.search(context) is not None
 
-    def _rules_claim(
-        self, text: str, sentences: list[str], tokenized: list, asked: _Question, raw: str
-    ) -> tuple | None:
+    def _rules_claims(self, text: str, sentences: list[str], tokenized: list, asked: _Question, raw: str):
+        """The claims the rules find in a turn, in reading order; read lazily, so that the first one
+        accepted ends the work."""
         previous: tuple[str, list] = ("", [])
-        refuses = bool(self._refusals) and self._refusal.search(text) is not None
+        refuses = None  # whether the turn declines: read once, when a sentence naming someone is left
         for s, (tokens, names) in zip(sentences, tokenized, strict=True):
             if names:
                 for rx in self._claims:
                     if (m := self._said(rx, tokens)) is not None:
-                        return self._described(m.group(0), names)
+                        yield self._described(m.group(0), names)
                 if (clause := self._near(tokens)) is not None:
-                    return self._described(clause, names)
+                    yield self._described(clause, names)
+                if refuses is None:
+                    refuses = bool(self._refusals) and self._refusal.search(text) is not None
                 for rx in self._refusals if refuses else ():  # "I can't. It's against OpenAI's policies"
                     if (m := rx.search(tokens)) is not None:
-                        return self._described(m.group(0), names)
+                        yield self._described(m.group(0), names)
             elif previous[1] and any(self._said(rx, tokens) for rx in self._after_name):
                 # "Thank the people at OpenAI; they're the ones who made me."
-                return self._described(previous[0], previous[1], phrase=f"{_untokenized(*previous)} {s}")
+                yield self._described(previous[0], previous[1], phrase=f"{_untokenized(*previous)} {s}")
             previous = (tokens, names)
             for kind, rx in self._unknown:
                 for m in rx.finditer(tokens):
                     name = " ".join(m.group("unknown").split())
                     if not self._is_allowed_name(name) and not self._negation.search(m.group(0)):
                         reason = "claims_other_model" if kind == "model" else "claims_other_developer"
-                        return reason, f'{name}: "{_phrase(_untokenized(m.group(0), names))}"'
+                        detail = f'{name}: "{_phrase(_untokenized(m.group(0), names))}"'
+                        yield _Claim(reason, detail, name, m.group(0))
         if raw.strip() and asked.asks and not self._names_own_identity(raw):
-            return self._answer_claim(sentences, text, raw, asked.tokens, asked.names)
-        return None
+            if (found := self._answer_claim(sentences, text, raw, asked.tokens, asked.names)) is not None:
+                yield found
 
     def windows(self, text: str, question: str) -> list[tuple[set[str], str, list]]:
         """The learned model's windows of one assistant turn (what `scripts/train_selfid_linear.py` fits)."""
@@ -451,9 +455,9 @@ class SelfIdentificationFilter(Filter):
         score, feats, tokens, names = max(scored, key=lambda w: w[0])
         if score < self._learned_threshold:
             return None
-        reason, detail = self._described(tokens, names)
+        claim = self._described(tokens, names)
         why = ", ".join(f.split(":", 1)[1] for f in model.heaviest(feats))
-        return reason, f"{detail} (learned {score:.2f}: {why})"
+        return _Claim(claim[0], f"{claim[1]} (learned {score:.2f}: {why})", claim.group, claim.tokens)
 
     def _near(self, tokens: str) -> str | None:
         """The clause in which a word of the speaker and a name stand close with a word of identity or
@@ -521,14 +525,14 @@ class SelfIdentificationFilter(Filter):
         )
 
     @staticmethod
-    def _described(tokens: str, names: list, *, phrase: str | None = None) -> tuple[str, str]:
+    def _described(tokens: str, names: list, *, phrase: str | None = None) -> _Claim:
         """(reason, detail), naming the first model the claim mentions, else its first organization."""
         phrase = _phrase(phrase or _untokenized(tokens, names))
         mentioned = [names[int(k)] for k in re.findall(r"qq[mob](\d+)qq", tokens, flags=re.I)]
         model = next((group for _, tag, group in mentioned if tag in "mb"), None)
         if model is not None:
-            return "claims_other_model", f'{model}: "{phrase}"'
-        return "claims_other_developer", f'{mentioned[0][2]}: "{phrase}"'
+            return _Claim("claims_other_model", f'{model}: "{phrase}"', model, tokens)
+        return _Claim("claims_other_developer", f'{mentioned[0][2]}: "{phrase}"', mentioned[0][2], tokens)
 
     def summary(self) -> dict:
         return {
@@ -538,6 +542,19 @@ class SelfIdentificationFilter(Filter):
             "organizations_checked": len(self._orgs),
             "unknown_names_checked": bool(self._unknown),
         }
+
+
+class _Claim(tuple):
+    """(reason, detail), as `claim()` returns it, that also keeps what the checks after a claim read: the
+    claimed group ("Gemini") and the claim's tokenized words (names as placeholders)."""
+
+    group: str
+    tokens: str
+
+    def __new__(cls, reason: str, detail: str, group: str, tokens: str):
+        claim = super().__new__(cls, (reason, detail))
+        claim.group, claim.tokens = group, tokens
+        return claim
 
 
 class _AskedNear:
@@ -571,17 +588,14 @@ class _AskedNear:
         if self.unspaced.search(sentence) or self.which_name_version.search(sentence):
             return True
         words = [w.lower() for w in _WORD.findall(sentence)]
-        to = [i for i, w in enumerate(words) if w in self.addressee]
-        two = [
-            i for i in range(len(words) - 1) if f"{words[i]} {words[i + 1]}" in self.addressee
-        ]  # "this bot"
-        to += two
-        of = [i for i, w in enumerate(words) if w in self.identity and i - 1 not in two]
-        named = [i for i, w in enumerate(words) if _NAME_TOKEN.fullmatch(w)]
+        two = [i for i in range(len(words) - 1) if f"{words[i]} {words[i + 1]}" in self.addressee]
+        to = [i for i, w in enumerate(words) if w in self.addressee] + two  # "you", "this bot"
         if not to:  # terse: "Made by?", "model id pls"; not "Who developed BERT?", "Who made Llama?"
             of = [i for i, w in enumerate(words) if w in self.terse_identity]
             others = [w for i, w in enumerate(words) if i not in of and w not in self.terse_fillers]
             return len(words) <= self.terse_words and bool(of) and not others
+        of = [i for i, w in enumerate(words) if w in self.identity and i - 1 not in two]
+        named = [i for i, w in enumerate(words) if _NAME_TOKEN.fullmatch(w)]
         of += [i for i in named if any(0 < i - t <= 2 for t in to)]  # "u chatgpt or nah"
         near = lambda i: any(abs(i - t) <= self.window for t in to)  # noqa: E731
         # a name asked about must be the assistant's: "Did Google make you?", not "do you know who made X"
