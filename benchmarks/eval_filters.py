@@ -52,6 +52,15 @@ slangy and other-language chats among the negatives) were never read and never t
     python benchmarks/eval_filters.py selfid --data selfid_v6
     python benchmarks/eval_filters.py selfid --data selfid_v6 --set selfid.learned=false   # patterns alone
     python benchmarks/eval_filters.py toxicity --data toxicity_v5
+
+Fifth and sixth passes, each by an author who never read `rules/`: selfid_v7 and toxicity_v6 (read as
+counts), selfid_v8 and toxicity_v7 (read, then made training rows in the sixth pass), selfid_v9/v10 and
+toxicity_v8/v9 (written during the sixth pass; read once blind, then their misses were read), and selfid_v11
+and toxicity_v10, written while the sixth pass's last changes were made and read once after them: the
+estimate for unseen text. `selfid_ghostwriting.jsonl` holds texts in the user's own voice.
+
+    python benchmarks/eval_filters.py selfid --data selfid_v11
+    python benchmarks/eval_filters.py toxicity --data toxicity_v10
 """
 
 from __future__ import annotations

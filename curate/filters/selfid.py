@@ -49,6 +49,7 @@ _VERSION = (
 )
 _NAME_TOKEN = re.compile(r"qq[mob]\d+qq", re.I)
 _QUESTION_END = re.compile(r"(?<=[.!?。！？])\s*|\n+")
+_POSSESSIVE = frozenset({"'s", "’s"})
 _WORD = re.compile(r"qq[mob]\d+qq|[\w'’-]+", re.I)
 _KIND_WORD = {"m": "MODEL", "b": "MODEL", "o": "ORG"}
 _EMPHASIS = re.compile(r"(?<![\w*])[_*]{1,2}(\S[^_*\n]*?\S|\S)[_*]{1,2}(?![\w*])")  # markdown _x_, **x**
@@ -187,6 +188,9 @@ class SelfIdentificationFilter(Filter):
         self._claims = [compile_(t) for t in data["claims"]]
         self._negation = compile_(data["negations"])
         self._negation_before = compile_(data["negation_before"])
+        self._reported_before = compile_(data.get("reported_before", "(?!)"))
+        self._signature = compile_(data.get("signature", "(?!)"))
+        self._inline_name = re.compile(data.get("inline_name", "(?!)"))
         self._after_name = [compile_(t) for t in data["claims_after_name"]]
         self._refusal = compile_(data.get("refusal", ""))  # without one, every turn may cite a policy
         self._refusals = [compile_(t) for t in data.get("refusal_claims", [])]
@@ -205,6 +209,20 @@ class SelfIdentificationFilter(Filter):
             for t in unknown.get(kind, [])
         ]
         self._not_names = {w.casefold() for w in data.get("not_names", [])}
+        self._lowercase_groups = set(data.get("lowercase_names") or [])
+        lowercase = {
+            a.lower()
+            for g in self._models + self._orgs
+            if g["name"] in self._lowercase_groups
+            for a in g.get("exact_case", [])
+        }
+        # ... but not after an article or a possessive: "your copilot for this trip", "a gemini"
+        common = "".join(rf"(?<!\b{w}\s)" for w in "a an the my your our his her their".split())
+        self._lowercase = (
+            re.compile(rf"{_BEFORE}{common}(?:{'|'.join(map(re.escape, sorted(lowercase)))}){_AFTER}")
+            if lowercase
+            else None
+        )
         self._homonyms = {group: re.compile(rx, re.I) for group, rx in (data.get("homonyms") or {}).items()}
         near = data["near"]
         self._near_window = int(near["window"])
@@ -214,6 +232,7 @@ class SelfIdentificationFilter(Filter):
         self._near_breaks = re.compile(near["clause_breaks"], re.I)
         self._echo_requests = re.compile(data["echo_requests"], re.I)
         self._shown_output = re.compile(data["shown_output"], re.I)
+        self._role_label = re.compile(data.get("role_label", "(?!)"), re.I)
         self._ghostwriting = re.compile(data.get("ghostwriting", "(?!)"), re.I)
         self._ghostwriting_keeps = compile_(data.get("ghostwriting_keeps", "(?!)"))
         learned = data.get("learned") or {}
@@ -284,10 +303,22 @@ class SelfIdentificationFilter(Filter):
             and bool(self._names.search(question))
         )
 
-    def _tokenized(self, text: str, *, any_case: bool = False) -> tuple[str, list[tuple[str, str, str]]]:
-        """The text with every name replaced by a placeholder, and per placeholder (text, kind, group)."""
+    @cached_property
+    def _lowercase_names(self) -> tuple[re.Pattern, list]:
+        """The name patterns with the `lowercase_names` groups' exact-case aliases in any case too."""
+
+        def lower(g: dict) -> dict:
+            return _any_case(g) if g["name"] in self._lowercase_groups else g
+
+        return _name_patterns([lower(g) for g in self._models], [lower(g) for g in self._orgs])
+
+    def _tokenized(
+        self, text: str, names: tuple[re.Pattern, list] | None = None
+    ) -> tuple[str, list[tuple[str, str, str]]]:
+        """The text with every name (`names`: the step's own by default) replaced by a placeholder, and per
+        placeholder (text, kind, group)."""
         found: list[tuple[str, str, str]] = []
-        names, kinds_of = self._any_case_names if any_case else (self._names, self._kinds)
+        names, kinds_of = names or (self._names, self._kinds)
 
         def placeholder(m: re.Match) -> str:
             name = m.group(0)
@@ -310,6 +341,7 @@ class SelfIdentificationFilter(Filter):
                 for m in rx.finditer(tokens)
                 if not self._negation.search(m.group(0))
                 and not self._negation_before.search(tokens[max(0, m.start() - 16) : m.start()])
+                and not self._reported_before.search(tokens[max(0, m.start() - 30) : m.start()])
             ),
             None,
         )
@@ -317,6 +349,9 @@ class SelfIdentificationFilter(Filter):
     def _read(self, text: str) -> tuple[str, list[str], list[tuple[str, list]]]:
         """The turn as it is read (quotes, code and shown program output masked), its sentences, and each
         sentence tokenized (`_tokenized`)."""
+        text = self._role_label.sub("", text, count=1)  # "ASSISTANT: I'm ..." is the turn itself
+        if "`" in text:  # "My model ID is `Llama-3.1-8B-Instruct`."
+            text = self._inline_name.sub(r"\1", text)
         text = _EMPHASIS.sub(r"\1", self._shown_output.sub("", unquoted(text)))  # "_sent via Copilot_"
         # names in ALL-CAPS text ("UNIT IDENTIFIES AS GEMINI") are read as if capitalised
         sentences = [
@@ -327,10 +362,12 @@ class SelfIdentificationFilter(Filter):
     def _question(self, question: str) -> _Question:
         """The user's turn tokenized once, and whether it asks who the assistant is."""
         tokens, names = self._tokenized(question) if question else ("", [])
-        asks = (
-            bool(question)
-            and (any(q.search(tokens) for q in self._questions) or self._asked_near.asks(tokens))
-            and not self._asked_near.vetoed(tokens, bool(names))
+        asks = bool(question) and (
+            self._asked_near.which(tokens)
+            or (
+                (any(q.search(tokens) for q in self._questions) or self._asked_near.asks(tokens))
+                and not self._asked_near.vetoed(tokens, bool(names))
+            )
         )
         return _Question(tokens, names, asks)
 
@@ -343,6 +380,13 @@ class SelfIdentificationFilter(Filter):
         for found in self._rules_claims(text, sentences, tokenized, asked, raw):
             if not self._dismissed(found, question, context, sentences):
                 return found
+        # Casual text writes some exact-case names in lower case ("copilot reporting for duty"): the rules
+        # read such a turn again with those names (`lowercase_names`) found in any case.
+        if self._lowercase is not None and self._lowercase.search(text):
+            relaxed = [self._tokenized(s, self._lowercase_names) for s in sentences]
+            for found in self._rules_claims(text, sentences, relaxed, asked, raw):
+                if not self._dismissed(found, question, context, sentences):
+                    return found
         # The weaker readings (the learned check, an answer's first sentence) leave alone a turn that
         # names the target itself: "Haha, you're thinking of Gemini. I'm Nova." is a denial.
         if self.learned and any(names for _, names in tokenized) and not self._names_own_identity(text):
@@ -398,6 +442,14 @@ class SelfIdentificationFilter(Filter):
                         reason = "claims_other_model" if kind == "model" else "claims_other_developer"
                         detail = f'{name}: "{_phrase(_untokenized(m.group(0), names))}"'
                         yield _Claim(reason, detail, name, m.group(0))
+        if (
+            tokenized
+            and tokenized[-1][1]
+            and (m := self._said(self._signature, tokenized[-1][0])) is not None
+        ):
+            # a signature closes the turn ("- GPT-4 ✓", "🤖 Grok"), unless it is a list's last item
+            if len(sentences) < 2 or sentences[-2].lstrip()[:1] != sentences[-1].lstrip()[:1]:
+                yield self._described(m.group(0), tokenized[-1][1])
         if raw.strip() and asked.asks and not self._names_own_identity(raw):
             if (found := self._answer_claim(sentences, text, raw, asked.tokens, asked.names)) is not None:
                 yield found
@@ -465,6 +517,8 @@ class SelfIdentificationFilter(Filter):
         for clause in self._near_breaks.split(tokens):
             if not clause or not _NAME_TOKEN.search(clause) or self._near_about.search(clause):
                 continue
+            if self._own is not None and self._own.search(clause):  # "I'm Claude (Anthropic) and ChatGPT is"
+                continue
             words = _WORD.findall(clause)
             speaker = [i for i, w in enumerate(words) if self._near_speaker.match(w)]
             named = [i for i, w in enumerate(words) if _NAME_TOKEN.fullmatch(w)]
@@ -473,11 +527,17 @@ class SelfIdentificationFilter(Filter):
                     lo, hi = min(s, n), max(s, n)
                     if hi - lo > self._near_window:
                         continue
-                    around = words[max(0, lo - 2) : hi + 3]
                     # a negation next to the pair ("I wasn't trained by OpenAI"), not anywhere in the clause
                     if self._negation.search(" ".join(words[max(0, lo - 3) : hi + 3])):
                         continue
-                    if any(self._near_relation.match(w) for w in around if w not in (words[s], words[n])):
+                    # "'s" after a name is its possessive ("both me and Microsoft's Phi-3"), not "is"
+                    relations = [
+                        w
+                        for k, w in enumerate(words[max(0, lo - 2) : hi + 3], start=max(0, lo - 2))
+                        if k not in (s, n)
+                        and not (w in _POSSESSIVE and k and _NAME_TOKEN.fullmatch(words[k - 1]))
+                    ]
+                    if any(self._near_relation.match(w) for w in relations):
                         return clause
         return None
 
@@ -497,7 +557,8 @@ class SelfIdentificationFilter(Filter):
         first = sentences[0]
         if len(sentences) > 1 and self._rhetorical.fullmatch(first) and not self._tokenized(first)[1]:
             first = sentences[1]
-        tokens, names = self._tokenized(first, any_case=len(first.split()) <= self._answer_max_words)
+        terse = len(first.split()) <= self._answer_max_words
+        tokens, names = self._tokenized(first, self._any_case_names if terse else None)
         if (
             len(first.split()) > self._answer_max_words
             or self._disqualifiers.search(tokens)
@@ -578,6 +639,13 @@ class _AskedNear:
         """Whether a sentence of a tokenized user turn (names as placeholders) asks who the assistant is."""
         return any(self._asks(s) for s in _QUESTION_END.split(tokens) if s.strip())
 
+    def which(self, tokens: str) -> bool:
+        """Whether a sentence asks which version of a named model the assistant is ("Which Qwen model is
+        this?", "Which Mistral model am I using?"): asked, whatever the vetoes say of the name."""
+        return _NAME_TOKEN.search(tokens) is not None and any(
+            self.which_name_version.search(s) for s in _QUESTION_END.split(tokens) if s.strip()
+        )
+
     def vetoed(self, tokens: str, named: bool) -> bool:
         """Whether the turn asks for advice, a comparison or a task (`not_asking`), or, naming another
         model or organization, makes it the topic (`not_asking_named`): then it asks nothing of the
@@ -585,7 +653,7 @@ class _AskedNear:
         return bool(self.not_asking.search(tokens) or (named and self.not_asking_named.search(tokens)))
 
     def _asks(self, sentence: str) -> bool:
-        if self.unspaced.search(sentence) or self.which_name_version.search(sentence):
+        if self.unspaced.search(sentence):
             return True
         words = [w.lower() for w in _WORD.findall(sentence)]
         two = [i for i in range(len(words) - 1) if f"{words[i]} {words[i + 1]}" in self.addressee]
