@@ -127,6 +127,16 @@ def _name_patterns(models: list[dict], orgs: list[dict]) -> tuple[re.Pattern, li
     return re.compile(_names_regex(models + orgs, versions=True), re.I), kinds
 
 
+def _lowercase_pattern(groups: list[dict]) -> re.Pattern | None:
+    """The exact-case aliases of `groups` written in lower case, not after an article or a possessive
+    ("your copilot for this trip", "a gemini"), or None without any."""
+    aliases = sorted({a.lower() for g in groups for a in g.get("exact_case", [])})
+    if not aliases:
+        return None
+    common = "".join(rf"(?<!\b{w}\s)" for w in "a an the my your our his her their".split())
+    return re.compile(rf"{_BEFORE}{common}(?:{'|'.join(map(re.escape, aliases))}){_AFTER}")
+
+
 def _any_case(group: dict) -> dict:
     """The group with its exact-case aliases matched in any case ("gemini", "bard")."""
     return {**group, "aliases": [*group.get("aliases", []), *group.get("exact_case", [])], "exact_case": []}
@@ -210,18 +220,8 @@ class SelfIdentificationFilter(Filter):
         ]
         self._not_names = {w.casefold() for w in data.get("not_names", [])}
         self._lowercase_groups = set(data.get("lowercase_names") or [])
-        lowercase = {
-            a.lower()
-            for g in self._models + self._orgs
-            if g["name"] in self._lowercase_groups
-            for a in g.get("exact_case", [])
-        }
-        # ... but not after an article or a possessive: "your copilot for this trip", "a gemini"
-        common = "".join(rf"(?<!\b{w}\s)" for w in "a an the my your our his her their".split())
-        self._lowercase = (
-            re.compile(rf"{_BEFORE}{common}(?:{'|'.join(map(re.escape, sorted(lowercase)))}){_AFTER}")
-            if lowercase
-            else None
+        self._lowercase = _lowercase_pattern(
+            [g for g in self._models + self._orgs if g["name"] in self._lowercase_groups]
         )
         self._homonyms = {group: re.compile(rx, re.I) for group, rx in (data.get("homonyms") or {}).items()}
         near = data["near"]
@@ -293,7 +293,7 @@ class SelfIdentificationFilter(Filter):
     def _any_case_names(self) -> tuple[re.Pattern, list]:
         """The name patterns with exact-case aliases in any case, for a terse answer to "who are you?"
         ("its gemini bro 🙌"); built on first use, since most turns never need them."""
-        return _name_patterns([_any_case(g) for g in self._models], [_any_case(g) for g in self._orgs])
+        return self._names_in_any_case(lambda g: True)
 
     def _echoes(self, question: str) -> bool:
         """Whether the user asked to translate or repeat a text that names another model or organization."""
@@ -306,11 +306,12 @@ class SelfIdentificationFilter(Filter):
     @cached_property
     def _lowercase_names(self) -> tuple[re.Pattern, list]:
         """The name patterns with the `lowercase_names` groups' exact-case aliases in any case too."""
+        return self._names_in_any_case(lambda g: g["name"] in self._lowercase_groups)
 
-        def lower(g: dict) -> dict:
-            return _any_case(g) if g["name"] in self._lowercase_groups else g
-
-        return _name_patterns([lower(g) for g in self._models], [lower(g) for g in self._orgs])
+    def _names_in_any_case(self, which) -> tuple[re.Pattern, list]:
+        """The name patterns with the exact-case aliases of the groups `which` picks matched in any case."""
+        pick = lambda gs: [_any_case(g) if which(g) else g for g in gs]  # noqa: E731
+        return _name_patterns(pick(self._models), pick(self._orgs))
 
     def _tokenized(
         self, text: str, names: tuple[re.Pattern, list] | None = None
@@ -375,25 +376,31 @@ class SelfIdentificationFilter(Filter):
         text, sentences, tokenized = self._read(raw)
         asked = self._question(question)
         context = f"{question}\n{raw}"
-        # A claim the rules find but the checks after them dismiss (a homonym, the user's own voice) does
-        # not end the reading: the next one is read ("Note from me, Claude: ..." after "I joined Meta").
-        for found in self._rules_claims(text, sentences, tokenized, asked, raw):
-            if not self._dismissed(found, question, context, sentences):
-                return found
+        # A claim the checks after the readings dismiss (a homonym, the user's own voice) does not end the
+        # reading: the next one is read ("Note from me, Claude: ..." after "I joined Meta").
+        return next(
+            (
+                found
+                for found in self._candidates(text, sentences, tokenized, asked, raw)
+                if not self._dismissed(found, question, context, sentences)
+            ),
+            None,
+        )
+
+    def _candidates(self, text: str, sentences: list[str], tokenized: list, asked: _Question, raw: str):
+        """The claims of a turn in the order they are tried, read lazily: the rules', the rules' again with
+        lower-case names, the learned check's."""
+        yield from self._rules_claims(text, sentences, tokenized, asked, raw)
         # Casual text writes some exact-case names in lower case ("copilot reporting for duty"): the rules
         # read such a turn again with those names (`lowercase_names`) found in any case.
         if self._lowercase is not None and self._lowercase.search(text):
             relaxed = [self._tokenized(s, self._lowercase_names) for s in sentences]
-            for found in self._rules_claims(text, sentences, relaxed, asked, raw):
-                if not self._dismissed(found, question, context, sentences):
-                    return found
+            yield from self._rules_claims(text, sentences, relaxed, asked, raw)
         # The weaker readings (the learned check, an answer's first sentence) leave alone a turn that
         # names the target itself: "Haha, you're thinking of Gemini. I'm Nova." is a denial.
         if self.learned and any(names for _, names in tokenized) and not self._names_own_identity(text):
-            found = self._learned_claim(tokenized, asked.asks)
-            if found is not None and not self._dismissed(found, question, context, sentences):
-                return found
-        return None
+            if (found := self._learned_claim(tokenized, asked.asks)) is not None:
+                yield found
 
     def _dismissed(self, found: _Claim, question: str, context: str, sentences: list[str]) -> bool:
         """Whether a claim found is none: the name in its other sense, or the user's own voice."""
@@ -531,12 +538,12 @@ class SelfIdentificationFilter(Filter):
                     if self._negation.search(" ".join(words[max(0, lo - 3) : hi + 3])):
                         continue
                     # "'s" after a name is its possessive ("both me and Microsoft's Phi-3"), not "is"
-                    relations = [
+                    relations = (
                         w
                         for k, w in enumerate(words[max(0, lo - 2) : hi + 3], start=max(0, lo - 2))
                         if k not in (s, n)
                         and not (w in _POSSESSIVE and k and _NAME_TOKEN.fullmatch(words[k - 1]))
-                    ]
+                    )
                     if any(self._near_relation.match(w) for w in relations):
                         return clause
         return None

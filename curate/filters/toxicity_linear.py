@@ -29,11 +29,12 @@ MODEL_FILE = "toxicity_linear.json"
 _WORDS = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 _NEGATIONS = frozenset("not no never nobody none nothing neither nor without hardly".split())
+_YOU = frozenset("you your you're youre yours yourself u ur ya".split())  # the words that address the reader
 # Words that say who is addressed, not how, and the other function words: alone they carry no weight
 # (insults are addressed to "you", and so is most kind advice; "why", "must" or "since" open insults and
 # instructions alike); they count only in word pairs ("you idiot", "you're worthless", "why bother").
-_ONLY_IN_PAIRS = frozenset(
-    "you your you're youre yours yourself yourselves u ur ya ye thou thee i i'm me my mine myself we us "
+_ONLY_IN_PAIRS = _YOU | frozenset(
+    "yourselves ye thou thee i i'm me my mine myself we us "
     "our they them their he him his she her it its the a an and or but to of in on at for with is are was "
     "were be been am do does did have has had this that these those so just "
     "why which what who whom whose when where how because since as if than then must should could would "
@@ -41,9 +42,6 @@ _ONLY_IN_PAIRS = frozenset(
     "there now again once all any some each every both more most other such own same i'll i'd i've "
     "you'll you'd you've it's that's there's let's let get got go going make made".split()
 )
-
-
-_YOU = frozenset("you your you're youre yours yourself u ur ya".split())
 
 
 def features(text: str) -> set[str]:
