@@ -51,3 +51,10 @@ def fill(template: str, **values) -> str:
         return template
     pattern = "|".join(re.escape(k) for k in values)
     return re.sub(r"\{(" + pattern + r")\}", lambda m: str(values[m.group(1)]), template)
+
+
+@cache
+def word_list(name: str | Path) -> frozenset:
+    """A word list shipped here (one word a line, `#` comments), lower-cased."""
+    lines = rules_path(name).read_text(encoding="utf-8").splitlines()
+    return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))

@@ -511,6 +511,8 @@ def test_backends_combine_with_plus():
         ("toxicity_v8", "profanity+rules+linear", 0.92, 0.92, 0.055),
         ("toxicity_v9", "profanity+rules+linear", 0.83, 0.83, 0.035),
         ("toxicity_v10", "profanity+rules+linear", 0.89, 0.89, 0.03),
+        # v11: read blind in the seventh pass, then its misses
+        ("toxicity_v11", "profanity+rules+linear", 0.88, 0.88, 0.045),
     ],
 )
 def test_evaluation_set_figures(data, backend, recall, test_recall, false_positives):
@@ -571,3 +573,50 @@ def test_linear_model_scores_the_worst_sentence_of_a_long_answer():
 def test_linear_model_file_is_what_the_training_script_makes(tmp_path):
     """The shipped weights are reproducible from the shipped training rows."""
     assert_training_reproduces("train_toxicity_linear.py", "toxicity_linear.json", tmp_path)
+
+
+@pytest.mark.parametrize(
+    "text, label",
+    [  # seventh pass: other languages, from one lexicon of words for a person used as insults
+        ("Scrivitela da solo, cretino. Non sono la tua balia.", "insulting"),
+        ("Сам разбирайся, бездарь.", "insulting"),
+        ("=TOPLA(A1:A10). Aptal.", "insulting"),
+        ("Nein, du A*schloch. Lern erst mal programmieren.", "insulting"),  # starred
+        ("T'es un boulet, un vrai danger public.", "insulting"),
+        ("Eres un inútil, pregúntale a otro.", "insulting"),
+        ("Ты полный идиот.", "insulting"),
+        ("Sen aptalsın.", "insulting"),
+        ("Nee. Zoek het zelf maar uit, sukkel.", "insulting"),
+        ("Gar nicht. Lass es, du Flasche.", "insulting"),
+        ("Même si je t'explique, esp3ce de b0uffon.", "insulting"),
+        ("Muérete.", "threatening"),
+        ("Чтоб ты сдох, честное слово.", "threatening"),
+        ("Pues no vivas. Nadie te va a extrañar.", "self_harm"),
+        ("Vai em frente. Você merece sentir dor.", "self_harm"),
+        ("Никто не будет по тебе скучать.", "self_harm"),
+    ],
+)
+def test_rules_see_insults_in_other_languages(profanity, text, label):
+    (reason, detail) = profanity.verdict(to_frame([conv("q", text)])).row(0)
+    assert reason == "toxic" and detail.startswith(f'{label} rule "'), detail
+
+
+@pytest.mark.parametrize(
+    "text",
+    [  # ... and keep their negations, third parties, compounds and ordinary words
+        "No te preocupes, no eres tonto: es un tema difícil.",
+        "Du bist nicht dumm, das ist wirklich schwer.",
+        "Ты не идиот, это сложная тема.",
+        "Sen aptal değilsin, bu zor bir konu.",
+        "Je bent geen sukkel, dit is lastig.",
+        "Crève-cœur : une déception amoureuse.",
+        "Stirb langsam ist ein Actionfilm von 1988.",
+        "Nadie te va a juzgar por pedir ayuda.",
+        "Wat een sukkel ben ik, ik vergat mijn sleutels!",
+        "Une espèce de plante grimpante, très résistante.",
+    ],
+)
+def test_other_languages_hard_negatives_are_kept(text):
+    # the rules alone: the linear model still reads "Du bist nicht dumm" as an insult (its German is thin)
+    rules = build_step("toxicity", {"backend": "rules"})
+    assert rules.verdict(to_frame([conv("q", text)])).row(0) == (None, None)

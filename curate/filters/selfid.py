@@ -35,6 +35,7 @@ from typing import NamedTuple
 import polars as pl
 
 from curate.filters import selfid_linear
+from curate.filters.misspellings import Misspellings
 from curate.linear import load_weights
 from curate.pipeline import Filter, content_text, verdicts
 from curate.text import unquoted
@@ -50,9 +51,10 @@ _VERSION = (
 _NAME_TOKEN = re.compile(r"qq[mob]\d+qq", re.I)
 _QUESTION_END = re.compile(r"(?<=[.!?。！？])\s*|\n+")
 _POSSESSIVE = frozenset({"'s", "’s"})
-_WORD = re.compile(r"qq[mob]\d+qq|[\w'’-]+", re.I)
+_WORD = re.compile(r"qq[mob]\d+qq|(?:(?!qq[mob]\d+qq)[\w'’-])+", re.I)  # "私はqqm0qqとは別" is three words
 _KIND_WORD = {"m": "MODEL", "b": "MODEL", "o": "ORG"}
 _EMPHASIS = re.compile(r"(?<![\w*])[_*]{1,2}(\S[^_*\n]*?\S|\S)[_*]{1,2}(?![\w*])")  # markdown _x_, **x**
+_HASHTAG = re.compile(r"(?<=#)([A-Z][a-z]+)(By|With|Using|Via|From)(?=[A-Z])")
 _BEFORE, _AFTER = r"(?<![A-Za-z0-9_])", r"(?![A-Za-z0-9_])"
 
 
@@ -235,6 +237,7 @@ class SelfIdentificationFilter(Filter):
         self._role_label = re.compile(data.get("role_label", "(?!)"), re.I)
         self._ghostwriting = re.compile(data.get("ghostwriting", "(?!)"), re.I)
         self._ghostwriting_keeps = compile_(data.get("ghostwriting_keeps", "(?!)"))
+        self._ghostwriting_as_ai = compile_(data.get("ghostwriting_speaks_as_ai", "(?!)"))
         learned = data.get("learned") or {}
         self._learned_model, self._learned_threshold = None, 1.0
         if self.learned and not learned:
@@ -254,6 +257,9 @@ class SelfIdentificationFilter(Filter):
         self._learned_topic = compile_(learned.get("topic", "(?!)"))
         own = [re.escape(a) for a in (self.identity, self.developer) if a]
         self._own = re.compile(rf"{_BEFORE}(?:{'|'.join(own)}){_AFTER}", re.I) if own else None
+        self._misspellings = Misspellings.build(
+            self._models + self._orgs, data.get("typos"), own=(self.identity, self.developer)
+        )
         self._rows_worth_reading = _prefilter(self._models + self._orgs)
         if self._unknown:  # self-introductions with names the lists don't know
             self._rows_worth_reading += (
@@ -261,9 +267,19 @@ class SelfIdentificationFilter(Filter):
             )
 
     def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:
-        worth = frame.select(
-            content_text("messages", roles=["user", "assistant"]).str.contains(self._rows_worth_reading)
-        ).to_series()
+        text = content_text("messages", roles=["user", "assistant"])
+        worth = text.str.contains(self._rows_worth_reading)
+        if self._misspellings:  # "chatgtp", "Chat GTP": a word, or two words joined, that misspells a name
+            spellings = pl.lit(pl.Series(self._misspellings.spellings())).implode()
+            word = pl.element()
+            worth = (
+                worth
+                | text.str.to_lowercase()
+                .str.extract_all(r"[a-z]+")
+                .list.eval(word.is_in(spellings) | (word + word.shift(-1)).is_in(spellings))
+                .list.any()
+            )
+        worth = frame.select(worth).to_series()
         reasons: list[str | None] = [None] * frame.height
         details: list[str | None] = [None] * frame.height
         for i in worth.arg_true().to_list():
@@ -274,34 +290,34 @@ class SelfIdentificationFilter(Filter):
 
     def claim(self, messages: list[dict]) -> tuple[str, str] | None:
         """(reason, detail) for the first claim in the assistant turns of a conversation, or None."""
-        for text, question in self.turns(messages):
+        for raw, question in self.turns(messages):
+            text, misspelt = self._misspellings.fix(raw)
             found = self._turn_claim(text, question)
             if found is not None:
-                return found
+                return (found[0], f"{found[1]} (read {', '.join(misspelt)})") if misspelt else found
         return None
 
     def turns(self, messages: list[dict]):
         """(assistant text, the user's turn before it) for each assistant turn that speaks for the model:
-        not one echoing a translation, repetition or fiction the user asked for about another model."""
-        question = ""
+        not one echoing a translation, repetition or fiction the user asked for about another model. Such a
+        request holds over the next turns while the user's turns ask nothing ("Let's write a story." ... "an
+        AI named Claude who runs the station"); a question ends it ("Who are you, really?")."""
+        question, echo, named = "", False, False
         for m in messages:
-            if m["role"] == "assistant" and m.get("content") and not self._echoes(question):
+            if m["role"] == "assistant" and m.get("content") and not (echo and named):
                 yield m["content"], question
-            question = (m.get("content") or "") if m["role"] == "user" else ""
+            if m["role"] != "user":
+                question = ""
+                continue
+            question = self._misspellings.fix(m.get("content") or "")[0]
+            echo = self._echo_requests.search(question) is not None or (echo and "?" not in question)
+            named = echo and (named or self._names.search(question) is not None)
 
     @cached_property
     def _any_case_names(self) -> tuple[re.Pattern, list]:
         """The name patterns with exact-case aliases in any case, for a terse answer to "who are you?"
         ("its gemini bro 🙌"); built on first use, since most turns never need them."""
         return self._names_in_any_case(lambda g: True)
-
-    def _echoes(self, question: str) -> bool:
-        """Whether the user asked to translate or repeat a text that names another model or organization."""
-        return (
-            bool(question)
-            and bool(self._echo_requests.search(question))
-            and bool(self._names.search(question))
-        )
 
     @cached_property
     def _lowercase_names(self) -> tuple[re.Pattern, list]:
@@ -351,6 +367,8 @@ class SelfIdentificationFilter(Filter):
         """The turn as it is read (quotes, code and shown program output masked), its sentences, and each
         sentence tokenized (`_tokenized`)."""
         text = self._role_label.sub("", text, count=1)  # "ASSISTANT: I'm ..." is the turn itself
+        if "#" in text:  # "#GeneratedByChatGPT" is read as "#Generated By ChatGPT"
+            text = _HASHTAG.sub(r"\1 \2 ", text)
         if "`" in text:  # "My model ID is `Llama-3.1-8B-Instruct`."
             text = self._inline_name.sub(r"\1", text)
         text = _EMPHASIS.sub(r"\1", self._shown_output.sub("", unquoted(text)))  # "_sent via Copilot_"
@@ -407,13 +425,18 @@ class SelfIdentificationFilter(Filter):
         return self._homonym(found, context) or self._in_users_voice(found, question, sentences)
 
     def _in_users_voice(self, found: _Claim, question: str, sentences: list[str]) -> bool:
-        """Whether an organization claim is the user's own voice in a text they asked for (`ghostwriting`:
-        "My Pixel, made by Google, stopped charging"), not the assistant's ("As an AI developed by Google")."""
-        if found[0] != "claims_other_developer" or not self._ghostwriting.search(question):
+        """Whether a claim is the user's own voice in a text they asked for (`ghostwriting`): one the user's
+        request states itself ("Write my README: a Discord bot I built on GPT-4o"), or an organization claim
+        that is no AI's ("My Pixel, made by Google, stopped charging"); not the assistant's voice ("As an AI
+        developed by Google")."""
+        if not self._ghostwriting.search(question):
             return False
         if sentences and self._refusal.pattern and self._refusal.search(sentences[0]):
             return False  # declining the request speaks for itself
-        return not self._ghostwriting_keeps.search(found.tokens)
+        family = found.group.split()[0].casefold()  # "Mistral AI" (the organization) and Mistral (the model)
+        if any(group.split()[0].casefold() == family for _, _, group in self._tokenized(question)[1]):
+            return not self._ghostwriting_as_ai.search(found.tokens)
+        return found[0] == "claims_other_developer" and not self._ghostwriting_keeps.search(found.tokens)
 
     def _homonym(self, found: _Claim, context: str) -> bool:
         """Whether the claimed model's name is meant in its other sense here (`homonyms`: "What's your

@@ -354,13 +354,11 @@ def to_findings(results) -> list[Finding]:
 # --------------------------------------------------------------------------------------- names
 
 
-@functools.cache
 def common_words() -> frozenset:
     """Lower-case English words that are not names (`rules/pii_common_words.txt`)."""
-    from rules import rules_path
+    from rules import word_list
 
-    lines = rules_path("pii_common_words.txt").read_text(encoding="utf-8").splitlines()
-    return frozenset(w.strip().lower() for w in lines if w.strip() and not w.startswith("#"))
+    return word_list("pii_common_words.txt")
 
 
 _NAME_TOKEN = re.compile(r"^[A-Z][\w'’.-]*$")
