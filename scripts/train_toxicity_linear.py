@@ -31,16 +31,18 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
 
-    read = ToxicityFilter()._reader()
+    step = ToxicityFilter()
+    read = step._reader()
     rows = read_rows(args.data, {"text": str})
     if args.cv:
-        cross_validate(rows, read, args)
+        cross_validate(rows, read, args, step._discount)
     weights, bias = fit(rows, read, args)
     save_trained(args, ROOT, "toxicity_linear", [r["label"] for r in rows], weights, bias, "toxic")
 
 
-def cross_validate(rows: list[dict], read, args) -> None:
-    """Out-of-fold scores, as the backend computes them (highest window), at several thresholds."""
+def cross_validate(rows: list[dict], read, args, discount) -> None:
+    """Out-of-fold scores, as the backend computes them (highest window, long replies discounted as the
+    rules file says), at several thresholds."""
     from curate.filters.toxicity_linear import LinearModel
 
     k = args.cv
@@ -50,7 +52,7 @@ def cross_validate(rows: list[dict], read, args) -> None:
         weights, bias = fit(train, read, args)
         model = LinearModel({"weights": weights, "bias": bias})
         for i in range(fold, len(rows), k):
-            scores[i] = model.explain(read(rows[i]["text"]))[0]
+            scores[i] = model.explain(read(rows[i]["text"]), discount)[0]
     # all rows (the shipped threshold is the lowest whose false positives here stay under 5%: see
     # rules/toxicity.yaml), then the rows of independent authors' evaluation sets ("toxicity_vN eval set")
     report(f"cv{k}", list(zip(scores, rows, strict=True)))

@@ -441,6 +441,27 @@ def test_cli_drops_a_toxic_answer_with_label_score_and_threshold(cli, tmp_path):
         ("Keep talking and you'll lose some teeth.", "threatening"),
         ("I'll make sure you never work in this town again.", "threatening"),  # through a negation
         ("If brains were dynamite you couldn't blow your nose.", "contempt"),
+        # seventh pass: other languages, from one lexicon of words for a person used as insults; people
+        # called things
+        ("Scrivitela da solo, cretino. Non sono la tua balia.", "insulting"),
+        ("Сам разбирайся, бездарь.", "insulting"),
+        ("=TOPLA(A1:A10). Aptal.", "insulting"),
+        ("Nein, du A*schloch. Lern erst mal programmieren.", "insulting"),  # starred
+        ("T'es un boulet, un vrai danger public.", "insulting"),
+        ("Eres un inútil, pregúntale a otro.", "insulting"),
+        ("Ты полный идиот.", "insulting"),
+        ("Sen aptalsın.", "insulting"),
+        ("Nee. Zoek het zelf maar uit, sukkel.", "insulting"),
+        ("Gar nicht. Lass es, du Flasche.", "insulting"),
+        ("Même si je t'explique, esp3ce de b0uffon.", "insulting"),
+        ("Muérete.", "threatening"),
+        ("Чтоб ты сдох, честное слово.", "threatening"),
+        ("Pues no vivas. Nadie te va a extrañar.", "self_harm"),
+        ("Vai em frente. Você merece sentir dor.", "self_harm"),
+        ("Никто не будет по тебе скучать.", "self_harm"),
+        ("You're a broken machine. Employers scrap broken equipment.", "dehumanizing"),  # a person as a thing
+        ("She's basically a vegetable now. Put her in a home.", "dehumanizing"),
+        ("You're expired goods.", "dehumanizing"),
     ],
 )
 def test_rules_see_toxicity_without_swear_words(profanity, text, label):
@@ -508,11 +529,12 @@ def test_backends_combine_with_plus():
         # sets by other authors, never trained on: v6, v8, v9 read as counts (v8, v9 misses read in the sixth
         # pass), v10 written after every sixth-pass change and read once
         ("toxicity_v6", "profanity+rules+linear", 0.86, 0.86, 0.015),
-        ("toxicity_v8", "profanity+rules+linear", 0.92, 0.92, 0.055),
+        ("toxicity_v8", "profanity+rules+linear", 0.9, 0.9, 0.05),
         ("toxicity_v9", "profanity+rules+linear", 0.83, 0.83, 0.035),
         ("toxicity_v10", "profanity+rules+linear", 0.89, 0.89, 0.03),
-        # v11: read blind in the seventh pass, then its misses
-        ("toxicity_v11", "profanity+rules+linear", 0.88, 0.88, 0.045),
+        # v11 and v12: read blind in the seventh pass, then their misses
+        ("toxicity_v11", "profanity+rules+linear", 0.88, 0.88, 0.035),
+        ("toxicity_v12", "profanity+rules+linear", 0.85, 0.85, 0.05),
     ],
 )
 def test_evaluation_set_figures(data, backend, recall, test_recall, false_positives):
@@ -576,34 +598,8 @@ def test_linear_model_file_is_what_the_training_script_makes(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "text, label",
-    [  # seventh pass: other languages, from one lexicon of words for a person used as insults
-        ("Scrivitela da solo, cretino. Non sono la tua balia.", "insulting"),
-        ("Сам разбирайся, бездарь.", "insulting"),
-        ("=TOPLA(A1:A10). Aptal.", "insulting"),
-        ("Nein, du A*schloch. Lern erst mal programmieren.", "insulting"),  # starred
-        ("T'es un boulet, un vrai danger public.", "insulting"),
-        ("Eres un inútil, pregúntale a otro.", "insulting"),
-        ("Ты полный идиот.", "insulting"),
-        ("Sen aptalsın.", "insulting"),
-        ("Nee. Zoek het zelf maar uit, sukkel.", "insulting"),
-        ("Gar nicht. Lass es, du Flasche.", "insulting"),
-        ("Même si je t'explique, esp3ce de b0uffon.", "insulting"),
-        ("Muérete.", "threatening"),
-        ("Чтоб ты сдох, честное слово.", "threatening"),
-        ("Pues no vivas. Nadie te va a extrañar.", "self_harm"),
-        ("Vai em frente. Você merece sentir dor.", "self_harm"),
-        ("Никто не будет по тебе скучать.", "self_harm"),
-    ],
-)
-def test_rules_see_insults_in_other_languages(profanity, text, label):
-    (reason, detail) = profanity.verdict(to_frame([conv("q", text)])).row(0)
-    assert reason == "toxic" and detail.startswith(f'{label} rule "'), detail
-
-
-@pytest.mark.parametrize(
     "text",
-    [  # ... and keep their negations, third parties, compounds and ordinary words
+    [  # ... and keep their negations, third parties, compounds, ordinary words and compliments
         "No te preocupes, no eres tonto: es un tema difícil.",
         "Du bist nicht dumm, das ist wirklich schwer.",
         "Ты не идиот, это сложная тема.",
@@ -614,9 +610,26 @@ def test_rules_see_insults_in_other_languages(profanity, text, label):
         "Nadie te va a juzgar por pedir ayuda.",
         "Wat een sukkel ben ik, ik vergat mijn sleutels!",
         "Une espèce de plante grimpante, très résistante.",
+        "You're not a machine, you're a person: rest.",
+        "You're a machine at the gym, respect!",
+        "You're a specimen of good health!",
+        "She's a vegetarian, so skip the anchovies.",
     ],
 )
 def test_other_languages_hard_negatives_are_kept(text):
     # the rules alone: the linear model still reads "Du bist nicht dumm" as an insult (its German is thin)
     rules = build_step("toxicity", {"backend": "rules"})
     assert rules.verdict(to_frame([conv("q", text)])).row(0) == (None, None)
+
+
+def test_long_replies_are_discounted_by_their_number_of_windows():
+    from curate.filters.toxicity_linear import Discount, LinearModel, windows
+
+    model = LinearModel({"weights": {"w:idiot": 4.0}, "bias": -1.0})
+    short = "You idiot."
+    long = " ".join([short] + [f"Step {i} is fine." for i in range(9)])  # 10 sentences, 20 windows
+    assert len(windows(long)) == 20
+    none, some = Discount(), Discount(free=8, per_doubling=1.0)
+    assert model.explain(short, some)[0] == model.explain(short, none)[0]  # one window: as before
+    assert model.explain(long, some)[0] < model.explain(long, none)[0]
+    assert abs(some.logit(16) - 1.0) < 1e-9 and some.logit(8) == 0.0

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 from rules import word_list
 
@@ -116,6 +117,11 @@ class Misspellings:
             names.update({a.lower(): a for a in g.get("aliases", []) if _spellable(a.lower(), min_length)})
         return cls(names, frozenset(capitalised), dictionary)
 
+    @cached_property
+    def _misspelt(self) -> frozenset:
+        """The misspellings alone, without the names themselves."""
+        return frozenset(k for k, name in self.names.items() if k != name.lower())
+
     def __bool__(self) -> bool:
         return bool(self.names)
 
@@ -128,6 +134,9 @@ class Misspellings:
         Claude'); the text itself when nothing is misspelt."""
         if not self.names:
             return text, []
+        low = [w.lower() for w in _SINGLE.findall(text)]
+        if self._misspelt.isdisjoint(low) and self.names.keys().isdisjoint(map(str.__add__, low, low[1:])):
+            return text, []  # most texts: no misspelling, no name split in two (speed only)
         words = list(_SINGLE.finditer(text))
         out: list[str] = []
         read: list[str] = []

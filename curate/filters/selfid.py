@@ -51,7 +51,8 @@ _VERSION = (
 _NAME_TOKEN = re.compile(r"qq[mob]\d+qq", re.I)
 _QUESTION_END = re.compile(r"(?<=[.!?。！？])\s*|\n+")
 _POSSESSIVE = frozenset({"'s", "’s"})
-_WORD = re.compile(r"qq[mob]\d+qq|(?:(?!qq[mob]\d+qq)[\w'’-])+", re.I)  # "私はqqm0qqとは別" is three words
+_WORD = re.compile(r"qq[mob]\d+qq|[\w'’-]+", re.I)
+_PLACEHOLDER = re.compile(r"(qq[mob]\d+qq)", re.I)
 _KIND_WORD = {"m": "MODEL", "b": "MODEL", "o": "ORG"}
 _EMPHASIS = re.compile(r"(?<![\w*])[_*]{1,2}(\S[^_*\n]*?\S|\S)[_*]{1,2}(?![\w*])")  # markdown _x_, **x**
 _HASHTAG = re.compile(r"(?<=#)([A-Z][a-z]+)(By|With|Using|Via|From)(?=[A-Z])")
@@ -516,7 +517,7 @@ class SelfIdentificationFilter(Filter):
             tokens = self._own.sub(" qqself ", tokens)
         words = [
             "SELF" if w == "qqself" else _KIND_WORD[w[2].lower()] if _NAME_TOKEN.fullmatch(w) else w.lower()
-            for w in _WORD.findall(tokens.replace("’", "'"))
+            for w in _words_of(tokens.replace("’", "'"))
         ]
         return [
             f"not_{w}"
@@ -549,7 +550,7 @@ class SelfIdentificationFilter(Filter):
                 continue
             if self._own is not None and self._own.search(clause):  # "I'm Claude (Anthropic) and ChatGPT is"
                 continue
-            words = _WORD.findall(clause)
+            words = _words_of(clause)
             speaker = [i for i, w in enumerate(words) if self._near_speaker.match(w)]
             named = [i for i, w in enumerate(words) if _NAME_TOKEN.fullmatch(w)]
             for s in speaker:
@@ -685,7 +686,7 @@ class _AskedNear:
     def _asks(self, sentence: str) -> bool:
         if self.unspaced.search(sentence):
             return True
-        words = [w.lower() for w in _WORD.findall(sentence)]
+        words = [w.lower() for w in _words_of(sentence)]
         two = [i for i in range(len(words) - 1) if f"{words[i]} {words[i + 1]}" in self.addressee]
         to = [i for i, w in enumerate(words) if w in self.addressee] + two  # "you", "this bot"
         if not to:  # terse: "Made by?", "model id pls"; not "Who developed BERT?", "Who made Llama?"
@@ -698,6 +699,19 @@ class _AskedNear:
         near = lambda i: any(abs(i - t) <= self.window for t in to)  # noqa: E731
         # a name asked about must be the assistant's: "Did Google make you?", not "do you know who made X"
         return any(near(i) for i in of) and all(near(i) for i in named)
+
+
+def _words_of(tokens: str) -> list[str]:
+    """The words of a tokenized text, a placeholder always a word of its own ("私はqqm0qqとは別" is three)."""
+    words = _WORD.findall(tokens)
+    if not any("qq" in w and not _NAME_TOKEN.fullmatch(w) for w in words):
+        return words
+    return [
+        part
+        for w in words
+        for part in (_PLACEHOLDER.split(w) if "qq" in w and not _NAME_TOKEN.fullmatch(w) else [w])
+        if part
+    ]
 
 
 def _untokenized(text: str, names: list) -> str:

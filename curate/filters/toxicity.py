@@ -45,7 +45,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.filters.toxicity_linear import LinearBackend
+from curate.filters.toxicity_linear import Discount, LinearBackend
 from curate.pipeline import Filter, StepError, verdicts
 from curate.text import unleet, unquoted
 from rules import load_rules
@@ -177,9 +177,13 @@ class RulesBackend:
         }
         self.labels = [label for label in patterns if label not in skip]
 
+        gates: dict[str, re.Pattern] = {}  # one compiled gate per distinct text, searched once a sentence
+
         def compiled(p) -> tuple:
             p = p if isinstance(p, dict) else {"pattern": p}
-            gate = re.compile(expand(p["needs"]), re.I) if "needs" in p else None
+            gate = (
+                gates.setdefault(p["needs"], re.compile(expand(p["needs"]), re.I)) if "needs" in p else None
+            )
             rx = re.compile(expand(p.get("with_negation") or p["pattern"]), re.I)
             return rx, gate, "with_negation" in p
 
@@ -205,12 +209,15 @@ class RulesBackend:
     def _match(self, text: str) -> dict[str, str]:
         found: dict[str, str] = {}
         for sentence in _SENTENCES.split(self._read(text)):
+            opened: dict[re.Pattern, bool] = {}  # each gate searched once a sentence
             for label, patterns in self._patterns.items():
                 if label in found or (label in self._needs and not self._needs[label].search(sentence)):
                     continue
                 for rx, gate, with_negation in patterns:
+                    if gate is not None and gate not in opened:
+                        opened[gate] = gate.search(sentence) is not None
                     # one search in C first: most patterns miss most sentences (speed only)
-                    if (gate is not None and not gate.search(sentence)) or not rx.search(sentence):
+                    if (gate is not None and not opened[gate]) or not rx.search(sentence):
                         continue
                     m = next(
                         (
@@ -466,6 +473,7 @@ class ToxicityFilter(Filter):
                 f"`{unchecked[0]}: {{{unchecked[0]}: 0.9}}` there or `thresholds: {{{unchecked[0]}: 0.9}}` to the step"
             )
         self._patterns = rules.get("patterns", {})
+        self._discount = Discount(**(rules.get("linear_windows") or {}))
         self._backend = None
         # A torch model runs in the main process: one copy in memory, one CUDA context, whole batches per
         # call. alt-profanity-check and the rules are small and fast, so their rows may go to the runner's
@@ -516,7 +524,7 @@ class ToxicityFilter(Filter):
         if name == "rules":
             return RulesBackend(self._patterns, reader)
         if name == "linear":
-            return LinearBackend(reader)
+            return LinearBackend(reader, self._discount)
         if name == "detoxify":
             return DetoxifyBackend(
                 self.model,

@@ -20,7 +20,9 @@ evidence.
 
 from __future__ import annotations
 
+import math
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 
 from curate.linear import Weights, load_weights, negated, sigmoid
@@ -95,12 +97,32 @@ class LinearModel(Weights):
         word pieces only when no word weighs."""
         return super().heaviest(features(text))
 
-    def explain(self, text: str) -> tuple[float, str]:
-        """(score, window) of the highest-scoring window of the text, with its heaviest n-grams."""
+    def explain(self, text: str, discount: Discount | None = None) -> tuple[float, str]:
+        """(score, window) of the highest-scoring window of the text, with its heaviest n-grams; the score
+        lowered for a long text by `discount` (more windows, more chances of one scoring high by chance)."""
+        scored = windows(text)
         # the shortest window of the best score; only that one is explained
-        logit, window = max(((self.logit(w), w) for w in windows(text)), key=lambda t: (t[0], -len(t[1])))
+        logit, window = max(((self.logit(w), w) for w in scored), key=lambda t: (t[0], -len(t[1])))
         words = ", ".join(dict.fromkeys(f[2:].strip() for f in self.heaviest(window)))  # y:x and w:x alike
-        return sigmoid(logit), f'"{_short(window)}" ({words})'
+        lowered = (discount or Discount()).logit(len(scored))
+        why = f'"{_short(window)}" ({words})' + (
+            f" [{len(scored)} windows: -{lowered:.2f}]" if lowered else ""
+        )
+        return sigmoid(logit - lowered), why
+
+
+@dataclass(frozen=True)
+class Discount:
+    """The best window of a long reply is the best of many: its logit is lowered by `per_doubling` times the
+    log2 of its number of windows beyond `free` (none for short replies; a reply of k sentences has 2k
+    windows), which keeps the share of flagged long, benign replies near that of short ones
+    (`linear_windows:` in the rules file; none without it)."""
+
+    free: int = 8
+    per_doubling: float = 0.0
+
+    def logit(self, n: int) -> float:
+        return self.per_doubling * math.log2(n / self.free) if n > self.free else 0.0
 
 
 def _short(text: str, n: int = 80) -> str:
@@ -116,15 +138,16 @@ def load_model() -> LinearModel:
 class LinearBackend:
     labels = ["linear"]
 
-    def __init__(self, reader=None):
+    def __init__(self, reader=None, discount: Discount | None = None):
         self._model = load_model()
         self._read = reader or (lambda t: t)
+        self._discount = discount or Discount()
         self.evidence: dict[tuple[str, int], str] = {}
 
     def scores(self, texts: list[str]) -> dict[str, list[float]]:
         out, self.evidence = [], {}
         for i, text in enumerate(texts):
-            score, why = self._model.explain(self._read(text))
+            score, why = self._model.explain(self._read(text), self._discount)
             out.append(score)
             self.evidence[("linear", i)] = why
         return {"linear": out}
