@@ -703,14 +703,8 @@ class _AskedNear:
 
 def _words_of(tokens: str) -> list[str]:
     """The words of a tokenized text, a placeholder always a word of its own ("私はqqm0qqとは別" is three)."""
-    words = _WORD.findall(tokens)
-    if not any("qq" in w and not _NAME_TOKEN.fullmatch(w) for w in words):
-        return words
     return [
-        part
-        for w in words
-        for part in (_PLACEHOLDER.split(w) if "qq" in w and not _NAME_TOKEN.fullmatch(w) else [w])
-        if part
+        part for w in _WORD.findall(tokens) for part in (_PLACEHOLDER.split(w) if "qq" in w else (w,)) if part
     ]
 
 
