@@ -535,6 +535,8 @@ def test_backends_combine_with_plus():
         # v11 and v12: read blind in the seventh pass, then their misses
         ("toxicity_v11", "profanity+rules+linear", 0.88, 0.88, 0.035),
         ("toxicity_v12", "profanity+rules+linear", 0.85, 0.85, 0.05),
+        # v13: written after every seventh-pass change and read once, as counts
+        ("toxicity_v13", "profanity+rules+linear", 0.77, 0.77, 0.055),
     ],
 )
 def test_evaluation_set_figures(data, backend, recall, test_recall, false_positives):
