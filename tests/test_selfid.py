@@ -300,6 +300,10 @@ def test_the_learned_check_uses_the_model_and_threshold_of_the_rules_file(tmp_pa
     with pytest.raises(ValueError, match="has no `learned:` section"):
         SelfIdentificationFilter(rules=str(without))
     assert SelfIdentificationFilter(rules=str(without), learned=False).claim(text) is None
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({**data, "typos": {"dictionary": ["no-such-list.txt"]}}))
+    with pytest.raises(ValueError, match="`typos:` in the rules file .*no-such-list.txt"):
+        SelfIdentificationFilter(rules=str(bad), learned=False)
 
 
 def test_learned_model_file_is_what_the_training_script_makes(tmp_path):

@@ -152,6 +152,10 @@ def test_a_rules_file_without_the_linear_threshold_is_an_error(tmp_path):
     assert build_step(
         "toxicity", {"rules": str(own), "backend": "profanity+linear", "thresholds": {"linear": 0.8}}
     )
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(own.read_text() + "linear: {linear: 0.9}\nlinear_windows: {freee: 8}\n")
+    with pytest.raises(StepError, match="`linear_windows:` .* takes `free`"):
+        build_step("toxicity", {"rules": str(typo)})
 
 
 # --- tiny models in Detoxify's and transformers' formats ----------------------------------------------

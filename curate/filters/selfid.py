@@ -258,9 +258,12 @@ class SelfIdentificationFilter(Filter):
         self._learned_topic = compile_(learned.get("topic", "(?!)"))
         own = [re.escape(a) for a in (self.identity, self.developer) if a]
         self._own = re.compile(rf"{_BEFORE}(?:{'|'.join(own)}){_AFTER}", re.I) if own else None
-        self._misspellings = Misspellings.build(
-            self._models + self._orgs, data.get("typos"), own=(self.identity, self.developer)
-        )
+        try:
+            self._misspellings = Misspellings.build(
+                self._models + self._orgs, data.get("typos"), own=(self.identity, self.developer)
+            )
+        except (FileNotFoundError, TypeError, ValueError) as e:
+            raise ValueError(f"selfid: `typos:` in the rules file {self.rules!r}: {e}") from None
         self._rows_worth_reading = _prefilter(self._models + self._orgs)
         if self._unknown:  # self-introductions with names the lists don't know
             self._rows_worth_reading += (

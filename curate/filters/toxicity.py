@@ -473,7 +473,13 @@ class ToxicityFilter(Filter):
                 f"`{unchecked[0]}: {{{unchecked[0]}: 0.9}}` there or `thresholds: {{{unchecked[0]}: 0.9}}` to the step"
             )
         self._patterns = rules.get("patterns", {})
-        self._discount = Discount(**(rules.get("linear_windows") or {}))
+        try:
+            self._discount = Discount(**(rules.get("linear_windows") or {}))
+        except TypeError as e:
+            raise ValueError(
+                f"toxicity: `linear_windows:` in the rules file {self.rules!r} takes `free` (windows not "
+                f"discounted) and `per_doubling` (logit per doubling beyond them): {e}"
+            ) from None
         self._backend = None
         # A torch model runs in the main process: one copy in memory, one CUDA context, whole batches per
         # call. alt-profanity-check and the rules are small and fast, so their rows may go to the runner's
