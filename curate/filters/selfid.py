@@ -274,7 +274,7 @@ class SelfIdentificationFilter(Filter):
         text = content_text("messages", roles=["user", "assistant"])
         worth = text.str.contains(self._rows_worth_reading)
         if self._misspellings:  # "chatgtp", "Chat GTP": a word, or two words joined, that misspells a name
-            spellings = pl.lit(pl.Series(self._misspellings.spellings())).implode()
+            spellings = pl.lit(self._spellings).implode()
             word = pl.element()
             worth = (
                 worth
@@ -322,6 +322,11 @@ class SelfIdentificationFilter(Filter):
         """The name patterns with exact-case aliases in any case, for a terse answer to "who are you?"
         ("its gemini bro 🙌"); built on first use, since most turns never need them."""
         return self._names_in_any_case(lambda g: True)
+
+    @cached_property
+    def _spellings(self) -> pl.Series:
+        """The misspellings and one-word names the prefilter looks up, built on first use."""
+        return pl.Series(self._misspellings.spellings())
 
     @cached_property
     def _lowercase_names(self) -> tuple[re.Pattern, list]:
@@ -404,7 +409,7 @@ class SelfIdentificationFilter(Filter):
             (
                 found
                 for found in self._candidates(text, sentences, tokenized, asked, raw)
-                if not self._dismissed(found, question, context, sentences)
+                if not self._dismissed(found, question, asked, context, sentences)
             ),
             None,
         )
@@ -424,11 +429,13 @@ class SelfIdentificationFilter(Filter):
             if (found := self._learned_claim(tokenized, asked.asks)) is not None:
                 yield found
 
-    def _dismissed(self, found: _Claim, question: str, context: str, sentences: list[str]) -> bool:
+    def _dismissed(
+        self, found: _Claim, question: str, asked: _Question, context: str, sentences: list[str]
+    ) -> bool:
         """Whether a claim found is none: the name in its other sense, or the user's own voice."""
-        return self._homonym(found, context) or self._in_users_voice(found, question, sentences)
+        return self._homonym(found, context) or self._in_users_voice(found, question, asked, sentences)
 
-    def _in_users_voice(self, found: _Claim, question: str, sentences: list[str]) -> bool:
+    def _in_users_voice(self, found: _Claim, question: str, asked: _Question, sentences: list[str]) -> bool:
         """Whether a claim is the user's own voice in a text they asked for (`ghostwriting`): one the user's
         request states itself ("Write my README: a Discord bot I built on GPT-4o"), or an organization claim
         that is no AI's ("My Pixel, made by Google, stopped charging"); not the assistant's voice ("As an AI
@@ -438,7 +445,7 @@ class SelfIdentificationFilter(Filter):
         if sentences and self._refusal.pattern and self._refusal.search(sentences[0]):
             return False  # declining the request speaks for itself
         family = found.group.split()[0].casefold()  # "Mistral AI" (the organization) and Mistral (the model)
-        if any(group.split()[0].casefold() == family for _, _, group in self._tokenized(question)[1]):
+        if any(group.split()[0].casefold() == family for _, _, group in asked.names):
             return not self._ghostwriting_as_ai.search(found.tokens)
         return found[0] == "claims_other_developer" and not self._ghostwriting_keeps.search(found.tokens)
 

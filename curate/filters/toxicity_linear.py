@@ -83,6 +83,23 @@ def windows(text: str) -> list[str]:
     return [text, *sentences, *(f"{a} {b}" for a, b in zip(sentences, sentences[1:], strict=False))]
 
 
+@dataclass(frozen=True)
+class Discount:
+    """The best window of a long reply is the best of many: its logit is lowered by `per_doubling` times the
+    log2 of its number of windows beyond `free` (none for short replies; a reply of k sentences has 2k
+    windows), which keeps the share of flagged long, benign replies near that of short ones
+    (`linear_windows:` in the rules file; none without it)."""
+
+    free: int = 8
+    per_doubling: float = 0.0
+
+    def logit(self, n: int) -> float:
+        return self.per_doubling * math.log2(n / self.free) if n > self.free else 0.0
+
+
+NO_DISCOUNT = Discount()
+
+
 class LinearModel(Weights):
     """The toxicity model: `Weights` over the features of a text (`features`)."""
 
@@ -97,32 +114,18 @@ class LinearModel(Weights):
         word pieces only when no word weighs."""
         return super().heaviest(features(text))
 
-    def explain(self, text: str, discount: Discount | None = None) -> tuple[float, str]:
+    def explain(self, text: str, discount: Discount = NO_DISCOUNT) -> tuple[float, str]:
         """(score, window) of the highest-scoring window of the text, with its heaviest n-grams; the score
         lowered for a long text by `discount` (more windows, more chances of one scoring high by chance)."""
         scored = windows(text)
         # the shortest window of the best score; only that one is explained
         logit, window = max(((self.logit(w), w) for w in scored), key=lambda t: (t[0], -len(t[1])))
         words = ", ".join(dict.fromkeys(f[2:].strip() for f in self.heaviest(window)))  # y:x and w:x alike
-        lowered = (discount or Discount()).logit(len(scored))
+        lowered = discount.logit(len(scored))
         why = f'"{_short(window)}" ({words})' + (
             f" [{len(scored)} windows: -{lowered:.2f}]" if lowered else ""
         )
         return sigmoid(logit - lowered), why
-
-
-@dataclass(frozen=True)
-class Discount:
-    """The best window of a long reply is the best of many: its logit is lowered by `per_doubling` times the
-    log2 of its number of windows beyond `free` (none for short replies; a reply of k sentences has 2k
-    windows), which keeps the share of flagged long, benign replies near that of short ones
-    (`linear_windows:` in the rules file; none without it)."""
-
-    free: int = 8
-    per_doubling: float = 0.0
-
-    def logit(self, n: int) -> float:
-        return self.per_doubling * math.log2(n / self.free) if n > self.free else 0.0
 
 
 def _short(text: str, n: int = 80) -> str:
@@ -138,10 +141,10 @@ def load_model() -> LinearModel:
 class LinearBackend:
     labels = ["linear"]
 
-    def __init__(self, reader=None, discount: Discount | None = None):
+    def __init__(self, reader=None, discount: Discount = NO_DISCOUNT):
         self._model = load_model()
         self._read = reader or (lambda t: t)
-        self._discount = discount or Discount()
+        self._discount = discount
         self.evidence: dict[tuple[str, int], str] = {}
 
     def scores(self, texts: list[str]) -> dict[str, list[float]]:
