@@ -37,7 +37,7 @@ class Reader:
     def windows(self, row: dict) -> list[set[str]]:
         """The features of every window of the assistant turns the step reads (`turns`)."""
         step = self.step(row)
-        return [feats for text, q in step.turns(row["messages"]) for feats, _, _ in step.windows(text, q)]
+        return [feats for text, q, _ in step.turns(row["messages"]) for feats, _, _ in step.windows(text, q)]
 
     def rules_claim(self, row: dict) -> bool:
         """Whether the step's rules alone (the learned check off) find a claim in the row."""

@@ -294,22 +294,23 @@ class SelfIdentificationFilter(Filter):
 
     def claim(self, messages: list[dict]) -> tuple[str, str] | None:
         """(reason, detail) for the first claim in the assistant turns of a conversation, or None."""
-        for raw, question in self.turns(messages):
-            text, misspelt = self._misspellings.fix(raw)
+        for text, question, misspelt in self.turns(messages):
             found = self._turn_claim(text, question)
             if found is not None:
                 return (found[0], f"{found[1]} (read {', '.join(misspelt)})") if misspelt else found
         return None
 
     def turns(self, messages: list[dict]):
-        """(assistant text, the user's turn before it) for each assistant turn that speaks for the model:
-        not one echoing a translation, repetition or fiction the user asked for about another model. Such a
+        """(assistant text, the user's turn before it, what was read as a misspelt name) for each assistant
+        turn that speaks for the model, both texts with misspelt names read as the names (what claims and the
+        learned check's training both read): not one echoing a translation, repetition or fiction the user asked for about another model. Such a
         request holds over the next turns while the user's turns ask nothing ("Let's write a story." ... "an
         AI named Claude who runs the station"); a question ends it ("Who are you, really?")."""
         question, echo, named = "", False, False
         for m in messages:
             if m["role"] == "assistant" and m.get("content") and not (echo and named):
-                yield m["content"], question
+                text, misspelt = self._misspellings.fix(m["content"])
+                yield text, question, misspelt
             if m["role"] != "user":
                 question = ""
                 continue
