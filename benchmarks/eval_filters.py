@@ -61,6 +61,13 @@ estimate for unseen text. `selfid_ghostwriting.jsonl` holds texts in the user's 
 
     python benchmarks/eval_filters.py selfid --data selfid_v11
     python benchmarks/eval_filters.py toxicity --data toxicity_v10
+
+Seventh pass: selfid_v12/v13 and toxicity_v11/v12 were read once blind, then their misses were read, then
+made training rows; selfid_v14 and toxicity_v13 were written while the last changes were made and read once
+after them, as counts: the estimate for unseen text.
+
+    python benchmarks/eval_filters.py selfid --data selfid_v14
+    python benchmarks/eval_filters.py toxicity --data toxicity_v13
 """
 
 from __future__ import annotations

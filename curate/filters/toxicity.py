@@ -159,7 +159,9 @@ class RulesBackend:
     of the text (quotes and code masked), and `evidence` keeps the words that matched. A pattern written
     as ``{with_negation: PATTERN}`` says something through its own negation ("... shouldn't be allowed to
     vote"), so a negation in its match does not skip it; ``{pattern: PATTERN, needs: GATE}`` is tried only on
-    sentences where the quick search GATE finds something (speed only)."""
+    sentences where the quick search GATE finds something (speed only); ``{pattern: PATTERN,
+    negation_before: true}`` counts a negation earlier in the clause too, as `negated_before_labels` does for
+    a whole label ("no eres tonto")."""
 
     def __init__(self, patterns: dict, reader: Reader | None = None):
         parts = patterns.get("parts", {})
@@ -185,7 +187,7 @@ class RulesBackend:
                 gates.setdefault(p["needs"], re.compile(expand(p["needs"]), re.I)) if "needs" in p else None
             )
             rx = re.compile(expand(p.get("with_negation") or p["pattern"]), re.I)
-            return rx, gate, "with_negation" in p
+            return rx, gate, "with_negation" in p, bool(p.get("negation_before"))
 
         self._patterns = {label: [compiled(p) for p in patterns[label]] for label in self.labels}
         self._negation = re.compile(patterns.get("negations", "(?!)"), re.I)
@@ -196,12 +198,12 @@ class RulesBackend:
         self._needs = {label: re.compile(expand(p), re.I) for label, p in patterns.get("needs", {}).items()}
         self.evidence: dict[tuple[str, int], str] = {}
 
-    def _said(self, label: str, m: re.Match, sentence: str, *, with_negation: bool) -> bool:
+    def _said(self, label: str, m: re.Match, sentence: str, *, with_negation: bool, before: bool) -> bool:
         if with_negation:
             return True
         if label in self._negated and self._negation.search(m.group(0)):
             return False
-        if label in self._negated_before:
+        if before or label in self._negated_before:
             clause = re.split(r"[,;:—–]", sentence[max(0, m.start() - 30) : m.start()])[-1]
             return not self._negation.search(clause)
         return True
@@ -213,7 +215,7 @@ class RulesBackend:
             for label, patterns in self._patterns.items():
                 if label in found or (label in self._needs and not self._needs[label].search(sentence)):
                     continue
-                for rx, gate, with_negation in patterns:
+                for rx, gate, with_negation, before in patterns:
                     if gate is not None and gate not in opened:
                         opened[gate] = gate.search(sentence) is not None
                     # one search in C first: most patterns miss most sentences (speed only)
@@ -223,7 +225,7 @@ class RulesBackend:
                         (
                             m
                             for m in rx.finditer(sentence)
-                            if self._said(label, m, sentence, with_negation=with_negation)
+                            if self._said(label, m, sentence, with_negation=with_negation, before=before)
                         ),
                         None,
                     )

@@ -118,8 +118,9 @@ class LinearModel(Weights):
         """(score, window) of the highest-scoring window of the text, with its heaviest n-grams; the score
         lowered for a long text by `discount` (more windows, more chances of one scoring high by chance)."""
         scored = windows(text)
-        # the shortest window of the best score; only that one is explained
-        logit, window = max(((self.logit(w), w) for w in scored), key=lambda t: (t[0], -len(t[1])))
+        # the shortest window of the best score; only that one is explained (scores compared to 9 places: a
+        # sum over a set of features differs in its last bits from run to run, which must not pick the window)
+        logit, window = max(((self.logit(w), w) for w in scored), key=lambda t: (round(t[0], 9), -len(t[1])))
         words = ", ".join(dict.fromkeys(f[2:].strip() for f in self.heaviest(window)))  # y:x and w:x alike
         lowered = discount.logit(len(scored))
         why = f'"{_short(window)}" ({words})' + (
