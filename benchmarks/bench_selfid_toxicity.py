@@ -28,6 +28,8 @@ STEPS = {
     "toxicity profanity+rules": ("toxicity", {"backend": "profanity+rules"}),
     # with the learned backend; a tree before it has no `linear` and reports n/a
     "toxicity profanity+rules+linear": ("toxicity", {"backend": "profanity+rules+linear"}),
+    # the default since the eighth pass: all-MiniLM-L6-v2 on the CPU (torch threads: OMP_NUM_THREADS)
+    "toxicity profanity+rules+linear+encoder": ("toxicity", {"backend": "profanity+rules+linear+encoder"}),
     "selfid": ("selfid", {"identity": "Nova", "developer": "Lumen Labs"}),
 }
 

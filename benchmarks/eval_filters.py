@@ -68,6 +68,12 @@ after them, as counts: the estimate for unseen text.
 
     python benchmarks/eval_filters.py selfid --data selfid_v14
     python benchmarks/eval_filters.py toxicity --data toxicity_v13
+
+Eighth pass: selfid_v15 (29% in 37 other languages) and toxicity_v14 (a third long helpful answers with the
+jab inside) were written during the pass and read once, as counts: the estimate for unseen text.
+
+    python benchmarks/eval_filters.py selfid --data selfid_v15
+    python benchmarks/eval_filters.py toxicity --data toxicity_v14
 """
 
 from __future__ import annotations

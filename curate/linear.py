@@ -158,3 +158,13 @@ def save_trained(args, root, name: str, labels: list[int], weights: dict, bias: 
     }
     write_model(args.out, model)
     print(f"{args.out}: {len(weights)} weights from {len(labels)} rows ({positives} {what})")
+
+
+def report(name: str, scored: list[tuple[float, dict]]) -> None:
+    """Recall on label-1 rows and the share of label-0 rows flagged, at the thresholds one would choose from."""
+    pos = [s for s, r in scored if r["label"] == 1]
+    neg = [s for s, r in scored if r["label"] == 0]
+    for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
+        recall = sum(s >= t for s in pos) / max(1, len(pos))
+        fp = sum(s >= t for s in neg) / max(1, len(neg))
+        print(f"{name} threshold {t:.2f}: recall {recall:.3f}, false positives {fp:.3f}")

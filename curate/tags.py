@@ -211,7 +211,6 @@ class SemanticAggregation(TagStep):
     )
     batch_size: int = field(default=256, metadata={"help": "Tags embedded per forward pass."})
     device: str = field(default="cpu", metadata={"help": "torch device for the embedding model."})
-    _encoder: tuple | None = field(default=None, init=False, repr=False)  # (tokenizer, model), loaded once
 
     def __post_init__(self):
         if not self.model:
@@ -226,38 +225,13 @@ class SemanticAggregation(TagStep):
 
     def embed(self, texts: list[str]):
         """L2-normalized mean-pooled embeddings (sentence-transformers' pooling), as a float32 array."""
+        from curate.embed import EmbeddingError, embed, load_encoder
+
         try:
-            import torch
-            from transformers import AutoModel, AutoTokenizer
-        except ImportError as e:
-            raise InputError(
-                f"semantic aggregation needs torch and transformers ({e}); pip install 'posttrain[hf]'"
-            ) from None
-        if self._encoder is None:
-            path = str(Path(self.model).expanduser())
-            try:
-                self._encoder = (
-                    AutoTokenizer.from_pretrained(path),
-                    AutoModel.from_pretrained(path).to(self.device).eval(),
-                )
-            except (OSError, ValueError) as e:
-                raise InputError(f"embedding model {self.model}: cannot load ({e})") from None
-        tok, model = self._encoder
-        chunks = []
-        with torch.inference_mode():
-            for i in range(0, len(texts), self.batch_size):
-                batch = tok(
-                    texts[i : i + self.batch_size],
-                    padding=True,
-                    truncation=True,
-                    max_length=64,
-                    return_tensors="pt",
-                ).to(self.device)
-                hidden = model(**batch).last_hidden_state
-                mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-                chunks.append(torch.nn.functional.normalize(pooled, dim=-1).float().cpu())
-        return torch.cat(chunks).numpy()
+            encoder = load_encoder(str(Path(self.model).expanduser()), self.device)
+        except EmbeddingError as e:
+            raise InputError(f"semantic aggregation: {e}; pip install 'posttrain[hf]'") from None
+        return embed(encoder, texts, max_length=64, batch_size=self.batch_size)
 
     def merges(self, rows, counts):
         import numpy as np

