@@ -4,13 +4,17 @@ The reply (read as the other built-in backends read it: quotes and code masked, 
 is cut into pieces of whole paragraphs of at most `PIECE_CHARS` characters, each piece is embedded by
 all-MiniLM-L6-v2 (a 22M-parameter English sentence encoder, `curate.embed`) and scored by a one-hidden-layer
 network trained on posttrain's labelled replies (`rules/training/toxicity_linear.jsonl`,
-`scripts/train_toxicity_encoder.py`); one label, ``encoder``, the highest score over the pieces.
+`scripts/train_toxicity_encoder.py`); one label, ``encoder``: the highest score over the pieces, joined with
+the linear model's score of the reply.
 
 Why a sentence encoder: the rules and the `linear` model see words and word pairs, so a demeaning remark in
-words they have not seen ("I'd hire a potted fern before I'd hire you") passes; an encoder trained on a
-billion sentence pairs places it near the insults it was shown. Measured on independent authors' sets the
-linear model never trained on, it lifted the default's recall by 4-7 points for 0-1 point of flagged hard
-negatives (see the README). The encoder is English: on other languages it adds little.
+words they have not seen ("Six minutes. Write it on your hand, you forgetful turnip.") passes; an encoder
+trained on a billion sentence pairs places it near the insults it was shown. Measured on independent authors'
+sets the linear model never trained on, it lifted the default's recall by 2-7 points for 0-0.5 points of
+flagged hard negatives (see the README). The encoder is English: on other languages it adds little.
+
+Alone it reads polite refusals and negated insults as contempt, which the linear model has learned to keep;
+so its label is `joint`: the encoder's and the linear model's log-odds added.
 
 The head is `rules/toxicity_encoder.npz`: `w1` (dim x hidden), `b1`, `w2` (hidden), `b2`, and `meta` (JSON:
 the embedding model, the training rows, the settings). Inference is numpy alone.
