@@ -90,7 +90,6 @@ class LanguageFilter(Filter):
         ]
 
     def verdict(self, frame: pl.DataFrame) -> pl.DataFrame:
-        # Code says nothing about the natural language and makes fastText guess wildly: leave it out.
         text = (
             content_text("messages", roles=self.roles, sep=" ")
             .str.replace_all(_CODE.pattern, " ")

@@ -424,9 +424,8 @@ class NameFinder:
     def is_language_ok(self, texts: list[str]) -> list[bool]:
         if self._language is None:
             return [True] * len(texts)
-        return self._language.allows(
-            texts
-        )  # short or uncertain texts stay in: a name with contact details is short
+        # short or uncertain texts stay in: a name with contact details is short text
+        return self._language.allows(texts)
 
     def find(self, texts: Sequence[str], prose: Sequence[str] | None = None) -> list[list[Finding]]:
         """Names (and the other acted-on NER types) in `texts`; `prose` is the text whose language is
