@@ -44,6 +44,13 @@ def load_encoder(path: str, device: str = "cpu") -> tuple:
         raise EmbeddingError(f"embedding model {path}: cannot load ({str(e).splitlines()[0]})") from None
 
 
+def by_length(texts: list[str], batch_size: int):
+    """Batches of indices, longest texts together so padding is small."""
+    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
+    for k in range(0, len(order), batch_size):
+        yield order[k : k + batch_size]
+
+
 def embed(encoder: tuple, texts: list[str], *, max_length: int = 256, batch_size: int = 32):
     """float32 array (len(texts), dim) of unit-length mean-pooled embeddings; texts longer than `max_length`
     tokens are cut. Batches hold texts of similar length (little padding); the order of `texts` is kept."""
@@ -53,10 +60,8 @@ def embed(encoder: tuple, texts: list[str], *, max_length: int = 256, batch_size
     tok, model = encoder
     device = next(model.parameters()).device
     out = np.zeros((len(texts), model.config.hidden_size), dtype=np.float32)
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
     with torch.inference_mode():
-        for k in range(0, len(order), batch_size):
-            idx = order[k : k + batch_size]
+        for idx in by_length(texts, batch_size):
             batch = tok(
                 [texts[i] for i in idx],
                 padding=True,

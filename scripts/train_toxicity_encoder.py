@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 def main(argv: list[str] | None = None) -> None:
     from curate.filters.toxicity import ToxicityFilter
     from curate.filters.toxicity_encoder import pieces
-    from curate.linear import read_rows, report
+    from curate.linear import read_rows
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=ROOT / "rules/training/toxicity_linear.jsonl")
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     x = embeddings([p for ps in cut for p in ps], args.cache)
     owner = [i for i, ps in enumerate(cut) for _ in ps]
     if args.cv:
-        cross_validate(rows, cut, x, owner, args, report)
+        cross_validate(rows, cut, x, owner, args)
     head, used = fit(rows, cut, x, owner, args, range(len(rows)))
     save(args, rows, head, used)
 
@@ -87,8 +87,11 @@ def fit(rows, cut, x, owner, args, which):
     return clf, used
 
 
-def cross_validate(rows, cut, x, owner, args, report) -> None:
-    """Out-of-fold scores as the backend computes them (the highest over a reply's pieces)."""
+def cross_validate(rows, cut, x, owner, args) -> None:
+    """Out-of-fold scores as the backend computes them (the highest over a reply's pieces; the encoder alone,
+    without the linear model it is joined with)."""
+    from curate.linear import report
+
     k = args.cv
     scores = [0.0] * len(rows)
     for fold in range(k):

@@ -49,7 +49,7 @@ from pathlib import Path
 
 import polars as pl
 
-from curate.embed import EmbeddingError
+from curate.embed import by_length
 from curate.filters.toxicity_encoder import EncoderBackend, encoder_dir
 from curate.filters.toxicity_linear import Discount, LinearBackend
 from curate.pipeline import Filter, StepError, verdicts
@@ -80,13 +80,6 @@ def _device(name: str) -> str:
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def _by_length(texts: list[str], batch_size: int):
-    """Batches of indices, longest texts together so padding is small."""
-    order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
-    for k in range(0, len(order), batch_size):
-        yield order[k : k + batch_size]
 
 
 class Reader:
@@ -369,7 +362,7 @@ class DetoxifyBackend:
 
     def scores(self, texts: list[str]) -> dict[str, list[float]]:
         out = {label: [0.0] * len(texts) for label in self.labels}
-        for idx in _by_length(texts, self.batch_size):
+        for idx in by_length(texts, self.batch_size):
             res = self.detox.predict([texts[i] for i in idx])
             for label in self.labels:
                 vals = res[label]
@@ -408,7 +401,7 @@ class HFBackend:
 
         out = {label: [0.0] * len(texts) for label in self.labels}
         with torch.no_grad():
-            for idx in _by_length(texts, self.batch_size):
+            for idx in by_length(texts, self.batch_size):
                 enc = self.tokenizer(
                     [texts[i] for i in idx], return_tensors="pt", truncation=True, padding=True
                 )
@@ -506,11 +499,8 @@ class ToxicityFilter(Filter):
 
     def _check_backend(self, name: str, rules: dict) -> dict:
         """Validate one backend's settings; return its thresholds from the rules file."""
-        if name == "encoder":
-            try:
-                encoder_dir(self.encoder_model)
-            except EmbeddingError as e:
-                raise ValueError(str(e)) from None
+        if name == "encoder":  # an EmbeddingError is a ValueError: the one-line error of a bad setting
+            self._encoder_dir = encoder_dir(self.encoder_model)
         if name == "rules" and not rules.get("patterns"):
             raise ValueError(f"backend rules: the rules file {self.rules!r} has no `patterns:` section")
         if name == "detoxify":
@@ -558,7 +548,7 @@ class ToxicityFilter(Filter):
             return EncoderBackend(
                 reader,
                 self._linear(),
-                model=self.encoder_model,
+                self._encoder_dir,
                 device=_device(self.device),
                 batch_size=self.batch_size,
             )

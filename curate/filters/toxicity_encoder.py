@@ -31,6 +31,7 @@ from pathlib import Path
 
 from curate.embed import EmbeddingError, embed, load_encoder, packaged_minilm
 from curate.filters.language import LanguageFilter
+from curate.linear import sigmoid
 from curate.text import short
 from rules import rules_path
 
@@ -58,8 +59,7 @@ def pieces(text: str, size: int = PIECE_CHARS) -> list[str]:
 def joint(encoder: float, linear: float) -> float:
     """The two models read as independent witnesses: their log-odds added. Either alone is not enough at the
     shipped threshold (0.95: e.g. 0.82 and 0.82, or 0.99 and 0.17)."""
-    lo = sum(math.log(max(p, 1e-9) / max(1.0 - p, 1e-9)) for p in (encoder, linear))
-    return 1.0 / (1.0 + math.exp(-lo)) if lo > -700 else 0.0
+    return sigmoid(sum(math.log(max(p, 1e-9) / max(1.0 - p, 1e-9)) for p in (encoder, linear)))
 
 
 class Head:
@@ -116,10 +116,8 @@ def encoder_dir(model: str | None) -> str:
 class EncoderBackend:
     labels = ["encoder"]
 
-    def __init__(
-        self, reader, linear, *, model: str | None = None, device: str = "cpu", batch_size: int = 32
-    ):
-        self._dir = encoder_dir(model)
+    def __init__(self, reader, linear, directory: str, *, device: str = "cpu", batch_size: int = 32):
+        self._dir = directory  # checked by `encoder_dir` when the step was built
         self._head = load_head()
         self._read, self.linear = reader, linear
         self._english = LanguageFilter(languages=["en"])
@@ -133,11 +131,13 @@ class EncoderBackend:
     def scores(self, texts: list[str]) -> dict[str, list[float]]:
         cut = [pieces(self._read(t)) for t in texts]
         flat = [p for ps in cut for p in ps]
-        probs = self._head(self.embed(flat)) if flat else []
-        # an English encoder reads other languages at random (German hiking advice 0.97): there it abstains
-        probs = [
-            p if english else ABSTAIN for p, english in zip(probs, self._english.allows(flat), strict=True)
-        ]
+        # an English encoder reads other languages at random (German hiking advice 0.97): there it abstains,
+        # and those pieces are not embedded at all
+        english = [i for i, ok in enumerate(self._english.allows(flat)) if ok]
+        probs = [ABSTAIN] * len(flat)
+        if english:
+            for i, p in zip(english, self._head(self.embed([flat[i] for i in english])), strict=True):
+                probs[i] = p
         linear = self.linear.scores(texts)["linear"]
         out, self.evidence, at = [], {}, 0
         for i, ps in enumerate(cut):
